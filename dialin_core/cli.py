@@ -1,0 +1,140 @@
+"""The headless interface: the same engine the studio drives, for scripts, benchmarks and CI.
+
+Errors a user can cause (bad file, bad option) print one line to stderr and exit with status 2;
+anything else is a bug and keeps its traceback.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+from dialin_core.config import METHODS, RunConfig
+from dialin_core.datasets import ingest_file
+from dialin_core.embed import DEFAULT_EMBEDDER, PACKAGED_MODELS
+from dialin_core.errors import IngestError
+from dialin_core.ingest import ColumnMapping, deduplicate, read_transcripts
+from dialin_core.metrics import score_clustering
+from dialin_core.pipeline import run_discovery
+from dialin_core.store import Store
+from dialin_core.workspace import default_workspace_path
+
+
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, help="CSV/TSV, JSONL dialogues or plain text (one utterance per line)")
+    parser.add_argument("--text-column", default="text", help="CSV column holding the utterance (default: text)")
+    parser.add_argument("--label-column", help="CSV column holding a gold intent, to score the result")
+    parser.add_argument("--dialogue-column", help="CSV column holding the dialogue id")
+    parser.add_argument("--turn-column", help="CSV column holding the turn index")
+    parser.add_argument("--speaker-column", help="CSV column holding the speaker or role")
+    parser.add_argument("--mask-pii", action="store_true", help="mask emails, phones, card and account numbers")
+    parser.add_argument(
+        "--workspace", type=Path, default=None, help="DuckDB workspace file (default: $DIALIN_WORKSPACE or the user data folder)"
+    )
+
+
+def _mapping(args: argparse.Namespace) -> ColumnMapping:
+    return ColumnMapping(
+        text=args.text_column,
+        dialogue_id=args.dialogue_column,
+        turn_index=args.turn_column,
+        speaker=args.speaker_column,
+        label=args.label_column,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dialin_core", description="Dial-In Studio, headless.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", help="store a transcript file in a workspace")
+    _add_input_options(ingest)
+
+    discover = commands.add_parser("discover", help="cluster a transcript file into intents")
+    _add_input_options(discover)
+    discover.add_argument("--out", type=Path, required=True, help="folder for assignments.csv, clusters.csv, summary.json")
+    discover.add_argument("--method", choices=METHODS, default="kmeans")
+    discover.add_argument("--k", type=int, help="number of clusters (k-means); default: chosen by silhouette")
+    discover.add_argument("--k-min", type=int, default=RunConfig.k_min)
+    discover.add_argument("--k-max", type=int, default=RunConfig.k_max)
+    discover.add_argument("--k-step", type=int)
+    discover.add_argument("--min-cluster-size", type=int, default=RunConfig.min_cluster_size, help="HDBSCAN")
+    discover.add_argument("--seed", type=int, default=0)
+    discover.add_argument(
+        "--embedder", default=DEFAULT_EMBEDDER, help=f"one of {', '.join(PACKAGED_MODELS)} or a model directory"
+    )
+    discover.add_argument(
+        "--role", action="append", choices=("customer", "agent", "other"), help="only utterances of this role (repeatable)"
+    )
+    discover.add_argument("--no-map", action="store_true", help="skip the 2-D map coordinates")
+
+    evaluate = commands.add_parser("evaluate", help="score an assignments.csv against gold labels")
+    evaluate.add_argument("assignments", type=Path, help="assignments.csv written by discover")
+    evaluate.add_argument("gold", type=Path, help="file with texts and gold intents (any format ingest reads)")
+    evaluate.add_argument("--text-column", default="text")
+    evaluate.add_argument("--label-column", default="label", help="gold column of a CSV gold file (default: label)")
+    return parser
+
+
+def _open_store(args: argparse.Namespace) -> Store:
+    return Store(args.workspace or default_workspace_path())
+
+
+def command_ingest(args: argparse.Namespace) -> dict:
+    with _open_store(args) as store:
+        dataset_id = ingest_file(store, args.input, _mapping(args), mask_pii=args.mask_pii)
+        info = next(d for d in store.datasets() if d.dataset_id == dataset_id)
+    return {"dataset_id": dataset_id, "dialogues": info.n_dialogues, "turns": info.n_turns, "utterances": info.n_utterances}
+
+
+def command_discover(args: argparse.Namespace) -> dict:
+    started = time.perf_counter()
+    config = RunConfig(
+        method=args.method,
+        k=args.k,
+        k_min=args.k_min,
+        k_max=args.k_max,
+        k_step=args.k_step,
+        min_cluster_size=args.min_cluster_size,
+        seed=args.seed,
+        embedder=args.embedder,
+        roles=tuple(args.role or ()),
+        with_map=not args.no_map,
+    )
+    with _open_store(args) as store:
+        dataset_id = ingest_file(store, args.input, _mapping(args), mask_pii=args.mask_pii)
+        result = run_discovery(store, dataset_id, config)
+    summary = {**result.summary, "run_id": result.run_id, "seconds": round(time.perf_counter() - started, 3)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    result.assignments[["text", "cluster_id", "intent_name"]].to_csv(args.out / "assignments.csv", index=False)
+    result.clusters[["cluster_id", "name", "size"]].to_csv(args.out / "clusters.csv", index=False)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def command_evaluate(args: argparse.Namespace) -> dict:
+    """Score by utterance text: both files are normalised and de-duplicated the way ingest does it."""
+    gold_turns = read_transcripts(args.gold, ColumnMapping(text=args.text_column, label=args.label_column))
+    gold = {u.norm_text: u.gold_label for u in deduplicate(gold_turns) if u.gold_label}
+    predicted_turns = read_transcripts(args.assignments, ColumnMapping(text="text", label="cluster_id"))
+    pairs = [(gold[u.norm_text], u.gold_label) for u in deduplicate(predicted_turns) if u.norm_text in gold]
+    if not pairs:
+        raise IngestError(args.assignments, f"no text in it matches a labelled text of {args.gold.name}")
+    scores = score_clustering([g for g, _ in pairs], [p for _, p in pairs])
+    return {**scores.as_dict(), "n_scored": len(pairs)}
+
+
+COMMANDS = {"ingest": command_ingest, "discover": command_discover, "evaluate": command_evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        output = COMMANDS[args.command](args)
+    except (IngestError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(output, indent=2))
+    return 0

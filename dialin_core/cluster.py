@@ -1,0 +1,99 @@
+"""Clustering back ends behind one protocol, k selection by silhouette, and 2-D maps for views.
+
+The discovery loop and the baselines only ever call `fit_predict`, so swapping k-means for
+agglomerative or HDBSCAN is a configuration change, not a code change.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from sklearn.cluster import AgglomerativeClustering, KMeans, MiniBatchKMeans
+from sklearn.metrics import silhouette_score
+
+NOISE = -1  # label HDBSCAN gives to points it leaves out of every cluster
+MINIBATCH_ABOVE = 20_000  # past this many points full k-means is too slow for a laptop
+
+
+class Clusterer(Protocol):
+    """Assigns each row of a unit-normalised embedding matrix to a cluster id (or NOISE)."""
+
+    def fit_predict(self, vectors: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class KMeansClusterer:
+    k: int
+    seed: int = 0
+    n_init: int = 10
+
+    def fit_predict(self, vectors: np.ndarray) -> np.ndarray:
+        if len(vectors) > MINIBATCH_ABOVE:
+            model = MiniBatchKMeans(n_clusters=self.k, random_state=self.seed, n_init=3, batch_size=4096)
+        else:
+            model = KMeans(n_clusters=self.k, random_state=self.seed, n_init=self.n_init)
+        return model.fit_predict(vectors)
+
+
+@dataclass(frozen=True)
+class AgglomerativeClusterer:
+    k: int
+    linkage: str = "average"
+
+    def fit_predict(self, vectors: np.ndarray) -> np.ndarray:
+        model = AgglomerativeClustering(n_clusters=self.k, metric="cosine", linkage=self.linkage)
+        return model.fit_predict(vectors)
+
+
+@dataclass(frozen=True)
+class HDBSCANClusterer:
+    """Density clustering on a UMAP reduction, the BERTopic recipe: HDBSCAN fails on raw 384-d vectors."""
+
+    min_cluster_size: int = 10
+    min_samples: int | None = None
+    reduce_to: int = 10
+    seed: int = 0
+
+    def fit_predict(self, vectors: np.ndarray) -> np.ndarray:
+        import hdbscan
+
+        reduced = reduce_dimensions(vectors, self.reduce_to, self.seed) if vectors.shape[1] > self.reduce_to else vectors
+        model = hdbscan.HDBSCAN(min_cluster_size=self.min_cluster_size, min_samples=self.min_samples)
+        return model.fit_predict(reduced)
+
+
+@dataclass(frozen=True)
+class SilhouetteChoice:
+    k: int
+    scores: dict[int, float]
+
+
+def choose_k_by_silhouette(vectors: np.ndarray, candidates: Iterable[int], seed: int = 0) -> SilhouetteChoice:
+    """The DSTC11 intent-induction baseline: the k-means k with the best cosine silhouette."""
+    usable = [k for k in candidates if 2 <= k < len(vectors)]
+    if not usable:
+        raise ValueError(f"no candidate k fits {len(vectors)} utterances (need 2 <= k < n)")
+    scores = {
+        k: float(silhouette_score(vectors, KMeansClusterer(k, seed, n_init=3).fit_predict(vectors), metric="cosine"))
+        for k in usable
+    }
+    return SilhouetteChoice(k=max(scores, key=scores.get), scores=scores)
+
+
+def reduce_dimensions(vectors: np.ndarray, n_components: int, seed: int = 0) -> np.ndarray:
+    """UMAP with cosine distance; small inputs get fewer neighbours so UMAP stays valid."""
+    import umap
+
+    n_neighbors = max(2, min(15, len(vectors) - 1))
+    reducer = umap.UMAP(
+        n_components=n_components, n_neighbors=n_neighbors, metric="cosine", min_dist=0.0, random_state=seed
+    )
+    return reducer.fit_transform(vectors)
+
+
+def map_2d(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Coordinates for the cluster map; tiny inputs are laid out on a line rather than failing."""
+    if len(vectors) < 4:
+        return np.column_stack([np.arange(len(vectors), dtype=float), np.zeros(len(vectors))])
+    return reduce_dimensions(vectors, 2, seed)

@@ -1,0 +1,112 @@
+"""One discovery run end to end over a stored data set: embed, cluster, name, persist.
+
+The result is written to the workspace in one transaction at the end, and the run row records its
+configuration, so every run in a workspace can be inspected and reproduced later.
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dialin_core.cluster import NOISE, HDBSCANClusterer, KMeansClusterer, choose_k_by_silhouette, map_2d
+from dialin_core.config import RunConfig
+from dialin_core.embed import Embedder, SentenceTransformerEmbedder, embed_texts
+from dialin_core.keywords import keyword_names
+from dialin_core.metrics import score_clustering
+from dialin_core.store import Store
+
+OUTLIER_NAME = "outlier"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: int
+    assignments: pd.DataFrame  # utterance_id, text, frequency, gold_label, cluster_id, intent_name, x, y
+    clusters: pd.DataFrame  # cluster_id, name, size, iteration, verdict, probability
+    summary: dict[str, Any]
+
+
+def cluster_labels(vectors: np.ndarray, config: RunConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    """Cluster ids per row, plus what the method decided (chosen k, silhouette scores)."""
+    if config.method == "hdbscan":
+        clusterer = HDBSCANClusterer(min_cluster_size=config.min_cluster_size, seed=config.seed)
+        return clusterer.fit_predict(vectors), {}
+    if config.k is not None:
+        if config.k >= len(vectors):
+            raise ValueError(f"k={config.k} needs more than {len(vectors)} utterances")
+        return KMeansClusterer(config.k, config.seed).fit_predict(vectors), {"k": config.k}
+    choice = choose_k_by_silhouette(vectors, config.k_candidates(len(vectors)), config.seed)
+    details = {"k": choice.k, "silhouette": {str(k): round(s, 5) for k, s in choice.scores.items()}}
+    return KMeansClusterer(choice.k, config.seed).fit_predict(vectors), details
+
+
+def cluster_table(texts: list[str], labels: np.ndarray) -> pd.DataFrame:
+    names = keyword_names(texts, [int(x) for x in labels])
+    ids, sizes = np.unique(labels, return_counts=True)
+    return pd.DataFrame(
+        {
+            "cluster_id": ids.astype(int),
+            "name": [OUTLIER_NAME if cid == NOISE else names[int(cid)] for cid in ids],
+            "size": sizes.astype(int),
+            "iteration": pd.array([None] * len(ids), dtype="Int64"),
+            "verdict": pd.array([None] * len(ids), dtype="string"),
+            "probability": np.full(len(ids), np.nan),
+        }
+    )
+
+
+def run_discovery(
+    store: Store, dataset_id: int, config: RunConfig, embedder: Embedder | None = None
+) -> RunResult:
+    """Run `config.method` on the data set's utterances (filtered by role) and store the result."""
+    started = time.perf_counter()
+    utterances = store.utterances(dataset_id, roles=config.roles or None)
+    if len(utterances) < 3:
+        raise ValueError(
+            f"data set {dataset_id} has {len(utterances)} utterances"
+            + (f" spoken by {', '.join(config.roles)}" if config.roles else "")
+            + "; clustering needs at least 3"
+        )
+    run_id = store.create_run(dataset_id, config.method, config.as_dict())
+    try:
+        texts = utterances["text"].tolist()
+        vectors = embed_texts(texts, embedder or SentenceTransformerEmbedder(config.embedder), store)
+        labels, details = cluster_labels(vectors, config)
+        coordinates = map_2d(vectors, config.seed) if config.with_map else np.full((len(texts), 2), np.nan)
+        clusters = cluster_table(texts, labels)
+        assignments = utterances[["utterance_id", "text", "frequency", "gold_label"]].assign(
+            cluster_id=labels.astype(int), x=coordinates[:, 0], y=coordinates[:, 1]
+        )
+        assignments["intent_name"] = assignments["cluster_id"].map(dict(zip(clusters["cluster_id"], clusters["name"])))
+        summary = run_summary(assignments, details, config, time.perf_counter() - started)
+        store.finish_run(run_id, clusters=clusters, assignments=assignments, summary=summary)
+    except BaseException as error:
+        store.fail_run(run_id, f"{type(error).__name__}: {error}")
+        raise
+    return RunResult(run_id=run_id, assignments=assignments, clusters=clusters, summary=summary)
+
+
+def run_summary(
+    assignments: pd.DataFrame, details: dict[str, Any], config: RunConfig, seconds: float
+) -> dict[str, Any]:
+    """The figures every method reports; metrics only over utterances that carry a gold label."""
+    labels = assignments["cluster_id"]
+    summary: dict[str, Any] = {
+        "method": config.method,
+        "embedder": config.embedder,
+        "n_utterances": int(len(assignments)),
+        "n_clusters": int(labels[labels != NOISE].nunique()),
+        "n_outliers": int((labels == NOISE).sum()),
+        "llm_calls": 0,
+        "seconds": round(seconds, 3),
+        **details,
+    }
+    gold = assignments["gold_label"]
+    labelled = assignments[gold.notna() & (gold != "")]
+    if len(labelled):
+        summary["metrics"] = score_clustering(labelled["gold_label"].tolist(), labelled["cluster_id"].tolist()).as_dict()
+        summary["n_scored"] = int(len(labelled))
+    return summary

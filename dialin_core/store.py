@@ -1,0 +1,404 @@
+"""The workspace: one DuckDB file holding data sets, embeddings, runs, clusters and decisions.
+
+All SQL of the product lives in this module, so the schema and the queries change together. Writes
+happen in short transactions so that a failed write (bad input, a killed process) leaves the
+workspace as it was.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from dialin_core.ingest import Turn, Utterance
+
+# Ordered migrations: a released entry is never edited; a schema change is a new entry at the end.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: data sets, transcripts, de-duplicated utterances, embedding cache, runs, clusters, decisions.
+    """
+    CREATE SEQUENCE dataset_ids START 1;
+    CREATE TABLE datasets (
+        dataset_id   INTEGER PRIMARY KEY DEFAULT nextval('dataset_ids'),
+        name         VARCHAR NOT NULL,
+        source       VARCHAR NOT NULL,
+        format       VARCHAR NOT NULL,
+        content_hash VARCHAR NOT NULL,
+        options      JSON NOT NULL,
+        created_at   TIMESTAMP NOT NULL DEFAULT current_timestamp
+    );
+    CREATE TABLE dialogues (
+        dataset_id  INTEGER NOT NULL REFERENCES datasets(dataset_id),
+        dialogue_id VARCHAR NOT NULL,
+        n_turns     INTEGER NOT NULL,
+        PRIMARY KEY (dataset_id, dialogue_id)
+    );
+    CREATE TABLE utterances (
+        dataset_id   INTEGER NOT NULL REFERENCES datasets(dataset_id),
+        utterance_id INTEGER NOT NULL,
+        norm_text    VARCHAR NOT NULL,
+        text         VARCHAR NOT NULL,
+        text_hash    VARCHAR NOT NULL,
+        frequency    INTEGER NOT NULL,
+        roles        VARCHAR[] NOT NULL,
+        gold_label   VARCHAR,
+        PRIMARY KEY (dataset_id, utterance_id)
+    );
+    CREATE TABLE turns (
+        dataset_id   INTEGER NOT NULL REFERENCES datasets(dataset_id),
+        dialogue_id  VARCHAR NOT NULL,
+        turn_index   INTEGER NOT NULL,
+        speaker      VARCHAR NOT NULL,
+        role         VARCHAR NOT NULL,
+        text         VARCHAR NOT NULL,
+        clean_text   VARCHAR NOT NULL,
+        gold_label   VARCHAR,
+        utterance_id INTEGER,
+        PRIMARY KEY (dataset_id, dialogue_id, turn_index)
+    );
+    CREATE TABLE embeddings (
+        model     VARCHAR NOT NULL,
+        text_hash VARCHAR NOT NULL,
+        vector    FLOAT[] NOT NULL,
+        PRIMARY KEY (model, text_hash)
+    );
+    CREATE SEQUENCE run_ids START 1;
+    CREATE TABLE runs (
+        run_id      INTEGER PRIMARY KEY DEFAULT nextval('run_ids'),
+        dataset_id  INTEGER NOT NULL REFERENCES datasets(dataset_id),
+        method      VARCHAR NOT NULL,
+        config      JSON NOT NULL,
+        status      VARCHAR NOT NULL,
+        summary     JSON,
+        created_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        finished_at TIMESTAMP
+    );
+    CREATE TABLE clusters (
+        run_id      INTEGER NOT NULL REFERENCES runs(run_id),
+        cluster_id  INTEGER NOT NULL,
+        name        VARCHAR,
+        size        INTEGER NOT NULL,
+        iteration   INTEGER,
+        verdict     VARCHAR,
+        probability DOUBLE,
+        PRIMARY KEY (run_id, cluster_id)
+    );
+    CREATE TABLE assignments (
+        run_id       INTEGER NOT NULL REFERENCES runs(run_id),
+        utterance_id INTEGER NOT NULL,
+        cluster_id   INTEGER NOT NULL,
+        x            DOUBLE,
+        y            DOUBLE,
+        PRIMARY KEY (run_id, utterance_id)
+    );
+    CREATE SEQUENCE decision_ids START 1;
+    CREATE TABLE decisions (
+        decision_id INTEGER PRIMARY KEY DEFAULT nextval('decision_ids'),
+        run_id      INTEGER NOT NULL REFERENCES runs(run_id),
+        analyst     VARCHAR NOT NULL,
+        decided_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        action      VARCHAR NOT NULL,
+        target      VARCHAR NOT NULL,
+        before      JSON,
+        after       JSON
+    );
+    """,
+)
+
+
+def text_hash(text: str) -> str:
+    """Key of the embedding cache: stable across runs, data sets and workspaces."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    dataset_id: int
+    name: str
+    source: str
+    format: str
+    n_dialogues: int
+    n_turns: int
+    n_utterances: int
+
+
+class Store:
+    """A workspace file (or ':memory:'), migrated to the current schema when opened."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = str(path)
+        self.connection = duckdb.connect(self.path)
+        self._migrate()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.connection.execute("BEGIN TRANSACTION")
+        try:
+            yield self.connection
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        self.connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = self.connection.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = row[0] or 0
+        if current > len(MIGRATIONS):
+            raise RuntimeError(
+                f"workspace {self.path} has schema version {current}, newer than this program's "
+                f"{len(MIGRATIONS)}; upgrade Dial-In Studio to open it"
+            )
+        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            with self._transaction() as tx:
+                tx.execute(script)
+                tx.execute("INSERT INTO schema_version VALUES (?)", [version])
+
+    @property
+    def schema_version(self) -> int:
+        return self.connection.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+
+    # -- data sets -------------------------------------------------------------------------
+
+    def find_dataset(self, content_hash: str, options: dict[str, Any]) -> int | None:
+        """The data set already ingested from identical bytes with identical options, if any."""
+        row = self.connection.execute(
+            "SELECT dataset_id FROM datasets WHERE content_hash = ? AND options = ?::JSON ORDER BY dataset_id LIMIT 1",
+            [content_hash, json.dumps(options, sort_keys=True)],
+        ).fetchone()
+        return row[0] if row else None
+
+    def add_dataset(
+        self,
+        *,
+        name: str,
+        source: str,
+        format: str,
+        content_hash: str,
+        options: dict[str, Any],
+        turns: Sequence[Turn],
+        utterances: Sequence[Utterance],
+    ) -> int:
+        """Store a parsed file in one transaction: either all of it lands or nothing does."""
+        utterance_ids = {u.norm_text: i for i, u in enumerate(utterances)}
+        position_to_utterance = {pos: utterance_ids[u.norm_text] for u in utterances for pos in u.positions}
+        turn_frame = pd.DataFrame(
+            {
+                "dialogue_id": [t.dialogue_id for t in turns],
+                "turn_index": [t.turn_index for t in turns],
+                "speaker": [t.speaker for t in turns],
+                "role": [t.role for t in turns],
+                "text": [t.text for t in turns],
+                "clean_text": [t.clean_text for t in turns],
+                "gold_label": [t.gold_label for t in turns],
+                "utterance_id": pd.array(
+                    [position_to_utterance.get((t.dialogue_id, t.turn_index)) for t in turns], dtype="Int64"
+                ),
+            }
+        )
+        utterance_frame = pd.DataFrame(
+            {
+                "utterance_id": range(len(utterances)),
+                "norm_text": [u.norm_text for u in utterances],
+                "text": [u.text for u in utterances],
+                "text_hash": [text_hash(u.text) for u in utterances],
+                "frequency": [u.frequency for u in utterances],
+                "roles": [list(u.roles) for u in utterances],
+                "gold_label": [u.gold_label for u in utterances],
+            }
+        )
+        with self._transaction() as tx:
+            dataset_id = tx.execute(
+                "INSERT INTO datasets (name, source, format, content_hash, options) VALUES (?, ?, ?, ?, ?::JSON) "
+                "RETURNING dataset_id",
+                [name, source, format, content_hash, json.dumps(options, sort_keys=True)],
+            ).fetchone()[0]
+            tx.register("turn_frame", turn_frame)
+            tx.register("utterance_frame", utterance_frame)
+            tx.execute(
+                "INSERT INTO dialogues SELECT ?, dialogue_id, count(*) FROM turn_frame GROUP BY dialogue_id",
+                [dataset_id],
+            )
+            tx.execute(
+                "INSERT INTO turns SELECT ?, dialogue_id, turn_index, speaker, role, text, clean_text, gold_label, "
+                "utterance_id FROM turn_frame",
+                [dataset_id],
+            )
+            tx.execute(
+                "INSERT INTO utterances SELECT ?, utterance_id, norm_text, text, text_hash, frequency, roles, "
+                "gold_label FROM utterance_frame",
+                [dataset_id],
+            )
+            tx.unregister("turn_frame")
+            tx.unregister("utterance_frame")
+        return dataset_id
+
+    def datasets(self) -> list[DatasetInfo]:
+        rows = self.connection.execute(
+            """
+            SELECT d.dataset_id, d.name, d.source, d.format,
+                   (SELECT count(*) FROM dialogues g WHERE g.dataset_id = d.dataset_id),
+                   (SELECT count(*) FROM turns t WHERE t.dataset_id = d.dataset_id),
+                   (SELECT count(*) FROM utterances u WHERE u.dataset_id = d.dataset_id)
+            FROM datasets d ORDER BY d.dataset_id
+            """
+        ).fetchall()
+        return [DatasetInfo(*row) for row in rows]
+
+    def utterances(self, dataset_id: int, roles: Sequence[str] | None = None) -> pd.DataFrame:
+        """Unique utterances of a data set, optionally only those spoken in one of `roles`."""
+        query = (
+            "SELECT utterance_id, text, norm_text, text_hash, frequency, roles, gold_label "
+            "FROM utterances WHERE dataset_id = ?"
+        )
+        params: list[Any] = [dataset_id]
+        if roles:
+            query += " AND len(list_intersect(roles, ?)) > 0"
+            params.append(list(roles))
+        return self.connection.execute(query + " ORDER BY utterance_id", params).df()
+
+    def turns(self, dataset_id: int) -> pd.DataFrame:
+        return self.connection.execute(
+            "SELECT * EXCLUDE (dataset_id) FROM turns WHERE dataset_id = ? ORDER BY dialogue_id, turn_index",
+            [dataset_id],
+        ).df()
+
+    # -- embedding cache -------------------------------------------------------------------
+
+    def cached_embeddings(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        if not hashes:
+            return {}
+        wanted = pd.DataFrame({"text_hash": list(dict.fromkeys(hashes))})
+        self.connection.register("wanted_hashes", wanted)
+        try:
+            rows = self.connection.execute(
+                "SELECT e.text_hash, e.vector FROM embeddings e JOIN wanted_hashes w USING (text_hash) "
+                "WHERE e.model = ?",
+                [model],
+            ).fetchall()
+        finally:
+            self.connection.unregister("wanted_hashes")
+        return {h: np.asarray(v, dtype=np.float32) for h, v in rows}
+
+    def put_embeddings(self, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        frame = pd.DataFrame({"text_hash": list(hashes), "vector": [row.tolist() for row in vectors]})
+        with self._transaction() as tx:
+            tx.register("new_vectors", frame)
+            tx.execute(
+                "INSERT OR IGNORE INTO embeddings SELECT ?, text_hash, vector::FLOAT[] FROM new_vectors",
+                [model],
+            )
+            tx.unregister("new_vectors")
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def create_run(self, dataset_id: int, method: str, config: dict[str, Any]) -> int:
+        return self.connection.execute(
+            "INSERT INTO runs (dataset_id, method, config, status) VALUES (?, ?, ?::JSON, 'running') RETURNING run_id",
+            [dataset_id, method, json.dumps(config, sort_keys=True)],
+        ).fetchone()[0]
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        clusters: pd.DataFrame,
+        assignments: pd.DataFrame,
+        summary: dict[str, Any],
+    ) -> None:
+        """Persist a finished run's clusters and assignments together with its summary."""
+        with self._transaction() as tx:
+            tx.register("cluster_frame", clusters)
+            tx.register("assignment_frame", assignments)
+            tx.execute(
+                "INSERT INTO clusters SELECT ?, cluster_id, name, size, iteration, verdict, probability "
+                "FROM cluster_frame",
+                [run_id],
+            )
+            tx.execute(
+                "INSERT INTO assignments SELECT ?, utterance_id, cluster_id, x, y FROM assignment_frame",
+                [run_id],
+            )
+            tx.execute(
+                "UPDATE runs SET status = 'finished', summary = ?::JSON, finished_at = current_timestamp "
+                "WHERE run_id = ?",
+                [json.dumps(summary, sort_keys=True), run_id],
+            )
+            tx.unregister("cluster_frame")
+            tx.unregister("assignment_frame")
+
+    def fail_run(self, run_id: int, reason: str) -> None:
+        self.connection.execute(
+            "UPDATE runs SET status = 'failed', summary = ?::JSON, finished_at = current_timestamp WHERE run_id = ?",
+            [json.dumps({"error": reason}), run_id],
+        )
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        row = self.connection.execute(
+            "SELECT run_id, dataset_id, method, config, status, summary FROM runs WHERE run_id = ?", [run_id]
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no run {run_id} in workspace {self.path}")
+        keys = ("run_id", "dataset_id", "method", "config", "status", "summary")
+        record = dict(zip(keys, row))
+        record["config"] = json.loads(record["config"])
+        record["summary"] = json.loads(record["summary"]) if record["summary"] else None
+        return record
+
+    def runs(self) -> pd.DataFrame:
+        return self.connection.execute(
+            "SELECT run_id, dataset_id, method, status, created_at, finished_at FROM runs ORDER BY run_id"
+        ).df()
+
+    def clusters(self, run_id: int) -> pd.DataFrame:
+        return self.connection.execute(
+            "SELECT * EXCLUDE (run_id) FROM clusters WHERE run_id = ? ORDER BY cluster_id", [run_id]
+        ).df()
+
+    def assignments(self, run_id: int) -> pd.DataFrame:
+        """Each utterance of the run with its cluster, text and gold label."""
+        return self.connection.execute(
+            """
+            SELECT a.utterance_id, u.text, u.frequency, u.gold_label, a.cluster_id, c.name AS intent_name, a.x, a.y
+            FROM assignments a
+            JOIN runs r USING (run_id)
+            JOIN utterances u ON u.dataset_id = r.dataset_id AND u.utterance_id = a.utterance_id
+            LEFT JOIN clusters c ON c.run_id = a.run_id AND c.cluster_id = a.cluster_id
+            WHERE a.run_id = ? ORDER BY a.utterance_id
+            """,
+            [run_id],
+        ).df()
+
+    # -- decisions ----------------------------------------------------------------------------
+
+    def record_decision(
+        self, run_id: int, *, analyst: str, action: str, target: str, before: Any, after: Any
+    ) -> int:
+        """Append one analyst action; decisions are never updated or deleted."""
+        return self.connection.execute(
+            "INSERT INTO decisions (run_id, analyst, action, target, before, after) "
+            "VALUES (?, ?, ?, ?, ?::JSON, ?::JSON) RETURNING decision_id",
+            [run_id, analyst, action, target, json.dumps(before), json.dumps(after)],
+        ).fetchone()[0]
+
+    def decisions(self, run_id: int) -> pd.DataFrame:
+        return self.connection.execute(
+            "SELECT * FROM decisions WHERE run_id = ? ORDER BY decision_id", [run_id]
+        ).df()

@@ -1,0 +1,14 @@
+"""Where a workspace lives when the user does not say: the per-user data folder, as DESIGN.md asks."""
+
+import os
+from pathlib import Path
+
+WORKSPACE_ENV = "DIALIN_WORKSPACE"
+
+
+def default_workspace_path() -> Path:
+    """$DIALIN_WORKSPACE, else $XDG_DATA_HOME/dialin-studio/workspace.duckdb (~/.local/share by default)."""
+    if os.environ.get(WORKSPACE_ENV):
+        return Path(os.environ[WORKSPACE_ENV]).expanduser()
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data_home / "dialin-studio" / "workspace.duckdb"

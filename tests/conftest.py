@@ -1,0 +1,25 @@
+"""Shared fixtures: real files from ../shared/data and the repo's sample data, small and read-only."""
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+BANKING77_TEST = SHARED_DATA / "banking77" / "test.csv"
+SGD_SAMPLE = SHARED_DATA / "sgd" / "train_sample.jsonl"
+SAMPLE_DIALOGUES = REPO / "sample_data" / "dialogues.jsonl"
+SAMPLE_TURNS = REPO / "sample_data" / "turns.csv"
+
+
+@pytest.fixture
+def banking77_subset(tmp_path: Path) -> Path:
+    """400 BANKING77 test queries from 8 intents: big enough to cluster, small enough to be quick."""
+    import pandas as pd
+
+    frame = pd.read_csv(BANKING77_TEST)
+    intents = sorted(frame["category"].unique())[:8]
+    subset = frame[frame["category"].isin(intents)]
+    path = tmp_path / "banking_subset.csv"
+    subset.to_csv(path, index=False)
+    return path

@@ -1,0 +1,103 @@
+"""The CLI contract that benchmarks and later work rely on, run end to end with the real model."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dialin_core.cli import main
+from tests.conftest import REPO, SAMPLE_DIALOGUES, SGD_SAMPLE
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dialin_core", *args], cwd=REPO, capture_output=True, text=True)
+
+
+def read_summary(out) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_discover_kmeans_with_k_writes_the_contract_files(tmp_path, banking77_subset):
+    out = tmp_path / "out"
+    result = run_cli(
+        "discover", str(banking77_subset), "--out", str(out), "--label-column", "category", "--k", "8",
+        "--workspace", str(tmp_path / "w.duckdb"), "--no-map",
+    )
+    assert result.returncode == 0, result.stderr
+    with (out / "assignments.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["text", "cluster_id", "intent_name"]
+    summary = read_summary(out)
+    assert summary["n_clusters"] == 8
+    assert summary["n_utterances"] == len(rows)
+    assert summary["llm_calls"] == 0
+    assert summary["seconds"] > 0
+    assert set(summary["metrics"]) == {"acc", "nmi", "ari", "precision", "recall", "f1"}
+    assert summary["metrics"]["nmi"] > 0.6  # eight BANKING77 intents separate well with MiniLM
+    with (out / "clusters.csv").open() as handle:
+        clusters = list(csv.DictReader(handle))
+    assert sum(int(c["size"]) for c in clusters) == len(rows)
+
+    evaluated = run_cli("evaluate", str(out / "assignments.csv"), str(banking77_subset), "--label-column", "category")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["nmi"] == pytest.approx(summary["metrics"]["nmi"], abs=1e-6)
+
+
+def test_discover_on_the_sample_dialogues_chooses_k_by_silhouette(tmp_path):
+    out = tmp_path / "out"
+    code = main(["discover", str(SAMPLE_DIALOGUES), "--out", str(out), "--role", "customer",
+                 "--workspace", str(tmp_path / "w.duckdb"), "--k-min", "10", "--k-max", "40", "--k-step", "5"])
+    assert code == 0
+    summary = read_summary(out)
+    assert summary["k"] in range(10, 41, 5)
+    assert set(summary["silhouette"]) == {str(k) for k in range(10, 41, 5)}
+    assert summary["n_clusters"] == summary["k"]
+    assert "metrics" in summary  # the sample data carries gold intents on customer turns
+
+
+def test_discover_hdbscan_on_sgd_customer_turns(tmp_path):
+    out = tmp_path / "out"
+    code = main(["discover", str(SGD_SAMPLE), "--out", str(out), "--method", "hdbscan", "--role", "customer",
+                 "--workspace", str(tmp_path / "w.duckdb"), "--no-map", "--min-cluster-size", "15"])
+    assert code == 0
+    summary = read_summary(out)
+    assert summary["n_clusters"] >= 5
+    assert summary["n_utterances"] > 5000
+    assert 0 < summary["metrics"]["nmi"] < 1
+
+
+def test_a_second_run_reuses_the_data_set_and_its_cached_embeddings(tmp_path, banking77_subset):
+    workspace = str(tmp_path / "w.duckdb")
+    for seed in ("0", "1"):
+        assert main(["discover", str(banking77_subset), "--out", str(tmp_path / seed), "--k", "8",
+                     "--seed", seed, "--workspace", workspace, "--no-map"]) == 0
+    from dialin_core.store import Store
+
+    with Store(workspace) as store:
+        assert len(store.datasets()) == 1
+        assert store.runs()["status"].tolist() == ["finished", "finished"]
+        n_vectors = store.connection.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        assert n_vectors == store.datasets()[0].n_utterances
+
+
+def test_bad_input_is_one_clear_line_and_exit_status_2(tmp_path, banking77_subset):
+    result = run_cli("discover", str(banking77_subset), "--out", str(tmp_path / "o"), "--text-column", "utterance",
+                     "--workspace", str(tmp_path / "w.duckdb"))
+    assert result.returncode == 2
+    assert "banking_subset.csv" in result.stderr and "utterance" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_k_larger_than_the_data_is_refused_and_the_run_marked_failed(tmp_path):
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("my card is lost\nwhat is my balance\nopen an account\nclose my account\n")
+    workspace = tmp_path / "w.duckdb"
+    code = main(["discover", str(tiny), "--out", str(tmp_path / "o"), "--k", "10", "--workspace", str(workspace), "--no-map"])
+    assert code == 2
+    from dialin_core.store import Store
+
+    with Store(workspace) as store:
+        assert store.runs()["status"].tolist() == ["failed"]

@@ -1,0 +1,56 @@
+"""Clustering back ends on data whose answer is known: well separated blobs on the unit sphere."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from dialin_core.cluster import (
+    NOISE,
+    AgglomerativeClusterer,
+    HDBSCANClusterer,
+    KMeansClusterer,
+    choose_k_by_silhouette,
+    map_2d,
+)
+
+
+def blobs(k: int = 4, per: int = 30, dim: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = np.eye(dim)[:k] * 5
+    points = np.concatenate([c + rng.normal(scale=0.3, size=(per, dim)) for c in centres])
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    return points.astype(np.float32), np.repeat(np.arange(k), per)
+
+
+@pytest.mark.parametrize("clusterer", [KMeansClusterer(4), AgglomerativeClusterer(4)])
+def test_k_clusterers_recover_separated_blobs(clusterer):
+    points, truth = blobs()
+    assert adjusted_rand_score(truth, clusterer.fit_predict(points)) == pytest.approx(1.0)
+
+
+def test_hdbscan_finds_blobs_without_being_told_k():
+    points, truth = blobs(k=3, per=40)
+    labels = HDBSCANClusterer(min_cluster_size=10).fit_predict(points)
+    kept = labels != NOISE
+    assert kept.mean() > 0.8
+    assert len(set(labels[kept])) == 3
+    assert adjusted_rand_score(truth[kept], labels[kept]) > 0.95
+
+
+def test_silhouette_picks_the_true_k():
+    points, _ = blobs(k=5, per=20)
+    choice = choose_k_by_silhouette(points, range(2, 10))
+    assert choice.k == 5
+    assert set(choice.scores) == set(range(2, 10))
+
+
+def test_silhouette_rejects_a_search_space_that_does_not_fit():
+    points, _ = blobs(k=2, per=2)
+    with pytest.raises(ValueError, match="no candidate k fits 4 utterances"):
+        choose_k_by_silhouette(points, [10, 20])
+
+
+def test_map_2d_gives_one_point_per_row_even_for_tiny_inputs():
+    points, _ = blobs(k=2, per=10)
+    assert map_2d(points).shape == (20, 2)
+    assert map_2d(points[:2]).shape == (2, 2)

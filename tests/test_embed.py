@@ -1,0 +1,48 @@
+"""Embeddings from the packaged model, and the workspace cache in front of it."""
+
+import numpy as np
+import pytest
+
+from dialin_core.embed import SentenceTransformerEmbedder, embed_texts, resolve_model_path
+from dialin_core.store import Store
+
+
+class CountingEmbedder:
+    """Deterministic stand-in that records what it was asked to encode, to test the cache's control flow."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def encode(self, texts):
+        self.seen.extend(texts)
+        return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+
+def test_packaged_model_embeds_paraphrases_closer_than_unrelated_text():
+    embedder = SentenceTransformerEmbedder()
+    vectors = embedder.encode(["I lost my credit card", "my card is missing", "what time do you open tomorrow"])
+    assert vectors.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    similarity = vectors @ vectors.T
+    assert similarity[0, 1] > similarity[0, 2] + 0.2
+
+
+def test_cache_encodes_each_text_once_across_calls_and_keeps_order():
+    embedder = CountingEmbedder()
+    with Store() as store:
+        first = embed_texts(["aa", "b", "aa"], embedder, store)
+        second = embed_texts(["b", "ccc"], embedder, store)
+    assert embedder.seen == ["aa", "b", "ccc"]
+    assert first[:, 0].tolist() == [2, 1, 2]
+    assert second[:, 0].tolist() == [1, 3]
+
+
+def test_unknown_model_names_say_what_is_available():
+    with pytest.raises(ValueError, match="unknown embedding model 'nope'.*all-minilm-l6-v2"):
+        resolve_model_path("nope")
+
+
+def test_a_model_directory_can_be_given_instead_of_a_name(tmp_path):
+    assert resolve_model_path(str(tmp_path)) == tmp_path

@@ -1,0 +1,93 @@
+"""The workspace schema, its migrations and its all-or-nothing writes."""
+
+import duckdb
+import numpy as np
+import pytest
+
+from dialin_core.ingest import Turn, deduplicate
+from dialin_core.store import MIGRATIONS, Store
+
+
+def make_turns(*texts: str, dialogue: str = "d1") -> list[Turn]:
+    return [
+        Turn(dialogue_id=dialogue, turn_index=i, speaker="USER", role="customer", text=t, clean_text=t, gold_label="x")
+        for i, t in enumerate(texts)
+    ]
+
+
+def add(store: Store, turns: list[Turn], content_hash: str = "h1") -> int:
+    return store.add_dataset(
+        name="t", source="t.csv", format="csv", content_hash=content_hash, options={}, turns=turns,
+        utterances=deduplicate(turns),
+    )
+
+
+def test_new_workspace_is_migrated_to_the_latest_schema(tmp_path):
+    with Store(tmp_path / "w.duckdb") as store:
+        assert store.schema_version == len(MIGRATIONS)
+        tables = {r[0] for r in store.connection.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert {"datasets", "dialogues", "turns", "utterances", "embeddings", "runs", "clusters", "assignments", "decisions"} <= tables
+
+
+def test_data_survives_reopening_and_migration_runs_once(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with Store(path) as store:
+        dataset_id = add(store, make_turns("hello there", "my card is lost", "Hello  there"))
+    with Store(path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        utterances = store.utterances(dataset_id)
+        assert utterances["text"].tolist() == ["hello there", "my card is lost"]
+        assert utterances["frequency"].tolist() == [2, 1]
+        assert len(store.turns(dataset_id)) == 3
+
+
+def test_a_failed_write_leaves_the_workspace_untouched(tmp_path):
+    with Store(tmp_path / "w.duckdb") as store:
+        add(store, make_turns("first data set"))
+        clash = make_turns("a", "b")
+        clash = [clash[0], Turn(**{**clash[1].__dict__, "turn_index": 0})]  # same primary key twice
+        with pytest.raises(duckdb.Error):
+            add(store, clash, content_hash="h2")
+        assert [d.name for d in store.datasets()] == ["t"]
+        assert store.connection.execute("SELECT count(*) FROM turns").fetchone()[0] == 1
+
+
+def test_workspace_from_a_newer_program_is_refused(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with Store(path) as store:
+        store.connection.execute("INSERT INTO schema_version VALUES (?)", [len(MIGRATIONS) + 1])
+    with pytest.raises(RuntimeError, match="newer than this program"):
+        Store(path)
+
+
+def test_role_filter_keeps_utterances_spoken_in_that_role():
+    with Store() as store:
+        turns = make_turns("i lost my card") + [
+            Turn(dialogue_id="d1", turn_index=1, speaker="SYSTEM", role="agent", text="sorry to hear that",
+                 clean_text="sorry to hear that", gold_label=None)
+        ]
+        dataset_id = add(store, turns)
+        assert store.utterances(dataset_id, roles=["customer"])["text"].tolist() == ["i lost my card"]
+        assert store.utterances(dataset_id, roles=["agent"])["text"].tolist() == ["sorry to hear that"]
+
+
+def test_embedding_cache_round_trips_by_model_and_hash():
+    with Store() as store:
+        vectors = np.array([[0.6, 0.8], [1.0, 0.0]], dtype=np.float32)
+        store.put_embeddings("m", ["a", "b"], vectors)
+        store.put_embeddings("m", ["a"], np.array([[0.0, 1.0]], dtype=np.float32))  # first write wins
+        cached = store.cached_embeddings("m", ["a", "b", "c"])
+        assert set(cached) == {"a", "b"}
+        np.testing.assert_allclose(cached["a"], [0.6, 0.8])
+        assert store.cached_embeddings("other-model", ["a"]) == {}
+
+
+def test_decisions_are_appended_with_before_and_after():
+    with Store() as store:
+        dataset_id = add(store, make_turns("x y z"))
+        run_id = store.create_run(dataset_id, "kmeans", {"k": 2})
+        first = store.record_decision(run_id, analyst="ana", action="rename", target="cluster:1", before="a", after="b")
+        second = store.record_decision(run_id, analyst="ana", action="rename", target="cluster:1", before="b", after="c")
+        log = store.decisions(run_id)
+        assert [first, second] == log["decision_id"].tolist()
+        assert log["after"].tolist() == ['"b"', '"c"']
