@@ -23,3 +23,12 @@ def banking77_subset(tmp_path: Path) -> Path:
     path = tmp_path / "banking_subset.csv"
     subset.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture
+def sgd_subset(tmp_path: Path) -> Path:
+    """The first 150 SGD dialogues, as they are: multi-domain USER/SYSTEM turns with active intents."""
+    lines = SGD_SAMPLE.read_text(encoding="utf-8").splitlines()[:150]
+    path = tmp_path / "sgd_subset.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from dialin_core.cli import main
-from tests.conftest import REPO, SAMPLE_DIALOGUES, SGD_SAMPLE
+from tests.conftest import REPO, SAMPLE_DIALOGUES
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -23,7 +23,7 @@ def test_discover_kmeans_with_k_writes_the_contract_files(tmp_path, banking77_su
     out = tmp_path / "out"
     result = run_cli(
         "discover", str(banking77_subset), "--out", str(out), "--label-column", "category", "--k", "8",
-        "--workspace", str(tmp_path / "w.duckdb"), "--no-map",
+        "--workspace", str(tmp_path / "w.duckdb"),
     )
     assert result.returncode == 0, result.stderr
     with (out / "assignments.csv").open() as handle:
@@ -44,11 +44,17 @@ def test_discover_kmeans_with_k_writes_the_contract_files(tmp_path, banking77_su
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["nmi"] == pytest.approx(summary["metrics"]["nmi"], abs=1e-6)
 
+    from dialin_core.store import Store
+
+    with Store(tmp_path / "w.duckdb") as store:
+        stored = store.assignments(summary["run_id"])
+    assert len(stored) == len(rows) and stored[["x", "y"]].notna().all().all()  # map coordinates for the studio
+
 
 def test_discover_on_the_sample_dialogues_chooses_k_by_silhouette(tmp_path):
     out = tmp_path / "out"
     code = main(["discover", str(SAMPLE_DIALOGUES), "--out", str(out), "--role", "customer",
-                 "--workspace", str(tmp_path / "w.duckdb"), "--k-min", "10", "--k-max", "40", "--k-step", "5"])
+                 "--workspace", str(tmp_path / "w.duckdb"), "--k-min", "10", "--k-max", "40", "--k-step", "5", "--no-map"])
     assert code == 0
     summary = read_summary(out)
     assert summary["k"] in range(10, 41, 5)
@@ -57,14 +63,14 @@ def test_discover_on_the_sample_dialogues_chooses_k_by_silhouette(tmp_path):
     assert "metrics" in summary  # the sample data carries gold intents on customer turns
 
 
-def test_discover_hdbscan_on_sgd_customer_turns(tmp_path):
+def test_discover_hdbscan_on_sgd_customer_turns(tmp_path, sgd_subset):
     out = tmp_path / "out"
-    code = main(["discover", str(SGD_SAMPLE), "--out", str(out), "--method", "hdbscan", "--role", "customer",
-                 "--workspace", str(tmp_path / "w.duckdb"), "--no-map", "--min-cluster-size", "15"])
+    code = main(["discover", str(sgd_subset), "--out", str(out), "--method", "hdbscan", "--role", "customer",
+                 "--workspace", str(tmp_path / "w.duckdb"), "--no-map", "--min-cluster-size", "8"])
     assert code == 0
     summary = read_summary(out)
     assert summary["n_clusters"] >= 5
-    assert summary["n_utterances"] > 5000
+    assert summary["n_utterances"] > 1000
     assert 0 < summary["metrics"]["nmi"] < 1
 
 
