@@ -1,6 +1,7 @@
 """Embedding-only baselines on BANKING77 test: k-means with the true k, k-means with silhouette k, HDBSCAN.
 
-Usage: .venv/bin/python bench/baselines.py [--data ../shared/data/banking77/test.csv] [--embedder NAME]
+Usage: .venv/bin/python bench/baselines.py [--data FILE] [--role customer] [--embedder NAME]
+(default data: ../shared/data/banking77/test.csv; JSONL dialogues take their gold intents from the turns)
 Prints a Markdown table for BENCHMARKS.md. Embeddings are computed once (timed on their own) into a
 fresh temporary workspace, so each method's seconds are its clustering time.
 """
@@ -16,7 +17,7 @@ sys.path.insert(0, str(REPO))
 
 from dialin_core.config import RunConfig  # noqa: E402
 from dialin_core.datasets import ingest_file  # noqa: E402
-from dialin_core.embed import DEFAULT_EMBEDDER, SentenceTransformerEmbedder, embed_texts  # noqa: E402
+from dialin_core.embed import DEFAULT_EMBEDDER, embed_texts, load_embedder  # noqa: E402
 from dialin_core.ingest import ColumnMapping  # noqa: E402
 from dialin_core.pipeline import run_discovery  # noqa: E402
 from dialin_core.store import Store  # noqa: E402
@@ -28,14 +29,16 @@ def main() -> None:
     parser.add_argument("--label-column", default="category")
     parser.add_argument("--embedder", default=DEFAULT_EMBEDDER)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--role", action="append", help="only utterances of this role (repeatable)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "bench.duckdb") as store:
         dataset_id = ingest_file(store, args.data, ColumnMapping(text="text", label=args.label_column))
-        utterances = store.utterances(dataset_id)
+        roles = tuple(args.role or ())
+        utterances = store.utterances(dataset_id, roles=roles or None)
         n_gold = utterances["gold_label"].nunique()
         started = time.perf_counter()
-        embedder = SentenceTransformerEmbedder(args.embedder)
+        embedder = load_embedder(args.embedder)
         embed_texts(utterances["text"].tolist(), embedder, store)
         embed_seconds = time.perf_counter() - started
 
@@ -44,12 +47,12 @@ def main() -> None:
             "kmeans, silhouette k (5..150)": RunConfig(method="kmeans"),
             "hdbscan (UMAP 10-d, min size 10)": RunConfig(method="hdbscan"),
         }
-        print(f"data: {args.data.name}, {len(utterances)} unique utterances, {n_gold} gold intents; "
+        print(f"data: {args.data.name}{' (' + ', '.join(roles) + ' turns)' if roles else ''}, {len(utterances)} unique utterances, {n_gold} gold intents; "
               f"embedder {args.embedder}: {embed_seconds:.1f} s to embed\n")
         print("| method | ACC | NMI | ARI | F1 | #clusters | outliers | seconds |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for label, config in configs.items():
-            config = RunConfig(**{**config.as_dict(), "roles": (), "with_map": False, "seed": args.seed, "embedder": args.embedder})
+            config = RunConfig(**{**config.as_dict(), "roles": roles, "with_map": False, "seed": args.seed, "embedder": args.embedder})
             summary = run_discovery(store, dataset_id, config, embedder).summary
             m = summary["metrics"]
             print(f"| {label} | {m['acc']:.3f} | {m['nmi']:.3f} | {m['ari']:.3f} | {m['f1']:.3f} | "

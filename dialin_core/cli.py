@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dialin_core.config import METHODS, RunConfig
 from dialin_core.datasets import ingest_file
-from dialin_core.embed import DEFAULT_EMBEDDER, PACKAGED_MODELS
+from dialin_core.embed import DEFAULT_EMBEDDER, EMBEDDER_CHOICES
 from dialin_core.errors import IngestError
 from dialin_core.ingest import ColumnMapping, deduplicate, read_transcripts
 from dialin_core.metrics import score_clustering
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--min-cluster-size", type=int, default=RunConfig.min_cluster_size, help="HDBSCAN")
     discover.add_argument("--seed", type=int, default=0)
     discover.add_argument(
-        "--embedder", default=DEFAULT_EMBEDDER, help=f"one of {', '.join(PACKAGED_MODELS)} or a model directory"
+        "--embedder", default=DEFAULT_EMBEDDER, help=f"one of {', '.join(EMBEDDER_CHOICES)} or a sentence-transformers model directory"
     )
     discover.add_argument(
         "--role", action="append", choices=("customer", "agent", "other"), help="only utterances of this role (repeatable)"

@@ -11,6 +11,7 @@ from typing import Protocol
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans, MiniBatchKMeans
 from sklearn.metrics import silhouette_score
+from tqdm import tqdm
 
 NOISE = -1  # label HDBSCAN gives to points it leaves out of every cluster
 MINIBATCH_ABOVE = 20_000  # past this many points full k-means is too slow for a laptop
@@ -76,7 +77,7 @@ def choose_k_by_silhouette(vectors: np.ndarray, candidates: Iterable[int], seed:
         raise ValueError(f"no candidate k fits {len(vectors)} utterances (need 2 <= k < n)")
     scores = {
         k: float(silhouette_score(vectors, KMeansClusterer(k, seed, n_init=3).fit_predict(vectors), metric="cosine"))
-        for k in usable
+        for k in tqdm(usable, desc="silhouette k", disable=None)
     }
     return SilhouetteChoice(k=max(scores, key=scores.get), scores=scores)
 

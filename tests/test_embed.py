@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dialin_core.embed import SentenceTransformerEmbedder, embed_texts, resolve_model_path
+from dialin_core.embed import SentenceTransformerEmbedder, embed_texts, load_embedder, resolve_model_path
 from dialin_core.store import Store
 
 
@@ -46,3 +46,10 @@ def test_unknown_model_names_say_what_is_available():
 
 def test_a_model_directory_can_be_given_instead_of_a_name(tmp_path):
     assert resolve_model_path(str(tmp_path)) == tmp_path
+
+
+def test_multilingual_model_ranks_a_chinese_paraphrase_above_another_intent():
+    embedder = load_embedder("multilingual-e5-small")
+    lost_card, paraphrase, weather = embedder.encode(["我的卡丢了，怎么冻结？", "银行卡遗失了，如何挂失？", "今天天气很好，我们去公园散步吧。"])
+    assert lost_card.shape == (384,)
+    assert float(lost_card @ paraphrase) > float(lost_card @ weather) + 0.03
