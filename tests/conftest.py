@@ -1,11 +1,13 @@
 """Shared fixtures: real files from ../shared/data and the repo's sample data, small and read-only."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+# The public data sets live beside the checkout (never copied into it); DIALIN_SHARED_DATA overrides.
+SHARED_DATA = Path(os.environ.get("DIALIN_SHARED_DATA", REPO.parent / "shared" / "data"))
 BANKING77_TEST = SHARED_DATA / "banking77" / "test.csv"
 SGD_SAMPLE = SHARED_DATA / "sgd" / "train_sample.jsonl"
 SAMPLE_DIALOGUES = REPO / "sample_data" / "dialogues.jsonl"

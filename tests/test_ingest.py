@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dialin_core.errors import IngestError
+from tests.conftest import SGD_SAMPLE
 from dialin_core.ingest import (
     ColumnMapping,
     Turn,
@@ -19,7 +20,6 @@ from dialin_core.ingest import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
-SGD_SAMPLE = Path("/work/shared/data/sgd/train_sample.jsonl")
 CALLS_MAPPING = ColumnMapping(
     text="message", dialogue_id="conversation", turn_index="turn", speaker="speaker", label="intent"
 )
