@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from dialin_core.errors import IngestError
-from tests.conftest import SGD_SAMPLE
 from dialin_core.ingest import (
     ColumnMapping,
     Turn,
@@ -18,6 +17,7 @@ from dialin_core.ingest import (
     read_text,
     read_transcripts,
 )
+from tests.conftest import SGD_SAMPLE
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
 CALLS_MAPPING = ColumnMapping(
