@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_options(discover)
     discover.add_argument("--out", type=Path, required=True, help="folder for assignments.csv, clusters.csv, summary.json")
     discover.add_argument("--method", choices=METHODS, default="kmeans")
-    discover.add_argument("--k", type=int, help="number of clusters (k-means); default: chosen by silhouette")
+    discover.add_argument("--k", type=int, help="number of clusters (kmeans, agglomerative); default: chosen by silhouette")
     discover.add_argument("--k-min", type=int, default=RunConfig.k_min)
     discover.add_argument("--k-max", type=int, default=RunConfig.k_max)
     discover.add_argument("--k-step", type=int)

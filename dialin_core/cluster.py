@@ -4,7 +4,7 @@ The discovery loop and the baselines only ever call `fit_predict`, so swapping k
 agglomerative or HDBSCAN is a configuration change, not a code change.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -70,13 +70,15 @@ class SilhouetteChoice:
     scores: dict[int, float]
 
 
-def choose_k_by_silhouette(vectors: np.ndarray, candidates: Iterable[int], seed: int = 0) -> SilhouetteChoice:
-    """The DSTC11 intent-induction baseline: the k-means k with the best cosine silhouette."""
+def choose_k_by_silhouette(
+    vectors: np.ndarray, candidates: Iterable[int], make_clusterer: Callable[[int], Clusterer]
+) -> SilhouetteChoice:
+    """The DSTC11 intent-induction baseline: the k whose clustering has the best cosine silhouette."""
     usable = [k for k in candidates if 2 <= k < len(vectors)]
     if not usable:
         raise ValueError(f"no candidate k fits {len(vectors)} utterances (need 2 <= k < n)")
     scores = {
-        k: float(silhouette_score(vectors, KMeansClusterer(k, seed, n_init=3).fit_predict(vectors), metric="cosine"))
+        k: float(silhouette_score(vectors, make_clusterer(k).fit_predict(vectors), metric="cosine"))
         for k in tqdm(usable, desc="silhouette k", disable=None)
     }
     return SilhouetteChoice(k=max(scores, key=scores.get), scores=scores)

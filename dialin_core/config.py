@@ -5,8 +5,8 @@ from typing import Any, Literal
 
 from dialin_core.embed import DEFAULT_EMBEDDER
 
-Method = Literal["kmeans", "hdbscan"]
-METHODS: tuple[str, ...] = ("kmeans", "hdbscan")
+Method = Literal["kmeans", "agglomerative", "hdbscan"]
+METHODS: tuple[str, ...] = ("kmeans", "agglomerative", "hdbscan")
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class RunConfig:
     """What a run does; defaults are the ones a first-time user should get."""
 
     method: Method = "kmeans"
-    k: int | None = None  # None: chosen by silhouette over k_min..k_max
+    k: int | None = None  # k-means / agglomerative; None: chosen by silhouette over k_min..k_max
     k_min: int = 5
     k_max: int = 150
     k_step: int | None = None  # None: about 20 candidates between k_min and k_max

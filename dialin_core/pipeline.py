@@ -5,13 +5,22 @@ configuration, so every run in a workspace can be inspected and reproduced later
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from dialin_core.cluster import NOISE, HDBSCANClusterer, KMeansClusterer, choose_k_by_silhouette, map_2d
+from dialin_core.cluster import (
+    NOISE,
+    AgglomerativeClusterer,
+    Clusterer,
+    HDBSCANClusterer,
+    KMeansClusterer,
+    choose_k_by_silhouette,
+    map_2d,
+)
 from dialin_core.config import RunConfig
 from dialin_core.embed import Embedder, embed_texts, load_embedder
 from dialin_core.keywords import keyword_names
@@ -34,13 +43,20 @@ def cluster_labels(vectors: np.ndarray, config: RunConfig) -> tuple[np.ndarray, 
     if config.method == "hdbscan":
         clusterer = HDBSCANClusterer(min_cluster_size=config.min_cluster_size, seed=config.seed)
         return clusterer.fit_predict(vectors), {}
+    make_clusterer = _k_clusterer_factory(config)
     if config.k is not None:
         if config.k >= len(vectors):
             raise ValueError(f"k={config.k} needs more than {len(vectors)} utterances")
-        return KMeansClusterer(config.k, config.seed).fit_predict(vectors), {"k": config.k}
-    choice = choose_k_by_silhouette(vectors, config.k_candidates(len(vectors)), config.seed)
+        return make_clusterer(config.k).fit_predict(vectors), {"k": config.k}
+    choice = choose_k_by_silhouette(vectors, config.k_candidates(len(vectors)), make_clusterer)
     details = {"k": choice.k, "silhouette": {str(k): round(s, 5) for k, s in choice.scores.items()}}
-    return KMeansClusterer(choice.k, config.seed).fit_predict(vectors), details
+    return make_clusterer(choice.k).fit_predict(vectors), details
+
+
+def _k_clusterer_factory(config: RunConfig) -> Callable[[int], Clusterer]:
+    if config.method == "agglomerative":
+        return AgglomerativeClusterer
+    return lambda k: KMeansClusterer(k, config.seed)
 
 
 def cluster_table(texts: list[str], labels: np.ndarray) -> pd.DataFrame:

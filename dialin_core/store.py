@@ -350,27 +350,12 @@ class Store:
             [json.dumps({"error": reason}), run_id],
         )
 
-    def run(self, run_id: int) -> dict[str, Any]:
-        row = self.connection.execute(
-            "SELECT run_id, dataset_id, method, config, status, summary FROM runs WHERE run_id = ?", [run_id]
-        ).fetchone()
-        if row is None:
-            raise KeyError(f"no run {run_id} in workspace {self.path}")
-        keys = ("run_id", "dataset_id", "method", "config", "status", "summary")
-        record = dict(zip(keys, row))
-        record["config"] = json.loads(record["config"])
-        record["summary"] = json.loads(record["summary"]) if record["summary"] else None
-        return record
 
     def runs(self) -> pd.DataFrame:
         return self.connection.execute(
             "SELECT run_id, dataset_id, method, status, created_at, finished_at FROM runs ORDER BY run_id"
         ).df()
 
-    def clusters(self, run_id: int) -> pd.DataFrame:
-        return self.connection.execute(
-            "SELECT * EXCLUDE (run_id) FROM clusters WHERE run_id = ? ORDER BY cluster_id", [run_id]
-        ).df()
 
     def assignments(self, run_id: int) -> pd.DataFrame:
         """Each utterance of the run with its cluster, text and gold label."""

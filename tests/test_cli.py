@@ -107,3 +107,13 @@ def test_k_larger_than_the_data_is_refused_and_the_run_marked_failed(tmp_path):
 
     with Store(workspace) as store:
         assert store.runs()["status"].tolist() == ["failed"]
+
+
+def test_agglomerative_method_with_k(tmp_path, banking77_subset):
+    out = tmp_path / "out"
+    code = main(["discover", str(banking77_subset), "--out", str(out), "--method", "agglomerative", "--k", "8",
+                 "--label-column", "category", "--workspace", str(tmp_path / "w.duckdb"), "--no-map"])
+    assert code == 0
+    summary = read_summary(out)
+    assert summary["method"] == "agglomerative" and summary["n_clusters"] == 8
+    assert summary["metrics"]["nmi"] > 0.5

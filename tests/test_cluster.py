@@ -39,15 +39,20 @@ def test_hdbscan_finds_blobs_without_being_told_k():
 
 def test_silhouette_picks_the_true_k():
     points, _ = blobs(k=5, per=20)
-    choice = choose_k_by_silhouette(points, range(2, 10))
+    choice = choose_k_by_silhouette(points, range(2, 10), KMeansClusterer)
     assert choice.k == 5
     assert set(choice.scores) == set(range(2, 10))
+
+
+def test_silhouette_search_works_with_any_k_clusterer():
+    points, _ = blobs(k=3, per=20)
+    assert choose_k_by_silhouette(points, range(2, 7), AgglomerativeClusterer).k == 3
 
 
 def test_silhouette_rejects_a_search_space_that_does_not_fit():
     points, _ = blobs(k=2, per=2)
     with pytest.raises(ValueError, match="no candidate k fits 4 utterances"):
-        choose_k_by_silhouette(points, [10, 20])
+        choose_k_by_silhouette(points, [10, 20], KMeansClusterer)
 
 
 def test_map_2d_gives_one_point_per_row_even_for_tiny_inputs():
