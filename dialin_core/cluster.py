@@ -68,6 +68,7 @@ class HDBSCANClusterer:
 @dataclass(frozen=True)
 class SilhouetteChoice:
     k: int
+    labels: np.ndarray  # the clustering at the chosen k, so it need not be fitted again
     scores: dict[int, float]
 
 
@@ -81,16 +82,18 @@ def choose_k_by_silhouette(
     usable = [k for k in candidates if 2 <= k < len(vectors)]
     if not usable:
         raise ValueError(f"no candidate k fits {len(vectors)} utterances (need 2 <= k < n)")
-    scores = {
-        k: float(
+    scores: dict[int, float] = {}
+    best: tuple[int, np.ndarray] | None = None
+    for k in tqdm(usable, desc="silhouette k", disable=None):
+        labels = make_clusterer(k).fit_predict(vectors)
+        scores[k] = float(
             silhouette_score(
-                vectors, make_clusterer(k).fit_predict(vectors), metric="cosine",
-                sample_size=min(SILHOUETTE_SAMPLE, len(vectors)), random_state=0,
+                vectors, labels, metric="cosine", sample_size=min(SILHOUETTE_SAMPLE, len(vectors)), random_state=0
             )
         )
-        for k in tqdm(usable, desc="silhouette k", disable=None)
-    }
-    return SilhouetteChoice(k=max(scores, key=scores.get), scores=scores)
+        if best is None or scores[k] > scores[best[0]]:
+            best = (k, labels)
+    return SilhouetteChoice(k=best[0], labels=best[1], scores=scores)
 
 
 def reduce_dimensions(vectors: np.ndarray, n_components: int, seed: int = 0) -> np.ndarray:

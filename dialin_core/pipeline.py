@@ -50,7 +50,7 @@ def cluster_labels(vectors: np.ndarray, config: RunConfig) -> tuple[np.ndarray, 
         return make_clusterer(config.k).fit_predict(vectors), {"k": config.k}
     choice = choose_k_by_silhouette(vectors, config.k_candidates(len(vectors)), make_clusterer)
     details = {"k": choice.k, "silhouette": {str(k): round(s, 5) for k, s in choice.scores.items()}}
-    return make_clusterer(choice.k).fit_predict(vectors), details
+    return choice.labels, details
 
 
 def _k_clusterer_factory(config: RunConfig) -> Callable[[int], Clusterer]:

@@ -42,6 +42,7 @@ def test_silhouette_picks_the_true_k():
     choice = choose_k_by_silhouette(points, range(2, 10), KMeansClusterer)
     assert choice.k == 5
     assert set(choice.scores) == set(range(2, 10))
+    assert len(set(choice.labels.tolist())) == 5
 
 
 def test_silhouette_search_works_with_any_k_clusterer():
