@@ -109,6 +109,21 @@ MIGRATIONS: tuple[str, ...] = (
         after       JSON
     );
     """,
+    # 2: the persistent LLM call cache, keyed by backend, model and request hash.
+    """
+    CREATE TABLE llm_calls (
+        backend           VARCHAR NOT NULL,
+        model             VARCHAR NOT NULL,
+        request_hash      VARCHAR NOT NULL,
+        request           JSON NOT NULL,
+        response          JSON NOT NULL,
+        prompt_tokens     INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        seconds           DOUBLE NOT NULL,
+        created_at        TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (backend, model, request_hash)
+    );
+    """,
 )
 
 
@@ -370,6 +385,34 @@ class Store:
             """,
             [run_id],
         ).df()
+
+    # -- LLM call cache ---------------------------------------------------------------------
+
+    def cached_llm_response(self, backend: str, model: str, request_hash: str) -> dict[str, Any] | None:
+        row = self.connection.execute(
+            "SELECT response FROM llm_calls WHERE backend = ? AND model = ? AND request_hash = ?",
+            [backend, model, request_hash],
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_llm_response(
+        self,
+        backend: str,
+        model: str,
+        request_hash: str,
+        *,
+        request: dict[str, Any],
+        response: dict[str, Any],
+        prompt_tokens: int,
+        completion_tokens: int,
+        seconds: float,
+    ) -> None:
+        self.connection.execute(
+            "INSERT OR IGNORE INTO llm_calls (backend, model, request_hash, request, response, prompt_tokens, "
+            "completion_tokens, seconds) VALUES (?, ?, ?, ?::JSON, ?::JSON, ?, ?, ?)",
+            [backend, model, request_hash, json.dumps(request), json.dumps(response), prompt_tokens,
+             completion_tokens, seconds],
+        )
 
     # -- decisions ----------------------------------------------------------------------------
 

@@ -1,0 +1,50 @@
+"""The persistent call cache and the per-run call counter, in front of any back end."""
+
+import time
+from dataclasses import asdict, dataclass
+
+from dialin_core.llm.base import ChatRequest, ChatResponse, LLMBackend
+from dialin_core.store import Store
+
+
+@dataclass
+class CallCounts:
+    calls: int = 0  # answered by the model
+    cached_calls: int = 0  # answered from the workspace
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class CachedLLM:
+    """Answers a request from the workspace when the same backend, model and request were seen."""
+
+    def __init__(self, backend: LLMBackend, store: Store) -> None:
+        self.backend = backend
+        self.store = store
+        self.counts = CallCounts()
+
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        key = request.content_hash()
+        cached = self.store.cached_llm_response(self.backend.name, self.backend.model, key)
+        if cached is not None:
+            self.counts.cached_calls += 1
+            return ChatResponse(**cached)
+        started = time.perf_counter()
+        response = self.backend.chat(request)
+        self.store.put_llm_response(
+            self.backend.name,
+            self.backend.model,
+            key,
+            request=request.as_dict(),
+            response=asdict(response),
+            prompt_tokens=response.prompt_tokens,
+            completion_tokens=response.completion_tokens,
+            seconds=time.perf_counter() - started,
+        )
+        self.counts.calls += 1
+        self.counts.prompt_tokens += response.prompt_tokens
+        self.counts.completion_tokens += response.completion_tokens
+        return response
