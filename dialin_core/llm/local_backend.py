@@ -1,0 +1,69 @@
+"""The default back end: llama.cpp in-process (the prebuilt `xllamacpp` binding) on a GGUF file.
+
+One model per process, loaded lazily and shared, because loading costs seconds and hundreds of MB.
+Decoding is greedy; grammars and JSON schemas constrain the output so every answer parses, and the
+first token's alternatives give the verdict probability. One thread by default: on a 2-core laptop
+that is also embedding and clustering, two llama.cpp threads fight for the cores and generation
+collapses (docs/local-llm-research.md).
+"""
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from dialin_core.llm.base import ChatRequest, ChatResponse, merge_token_logprobs
+from dialin_core.llm.models import DEFAULT_LOCAL_MODEL, resolve_gguf
+from dialin_core.llm.openai_backend import LLMError
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, model: str = DEFAULT_LOCAL_MODEL, *, n_threads: int = 1, n_ctx: int = 4096) -> None:
+        self.model = model if not Path(model).is_file() else Path(model).name
+        self._server = _load_server(str(resolve_gguf(model)), n_threads, n_ctx)
+        self._lock = threading.Lock()  # one llama.cpp context: one request at a time
+
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        body: dict[str, Any] = {
+            "messages": [{"role": role, "content": content} for role, content in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
+        if request.grammar:
+            body["grammar"] = request.grammar
+        elif request.json_schema:
+            body["json_schema"] = request.json_schema
+        if request.top_logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = request.top_logprobs
+        with self._lock:
+            reply = self._server.handle_chat_completions(body)
+        if not isinstance(reply, dict) or "choices" not in reply:
+            raise LLMError(f"llama.cpp could not answer: {str(reply)[:300]}")
+        choice = reply["choices"][0]
+        first = ((choice.get("logprobs") or {}).get("content") or [{}])[0]
+        usage = reply.get("usage") or {}
+        return ChatResponse(
+            text=choice["message"]["content"] or "",
+            first_token_logprobs=merge_token_logprobs([(a["token"], a["logprob"]) for a in first.get("top_logprobs", [])]),
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+        )
+
+
+@lru_cache(maxsize=2)
+def _load_server(gguf_path: str, n_threads: int, n_ctx: int):
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = gguf_path
+    params.n_ctx = n_ctx
+    params.n_batch = params.n_ubatch = 512
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = n_threads
+    params.sampling.temp = 0
+    params.sampling.top_k = 1
+    params.warmup = False
+    params.verbosity = 0
+    return xllamacpp.Server(params)
