@@ -64,3 +64,15 @@ def test_joined_model_is_verified_against_its_pinned_hash(tmp_path):
 def test_unknown_model_names_say_what_to_use():
     with pytest.raises(ValueError, match="unknown local model 'gpt-5'.*qwen2.5-coder-0.5b"):
         resolve_gguf("gpt-5")
+
+
+def test_real_model_judges_and_names_a_cluster(backend):
+    from dialin_core.judge import LLMJudge
+    from dialin_core.naming import LLMNamer, validate_intent_name
+
+    sentences = QUERIES.split("\n")
+    verdict = LLMJudge(backend).judge(sentences)
+    assert verdict.verdict in {"good", "bad"} and 0.0 <= verdict.probability_good <= 1.0
+    assert (verdict.verdict == "good") == (verdict.probability_good >= 0.5)
+    name = LLMNamer(backend).name(sentences, taken={"inquire-balance"})
+    assert validate_intent_name(name) == name and name != "inquire-balance"

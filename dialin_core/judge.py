@@ -1,0 +1,60 @@
+"""The coherence judge: is a cluster Good (one intent) or Bad? With a probability, not just a word.
+
+The answer is constrained to "Good" | "Bad" by a grammar, so it always parses; the probability of
+Good comes from the first generated token's log-probabilities, renormalised over the two answers,
+which lets the discovery loop rank clusters and lets a cascade escalate only the uncertain ones.
+"""
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from dialin_core import prompts
+from dialin_core.llm.base import ChatRequest, ChatResponse
+
+Verdict = Literal["good", "bad"]
+VERDICT_GRAMMAR = 'root ::= "Good" | "Bad"'
+
+
+class ChatModel(Protocol):
+    def chat(self, request: ChatRequest) -> ChatResponse: ...
+
+
+@dataclass(frozen=True)
+class CoherenceVerdict:
+    verdict: Verdict
+    probability_good: float
+
+
+class Judge(Protocol):
+    def judge(self, sentences: list[str]) -> CoherenceVerdict: ...
+
+
+def few_shot_turns(name: str, render) -> tuple[tuple[str, str], ...]:
+    """Examples as earlier user/assistant turns, the format instruct models follow best."""
+    turns: list[tuple[str, str]] = []
+    for example in prompts.examples(name):
+        turns += [("user", render(example["sentences"])), ("assistant", example["answer"])]
+    return tuple(turns)
+
+
+def _judge_prompt(sentences: list[str]) -> str:
+    return prompts.template("judge_user").format(sentences=prompts.numbered(sentences))
+
+
+@dataclass(frozen=True)
+class LLMJudge:
+    llm: ChatModel
+    few_shot: bool = False  # measured: two-shot lowers accuracy of small models (issue 7)
+    threshold: float = 0.5
+
+    def request(self, sentences: list[str]) -> ChatRequest:
+        shots = few_shot_turns("judge", _judge_prompt) if self.few_shot else ()
+        messages = (("system", prompts.template("judge_system")), *shots, ("user", _judge_prompt(sentences)))
+        return ChatRequest(messages=messages, max_tokens=1, grammar=VERDICT_GRAMMAR, top_logprobs=20)
+
+    def judge(self, sentences: list[str]) -> CoherenceVerdict:
+        if not sentences:
+            raise ValueError("cannot judge an empty cluster")
+        response = self.llm.chat(self.request(sentences))
+        probability = response.probability_of("Good", "Bad")["Good"]
+        return CoherenceVerdict("good" if probability >= self.threshold else "bad", probability)
