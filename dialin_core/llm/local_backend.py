@@ -10,11 +10,9 @@ collapses (docs/local-llm-research.md).
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-from dialin_core.llm.base import ChatRequest, ChatResponse, merge_token_logprobs
+from dialin_core.llm.base import ChatRequest, ChatResponse
 from dialin_core.llm.models import DEFAULT_LOCAL_MODEL, resolve_gguf
-from dialin_core.llm.openai_backend import LLMError
+from dialin_core.llm.openai_backend import LLMError, parse_completion, request_body
 
 
 class LocalBackend:
@@ -26,31 +24,12 @@ class LocalBackend:
         self._lock = threading.Lock()  # one llama.cpp context: one request at a time
 
     def chat(self, request: ChatRequest) -> ChatResponse:
-        body: dict[str, Any] = {
-            "messages": [{"role": role, "content": content} for role, content in request.messages],
-            "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
-        }
-        if request.grammar:
-            body["grammar"] = request.grammar
-        elif request.json_schema:
-            body["json_schema"] = request.json_schema
-        if request.top_logprobs:
-            body["logprobs"] = True
-            body["top_logprobs"] = request.top_logprobs
+        """llama.cpp's server speaks the OpenAI format in-process, so the same body and parser serve."""
         with self._lock:
-            reply = self._server.handle_chat_completions(body)
+            reply = self._server.handle_chat_completions(request_body(request, self.model))
         if not isinstance(reply, dict) or "choices" not in reply:
             raise LLMError(f"llama.cpp could not answer: {str(reply)[:300]}")
-        choice = reply["choices"][0]
-        first = ((choice.get("logprobs") or {}).get("content") or [{}])[0]
-        usage = reply.get("usage") or {}
-        return ChatResponse(
-            text=choice["message"]["content"] or "",
-            first_token_logprobs=merge_token_logprobs([(a["token"], a["logprob"]) for a in first.get("top_logprobs", [])]),
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
-        )
+        return parse_completion(reply)
 
 
 @lru_cache(maxsize=2)
