@@ -11,6 +11,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 
+class LLMError(RuntimeError):
+    """A back end could not answer; str() says which one and why."""
+
+
 @dataclass(frozen=True)
 class ChatRequest:
     """A chat completion with greedy decoding by default and optional constraints on the output."""

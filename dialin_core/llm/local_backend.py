@@ -10,9 +10,10 @@ collapses (docs/local-llm-research.md).
 import threading
 from functools import lru_cache
 from pathlib import Path
+
 from dialin_core.llm.base import ChatRequest, ChatResponse
 from dialin_core.llm.models import DEFAULT_LOCAL_MODEL, resolve_gguf
-from dialin_core.llm.openai_backend import LLMError, parse_completion, request_body
+from dialin_core.llm.openai_backend import parse_completion, request_body
 
 
 class LocalBackend:
@@ -20,20 +21,19 @@ class LocalBackend:
 
     def __init__(self, model: str = DEFAULT_LOCAL_MODEL, *, n_threads: int = 1, n_ctx: int = 4096) -> None:
         self.model = model if not Path(model).is_file() else Path(model).name
-        self._server = _load_server(str(resolve_gguf(model)), n_threads, n_ctx)
-        self._lock = threading.Lock()  # one llama.cpp context: one request at a time
+        self._server, self._lock = _load_server(str(resolve_gguf(model)), n_threads, n_ctx)
 
     def chat(self, request: ChatRequest) -> ChatResponse:
         """llama.cpp's server speaks the OpenAI format in-process, so the same body and parser serve."""
         with self._lock:
             reply = self._server.handle_chat_completions(request_body(request, self.model))
-        if not isinstance(reply, dict) or "choices" not in reply:
-            raise LLMError(f"llama.cpp could not answer: {str(reply)[:300]}")
         return parse_completion(reply)
 
 
 @lru_cache(maxsize=2)
-def _load_server(gguf_path: str, n_threads: int, n_ctx: int):
+def _load_server(gguf_path: str, n_threads: int, n_ctx: int) -> tuple[object, threading.Lock]:
+    """The shared server and its lock: one llama.cpp context answers one request at a time, whichever
+    LocalBackend instance sends it."""
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -45,4 +45,4 @@ def _load_server(gguf_path: str, n_threads: int, n_ctx: int):
     params.sampling.top_k = 1
     params.warmup = False
     params.verbosity = 0
-    return xllamacpp.Server(params)
+    return xllamacpp.Server(params), threading.Lock()

@@ -14,13 +14,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from dialin_core.llm.base import ChatRequest, ChatResponse, merge_token_logprobs
+from dialin_core.llm.base import ChatRequest, ChatResponse, LLMError, merge_token_logprobs
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-
-
-class LLMError(RuntimeError):
-    """The back end could not answer; str() says which server and why."""
 
 
 @dataclass(frozen=True)
