@@ -174,7 +174,7 @@ class Store:
 
     def _migrate(self) -> None:
         self.connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = self.connection.execute("SELECT max(version) FROM schema_version").fetchone()
+        row = self.connection.execute("SELECT max(version) FROM schema_version").fetchall()[0]
         current = row[0] or 0
         if current > len(MIGRATIONS):
             raise RuntimeError(
@@ -188,17 +188,17 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        return self.connection.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        return self.connection.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
 
     # -- data sets -------------------------------------------------------------------------
 
     def find_dataset(self, content_hash: str, options: dict[str, Any]) -> int | None:
         """The data set already ingested from identical bytes with identical options, if any."""
-        row = self.connection.execute(
+        rows = self.connection.execute(
             "SELECT dataset_id FROM datasets WHERE content_hash = ? AND options = ?::JSON ORDER BY dataset_id LIMIT 1",
             [content_hash, json.dumps(options, sort_keys=True)],
-        ).fetchone()
-        return row[0] if row else None
+        ).fetchall()
+        return rows[0][0] if rows else None
 
     def add_dataset(
         self,
@@ -244,7 +244,7 @@ class Store:
                 "INSERT INTO datasets (name, source, format, content_hash, options) VALUES (?, ?, ?, ?, ?::JSON) "
                 "RETURNING dataset_id",
                 [name, source, format, content_hash, json.dumps(options, sort_keys=True)],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             tx.register("turn_frame", turn_frame)
             tx.register("utterance_frame", utterance_frame)
             tx.execute(
@@ -328,7 +328,7 @@ class Store:
         return self.connection.execute(
             "INSERT INTO runs (dataset_id, method, config, status) VALUES (?, ?, ?::JSON, 'running') RETURNING run_id",
             [dataset_id, method, json.dumps(config, sort_keys=True)],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
 
     def finish_run(
         self,
@@ -389,11 +389,11 @@ class Store:
     # -- LLM call cache ---------------------------------------------------------------------
 
     def cached_llm_response(self, backend: str, model: str, request_hash: str) -> dict[str, Any] | None:
-        row = self.connection.execute(
+        rows = self.connection.execute(
             "SELECT response FROM llm_calls WHERE backend = ? AND model = ? AND request_hash = ?",
             [backend, model, request_hash],
-        ).fetchone()
-        return json.loads(row[0]) if row else None
+        ).fetchall()
+        return json.loads(rows[0][0]) if rows else None
 
     def put_llm_response(
         self,
@@ -424,7 +424,7 @@ class Store:
             "INSERT INTO decisions (run_id, analyst, action, target, before, after) "
             "VALUES (?, ?, ?, ?, ?::JSON, ?::JSON) RETURNING decision_id",
             [run_id, analyst, action, target, json.dumps(before), json.dumps(after)],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
 
     def decisions(self, run_id: int) -> pd.DataFrame:
         return self.connection.execute(

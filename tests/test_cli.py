@@ -84,7 +84,7 @@ def test_a_second_run_reuses_the_data_set_and_its_cached_embeddings(tmp_path, ba
     with Store(workspace) as store:
         assert len(store.datasets()) == 1
         assert store.runs()["status"].tolist() == ["finished", "finished"]
-        n_vectors = store.connection.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        n_vectors = store.connection.execute("SELECT count(*) FROM embeddings").fetchall()[0][0]
         assert n_vectors == store.datasets()[0].n_utterances
 
 

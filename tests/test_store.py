@@ -91,3 +91,15 @@ def test_decisions_are_appended_with_before_and_after():
         log = store.decisions(run_id)
         assert [first, second] == log["decision_id"].tolist()
         assert log["after"].tolist() == ['"b"', '"c"']
+
+
+def test_a_reopened_workspace_accepts_writes_that_register_frames(tmp_path):
+    """DuckDB refuses new work while a fetchone() result is unfinished; a reopened file used to hit that."""
+    path = tmp_path / "w.duckdb"
+    with Store(path) as store:
+        dataset_id = add(store, make_turns("hello there"))
+    with Store(path) as store:
+        assert store.find_dataset("h1", {}) == dataset_id
+        store.put_embeddings("m", ["a"], np.ones((1, 3), dtype=np.float32))
+        assert set(store.cached_embeddings("m", ["a"])) == {"a"}
+        add(store, make_turns("another one"), content_hash="h2")
