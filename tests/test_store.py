@@ -99,7 +99,7 @@ def test_a_reopened_workspace_accepts_writes_that_register_frames(tmp_path):
     with Store(path) as store:
         dataset_id = add(store, make_turns("hello there"))
     with Store(path) as store:
-        assert store.find_dataset("h1", {}) == dataset_id
+        assert store.cached_embeddings("m", ["a"]) == {}
         store.put_embeddings("m", ["a"], np.ones((1, 3), dtype=np.float32))
         assert set(store.cached_embeddings("m", ["a"])) == {"a"}
-        add(store, make_turns("another one"), content_hash="h2")
+        assert store.find_dataset("h1", {}) == dataset_id
