@@ -10,14 +10,18 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 
-from dialin_core.config import METHODS, RunConfig
+from dialin_core.config import JUDGES, LLMS, METHODS, RunConfig
 from dialin_core.datasets import ingest_file
-from dialin_core.embed import DEFAULT_EMBEDDER, EMBEDDER_CHOICES
+from dialin_core.dialin_run import resume_dialin, run_dialin
+from dialin_core.embed import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, embed_texts, load_embedder
 from dialin_core.errors import IngestError
 from dialin_core.ingest import ColumnMapping, deduplicate, read_transcripts
+from dialin_core.judge_training import train_cohesion_judge
+from dialin_core.llm.base import LLMError
 from dialin_core.metrics import score_clustering
-from dialin_core.pipeline import run_discovery
+from dialin_core.pipeline import RunResult, run_discovery
 from dialin_core.store import Store
 from dialin_core.workspace import default_workspace_path
 
@@ -55,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     discover = commands.add_parser("discover", help="cluster a transcript file into intents")
     _add_input_options(discover)
     discover.add_argument("--out", type=Path, required=True, help="folder for assignments.csv, clusters.csv, summary.json")
-    discover.add_argument("--method", choices=METHODS, default="kmeans")
+    discover.add_argument("--method", choices=METHODS, default="dialin")
     discover.add_argument("--k", type=int, help="number of clusters (kmeans, agglomerative); default: chosen by silhouette")
     discover.add_argument("--k-min", type=int, default=RunConfig.k_min)
     discover.add_argument("--k-max", type=int, default=RunConfig.k_max)
@@ -69,6 +73,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--role", action="append", choices=("customer", "agent", "other"), help="only utterances of this role (repeatable)"
     )
     discover.add_argument("--no-map", action="store_true", help="skip the 2-D map coordinates")
+    dialin = discover.add_argument_group("dialin method")
+    dialin.add_argument("--llm", choices=LLMS, default=RunConfig.llm, help="LLM back end (none: cohesion judge and keyword names)")
+    dialin.add_argument("--model", help="local: packaged model name or GGUF path; openai: served model name")
+    dialin.add_argument("--judge", choices=JUDGES, default=RunConfig.judge)
+    dialin.add_argument("--cohesion-model", help="a judge trained with train-judge (default: the one shipped for the embedder)")
+    dialin.add_argument("--max-llm-calls", type=int, default=RunConfig.max_llm_calls, help="judging and naming together")
+    dialin.add_argument("--max-iterations", type=int, default=RunConfig.max_iterations)
+    dialin.add_argument("--candidates", type=int, default=RunConfig.n_candidates, help="candidate k per iteration")
+    dialin.add_argument("--leftover-min-cosine", type=float, default=RunConfig.leftover_min_cosine)
+    dialin.add_argument("--no-role-split", action="store_true", help="cluster customer and agent utterances together")
+    dialin.add_argument("--auto-merge", action="store_true", help="apply merge proposals without review")
+
+    resume = commands.add_parser("resume", help="continue a dialin run that was killed or failed")
+    resume.add_argument("run_id", type=int)
+    resume.add_argument("--out", type=Path, required=True, help="folder for assignments.csv, clusters.csv, summary.json")
+    resume.add_argument("--workspace", type=Path, default=None)
+
+    train_judge = commands.add_parser("train-judge", help="train the cohesion judge on labelled utterances")
+    train_judge.add_argument("input", type=Path, help="labelled utterances (CSV with a label column, or labelled dialogues)")
+    train_judge.add_argument("--text-column", default="text")
+    train_judge.add_argument("--label-column", default="label")
+    train_judge.add_argument("--embedder", default=DEFAULT_EMBEDDER)
+    train_judge.add_argument("--out", type=Path, required=True, help="JSON file for the trained judge")
+    train_judge.add_argument("--seed", type=int, default=0)
 
     evaluate = commands.add_parser("evaluate", help="score an assignments.csv against gold labels")
     evaluate.add_argument("assignments", type=Path, help="assignments.csv written by discover")
@@ -102,16 +130,57 @@ def command_discover(args: argparse.Namespace) -> dict:
         embedder=args.embedder,
         roles=tuple(args.role or ()),
         with_map=not args.no_map,
+        llm=args.llm,
+        llm_model=args.model,
+        judge="cohesion" if args.llm == "none" and args.judge == RunConfig.judge else args.judge,
+        cohesion_model=args.cohesion_model,
+        max_llm_calls=args.max_llm_calls,
+        max_iterations=args.max_iterations,
+        n_candidates=args.candidates,
+        leftover_min_cosine=args.leftover_min_cosine,
+        separate_roles=not args.no_role_split,
+        auto_merge=args.auto_merge,
     )
     with _open_store(args) as store:
         dataset_id = ingest_file(store, args.input, _mapping(args), mask_pii=args.mask_pii)
-        result = run_discovery(store, dataset_id, config)
+        if config.method == "dialin":
+            result = run_dialin(store, dataset_id, config, on_event=_log_event)
+        else:
+            result = run_discovery(store, dataset_id, config)
+    return _write_outputs(result, args.out, started)
+
+
+def command_resume(args: argparse.Namespace) -> dict:
+    started = time.perf_counter()
+    with _open_store(args) as store:
+        result = resume_dialin(store, args.run_id, on_event=_log_event)
+    return _write_outputs(result, args.out, started)
+
+
+def _log_event(event: dict) -> None:
+    """One line per loop step on stderr, so a headless run can be followed and its log kept."""
+    print(json.dumps(event, sort_keys=True), file=sys.stderr, flush=True)
+
+
+def _write_outputs(result: RunResult, out: Path, started: float) -> dict:
     summary = {**result.summary, "run_id": result.run_id, "seconds": round(time.perf_counter() - started, 3)}
-    args.out.mkdir(parents=True, exist_ok=True)
-    result.assignments[["text", "cluster_id", "intent_name"]].to_csv(args.out / "assignments.csv", index=False)
-    result.clusters[["cluster_id", "name", "size"]].to_csv(args.out / "clusters.csv", index=False)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    result.assignments[["text", "cluster_id", "intent_name"]].to_csv(out / "assignments.csv", index=False)
+    result.clusters[["cluster_id", "name", "size"]].to_csv(out / "clusters.csv", index=False)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def command_train_judge(args: argparse.Namespace) -> dict:
+    """Labelled utterances -> k-means, pure and mixed clusters -> a cohesion judge saved as JSON."""
+    utterances = [u for u in deduplicate(read_transcripts(args.input, ColumnMapping(text=args.text_column, label=args.label_column))) if u.gold_label]
+    if not utterances:
+        raise IngestError(args.input, f"no utterance has a label in column '{args.label_column}'")
+    vectors = embed_texts([u.text for u in utterances], load_embedder(args.embedder))
+    gold = np.array([u.gold_label for u in utterances])
+    model = train_cohesion_judge(vectors, gold, args.embedder, args.input.name, args.seed)
+    model.save(args.out)
+    return {"out": str(args.out), **model.training}
 
 
 def command_evaluate(args: argparse.Namespace) -> dict:
@@ -126,14 +195,20 @@ def command_evaluate(args: argparse.Namespace) -> dict:
     return {**scores.as_dict(), "n_scored": len(pairs)}
 
 
-COMMANDS = {"ingest": command_ingest, "discover": command_discover, "evaluate": command_evaluate}
+COMMANDS = {
+    "ingest": command_ingest,
+    "discover": command_discover,
+    "resume": command_resume,
+    "train-judge": command_train_judge,
+    "evaluate": command_evaluate,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         output = COMMANDS[args.command](args)
-    except (IngestError, ValueError) as error:
+    except (IngestError, ValueError, LLMError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(output, indent=2))

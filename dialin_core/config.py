@@ -5,15 +5,17 @@ from typing import Any, Literal
 
 from dialin_core.embed import DEFAULT_EMBEDDER
 
-Method = Literal["kmeans", "agglomerative", "hdbscan"]
-METHODS: tuple[str, ...] = ("kmeans", "agglomerative", "hdbscan")
+Method = Literal["dialin", "kmeans", "agglomerative", "hdbscan"]
+METHODS: tuple[str, ...] = ("dialin", "kmeans", "agglomerative", "hdbscan")
+LLMS: tuple[str, ...] = ("local", "openai", "none")
+JUDGES: tuple[str, ...] = ("cascade", "cohesion", "llm")
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """What a run does; defaults are the ones a first-time user should get."""
 
-    method: Method = "kmeans"
+    method: Method = "dialin"
     k: int | None = None  # k-means / agglomerative; None: chosen by silhouette over k_min..k_max
     k_min: int = 5
     k_max: int = 150
@@ -23,6 +25,20 @@ class RunConfig:
     embedder: str = DEFAULT_EMBEDDER
     roles: tuple[str, ...] = field(default_factory=tuple)  # only utterances spoken in these roles; () = all
     with_map: bool = True  # compute 2-D coordinates for the studio's map
+    # The Dial-In loop (method "dialin"); k_min/k_max bound its first search space.
+    judge: str = "cascade"
+    llm: str = "local"  # none: no LLM at all (cohesion judge, keyword names)
+    llm_model: str | None = None  # None: the back end's default (the packaged GGUF for local)
+    cohesion_model: str | None = None  # None: the judge shipped for the embedder
+    max_iterations: int = 5
+    n_candidates: int = 5
+    max_llm_calls: int = 600  # judging and naming together
+    naming_share: float = 0.35  # of max_llm_calls, kept for naming; judging may use the rest
+    min_remainder: int = 20
+    min_intent_size: int = 5  # the loop never keeps a smaller cluster
+    leftover_min_cosine: float = 0.4  # leftovers nearer than this to a kept cluster join it, else outlier
+    separate_roles: bool = True  # customer and agent utterances are clustered apart when both exist
+    auto_merge: bool = False  # apply merge proposals without review (headless runs)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -33,6 +49,16 @@ class RunConfig:
             raise ValueError(f"need 2 <= k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
         if self.min_cluster_size < 2:
             raise ValueError(f"min_cluster_size must be at least 2, got {self.min_cluster_size}")
+        if self.judge not in JUDGES:
+            raise ValueError(f"unknown judge '{self.judge}': choose one of {', '.join(JUDGES)}")
+        if self.llm not in LLMS:
+            raise ValueError(f"unknown LLM back end '{self.llm}': choose one of {', '.join(LLMS)}")
+        if self.llm == "none" and self.judge != "cohesion":
+            raise ValueError(f"the {self.judge} judge needs an LLM: use --judge cohesion with --llm none")
+        if self.max_llm_calls < 0 or self.max_iterations < 1 or self.n_candidates < 1:
+            raise ValueError("max_llm_calls must be >= 0, max_iterations and n_candidates >= 1")
+        if not 0.0 <= self.naming_share <= 1.0:
+            raise ValueError(f"naming_share must be between 0 and 1, got {self.naming_share}")
 
     def k_candidates(self, n_items: int) -> list[int]:
         """The silhouette search space, clipped to what `n_items` utterances allow."""

@@ -124,7 +124,34 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (backend, model, request_hash)
     );
     """,
+    # 3: the Dial-In loop: each step as an event, cluster evidence, merge proposals.
+    """
+    ALTER TABLE clusters ADD COLUMN role VARCHAR;
+    ALTER TABLE clusters ADD COLUMN sample INTEGER[];
+    ALTER TABLE clusters ADD COLUMN evidence JSON;
+    CREATE TABLE run_events (
+        run_id  INTEGER NOT NULL REFERENCES runs(run_id),
+        seq     INTEGER NOT NULL,
+        kind    VARCHAR NOT NULL,
+        payload JSON NOT NULL,
+        logged_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (run_id, seq)
+    );
+    CREATE TABLE merge_proposals (
+        run_id      INTEGER NOT NULL REFERENCES runs(run_id),
+        proposal_id INTEGER NOT NULL,
+        cluster_ids INTEGER[] NOT NULL,
+        evidence    JSON NOT NULL,
+        status      VARCHAR NOT NULL,
+        merged_name VARCHAR,
+        PRIMARY KEY (run_id, proposal_id)
+    );
+    """,
 )
+
+
+CLUSTER_COLUMNS = ("cluster_id", "name", "size", "iteration", "verdict", "probability", "role", "sample", "evidence")
+ASSIGNMENT_COLUMNS = ("utterance_id", "cluster_id", "x", "y")
 
 
 def text_hash(text: str) -> str:
@@ -330,6 +357,37 @@ class Store:
             [dataset_id, method, json.dumps(config, sort_keys=True)],
         ).fetchall()[0][0]
 
+    @staticmethod
+    def _insert_clusters(tx: duckdb.DuckDBPyConnection, run_id: int, clusters: pd.DataFrame, assignments: pd.DataFrame) -> None:
+        """Columns are matched by name; those a frame lacks (evidence for a k-means run) stay NULL."""
+        cluster_frame = clusters[[c for c in CLUSTER_COLUMNS if c in clusters.columns]]
+        assignment_frame = assignments[[c for c in ASSIGNMENT_COLUMNS if c in assignments.columns]]
+        tx.register("cluster_frame", cluster_frame)
+        tx.register("assignment_frame", assignment_frame)
+        tx.execute("INSERT INTO clusters BY NAME SELECT ? AS run_id, * FROM cluster_frame", [run_id])
+        tx.execute("INSERT INTO assignments BY NAME SELECT ? AS run_id, * FROM assignment_frame", [run_id])
+        tx.unregister("cluster_frame")
+        tx.unregister("assignment_frame")
+
+    def save_step(
+        self, run_id: int, event: dict[str, Any], clusters: pd.DataFrame | None = None, assignments: pd.DataFrame | None = None
+    ) -> None:
+        """One step of a running run: its event and the clusters it kept, together or not at all."""
+        with self._transaction() as tx:
+            if clusters is not None and assignments is not None:
+                self._insert_clusters(tx, run_id, clusters, assignments)
+            tx.execute(
+                "INSERT INTO run_events (run_id, seq, kind, payload) "
+                "SELECT ?, coalesce(max(seq), 0) + 1, ?, ?::JSON FROM run_events WHERE run_id = ?",
+                [run_id, event["kind"], json.dumps(event, sort_keys=True), run_id],
+            )
+
+    def events(self, run_id: int) -> list[dict[str, Any]]:
+        rows = self.connection.execute(
+            "SELECT payload FROM run_events WHERE run_id = ? ORDER BY seq", [run_id]
+        ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
     def finish_run(
         self,
         run_id: int,
@@ -338,26 +396,56 @@ class Store:
         assignments: pd.DataFrame,
         summary: dict[str, Any],
     ) -> None:
-        """Persist a finished run's clusters and assignments together with its summary."""
+        """The final clusters and assignments replace whatever the running steps stored, with the summary."""
         with self._transaction() as tx:
-            tx.register("cluster_frame", clusters)
-            tx.register("assignment_frame", assignments)
-            tx.execute(
-                "INSERT INTO clusters SELECT ?, cluster_id, name, size, iteration, verdict, probability "
-                "FROM cluster_frame",
-                [run_id],
-            )
-            tx.execute(
-                "INSERT INTO assignments SELECT ?, utterance_id, cluster_id, x, y FROM assignment_frame",
-                [run_id],
-            )
+            tx.execute("DELETE FROM assignments WHERE run_id = ?", [run_id])
+            tx.execute("DELETE FROM clusters WHERE run_id = ?", [run_id])
+            self._insert_clusters(tx, run_id, clusters, assignments)
             tx.execute(
                 "UPDATE runs SET status = 'finished', summary = ?::JSON, finished_at = current_timestamp "
                 "WHERE run_id = ?",
                 [json.dumps(summary, sort_keys=True), run_id],
             )
-            tx.unregister("cluster_frame")
-            tx.unregister("assignment_frame")
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        """One run's row, config parsed; a clear error for an id the workspace does not have."""
+        rows = self.connection.execute(
+            "SELECT run_id, dataset_id, method, config, status, summary FROM runs WHERE run_id = ?", [run_id]
+        ).fetchall()
+        if not rows:
+            raise ValueError(f"workspace {self.path} has no run {run_id}")
+        run_id, dataset_id, method, config, status, summary = rows[0]
+        return {
+            "run_id": run_id, "dataset_id": dataset_id, "method": method, "config": json.loads(config),
+            "status": status, "summary": json.loads(summary) if summary else None,
+        }
+
+    def clusters(self, run_id: int) -> pd.DataFrame:
+        return self.connection.execute(
+            "SELECT * EXCLUDE (run_id) FROM clusters WHERE run_id = ? ORDER BY cluster_id", [run_id]
+        ).df()
+
+    def mark_running(self, run_id: int) -> None:
+        self.connection.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run_id])
+
+    # -- merge proposals ------------------------------------------------------------------------
+
+    def save_merge_proposals(self, run_id: int, proposals: pd.DataFrame) -> None:
+        """proposal_id, cluster_ids, evidence (JSON text), status, merged_name; replaces earlier ones."""
+        with self._transaction() as tx:
+            tx.execute("DELETE FROM merge_proposals WHERE run_id = ?", [run_id])
+            tx.register("proposal_frame", proposals)
+            tx.execute(
+                "INSERT INTO merge_proposals SELECT ?, proposal_id, cluster_ids, evidence::JSON, status, merged_name "
+                "FROM proposal_frame",
+                [run_id],
+            )
+            tx.unregister("proposal_frame")
+
+    def merge_proposals(self, run_id: int) -> pd.DataFrame:
+        return self.connection.execute(
+            "SELECT * EXCLUDE (run_id) FROM merge_proposals WHERE run_id = ? ORDER BY proposal_id", [run_id]
+        ).df()
 
     def fail_run(self, run_id: int, reason: str) -> None:
         self.connection.execute(
@@ -365,12 +453,10 @@ class Store:
             [json.dumps({"error": reason}), run_id],
         )
 
-
     def runs(self) -> pd.DataFrame:
         return self.connection.execute(
             "SELECT run_id, dataset_id, method, status, created_at, finished_at FROM runs ORDER BY run_id"
         ).df()
-
 
     def assignments(self, run_id: int) -> pd.DataFrame:
         """Each utterance of the run with its cluster, text and gold label."""

@@ -1,0 +1,361 @@
+"""A Dial-In run over a stored data set, persisted step by step so it can be watched and resumed.
+
+embed -> the loop per role (customer and agent utterances apart, seed section 3.4) -> leftovers to the
+nearest kept cluster or `outlier` -> names -> merge proposals -> final clusters. Every loop event is
+written to `run_events` in the same transaction as the clusters it kept, so a killed process resumes
+from the last finished iteration; a resumed iteration re-asks the LLM nothing, because its answers are
+in the workspace's call cache.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dialin_core.cascade import CascadeJudge, ClusterCase, ClusterJudge, CohesionJudge, Judgement, LLMCalibration, LLMOnlyJudge
+from dialin_core.cluster import NOISE, map_2d
+from dialin_core.cohesion import clustering_features, load_cohesion_model
+from dialin_core.config import RunConfig
+from dialin_core.discover import (
+    CandidateJudged,
+    IterationDone,
+    KeptCluster,
+    LoopEvent,
+    LoopSettings,
+    LoopState,
+    LoopStopped,
+    assign_leftovers,
+    dialin_loop,
+    kept_labels,
+)
+from dialin_core.embed import Embedder, embed_texts, load_embedder
+from dialin_core.judge import LLMJudge
+from dialin_core.keywords import keyword_names
+from dialin_core.llm.backends import open_backend
+from dialin_core.llm.base import LLMBackend
+from dialin_core.llm.cache import CachedLLM
+from dialin_core.merge import propose_merges
+from dialin_core.naming import LLMNamer
+from dialin_core.pipeline import OUTLIER_NAME, RunResult, run_summary
+from dialin_core.sampling import SAMPLERS
+from dialin_core.store import Store
+
+EventListener = Callable[[dict[str, Any]], None]
+AUTO_MERGE_ANALYST = "auto-merge"
+
+
+@dataclass
+class Tools:
+    """The injected parts of a run; `build_tools` makes the defaults the configuration names."""
+
+    embedder: Embedder
+    judge: ClusterJudge
+    cohesion: CohesionJudge
+    llm: CachedLLM | None
+
+
+def build_tools(store: Store, config: RunConfig, embedder: Embedder | None = None, backend: LLMBackend | None = None) -> Tools:
+    embedder = embedder or load_embedder(config.embedder)
+    cohesion = CohesionJudge(load_cohesion_model(config.embedder, config.cohesion_model))
+    llm = None
+    if config.llm != "none":
+        llm = CachedLLM(backend or open_backend(config.llm, config.llm_model), store)
+    judge: ClusterJudge = cohesion
+    if config.judge == "llm":
+        judge = LLMOnlyJudge(LLMJudge(llm), LLMCalibration())
+    elif config.judge == "cascade":
+        judge = CascadeJudge(cohesion, LLMJudge(llm), LLMCalibration())
+    return Tools(embedder, judge, cohesion, llm)
+
+
+def role_partitions(roles: pd.Series, separate: bool) -> dict[str, np.ndarray]:
+    """Row indices per role group: agent utterances apart from the rest when both are present."""
+    is_agent = np.array(["agent" in r and "customer" not in r for r in roles])
+    if separate and is_agent.any() and (~is_agent).any():
+        return {"customer": np.flatnonzero(~is_agent), "agent": np.flatnonzero(is_agent)}
+    return {"all": np.arange(len(roles))}
+
+
+def run_dialin(
+    store: Store, dataset_id: int, config: RunConfig, *, tools: Tools | None = None, on_event: EventListener | None = None
+) -> RunResult:
+    """Start a Dial-In run on a data set and take it to the end."""
+    utterances = _utterances(store, dataset_id, config)
+    run_id = store.create_run(dataset_id, config.method, config.as_dict())
+    return _execute(store, run_id, utterances, config, tools or build_tools(store, config), on_event)
+
+
+def resume_dialin(
+    store: Store, run_id: int, *, tools: Tools | None = None, on_event: EventListener | None = None
+) -> RunResult:
+    """Continue a run that was killed or failed, from its last finished iteration."""
+    run = store.run(run_id)
+    if run["method"] != "dialin":
+        raise ValueError(f"run {run_id} is a {run['method']} run; only dialin runs resume")
+    if run["status"] == "finished":
+        raise ValueError(f"run {run_id} has already finished")
+    config = RunConfig(**{**run["config"], "roles": tuple(run["config"]["roles"])})
+    utterances = _utterances(store, run["dataset_id"], config)
+    store.mark_running(run_id)
+    return _execute(store, run_id, utterances, config, tools or build_tools(store, config), on_event)
+
+
+def _utterances(store: Store, dataset_id: int, config: RunConfig) -> pd.DataFrame:
+    utterances = store.utterances(dataset_id, roles=config.roles or None)
+    if len(utterances) < 3:
+        raise ValueError(f"data set {dataset_id} has {len(utterances)} utterances to cluster; the loop needs at least 3")
+    return utterances
+
+
+def _settings(config: RunConfig) -> LoopSettings:
+    return LoopSettings(
+        k_min=config.k_min,
+        k_max=config.k_max,
+        n_candidates=config.n_candidates,
+        max_iterations=config.max_iterations,
+        judge_llm_calls=round(config.max_llm_calls * (1 - config.naming_share)) if config.llm != "none" else 0,
+        min_remainder=config.min_remainder,
+        min_cluster_size=config.min_intent_size,
+        seed=config.seed,
+    )
+
+
+class _Recorder:
+    """Turns loop events into workspace rows and listener calls, numbering kept clusters run-wide."""
+
+    def __init__(self, store: Store, run_id: int, utterances: pd.DataFrame, llm: CachedLLM | None, on_event: EventListener | None):
+        self.store, self.run_id, self.utterances, self.llm, self.on_event = store, run_id, utterances, llm, on_event
+        self.previous_calls = max((e.get("llm_calls_total", 0) for e in store.events(run_id)), default=0)
+        self.next_cluster_id = int(store.clusters(run_id)["cluster_id"].max() + 1) if len(store.clusters(run_id)) else 0
+
+    def calls_used(self) -> int:
+        return self.previous_calls + (self.llm.counts.calls if self.llm else 0)
+
+    def record(self, payload: dict[str, Any], clusters: pd.DataFrame | None = None, assignments: pd.DataFrame | None = None) -> None:
+        payload = {**payload, "llm_calls_total": self.calls_used()}
+        self.store.save_step(self.run_id, payload, clusters, assignments)
+        if self.on_event:
+            self.on_event(payload)
+
+    def loop_event(self, event: LoopEvent, role: str, rows: np.ndarray) -> None:
+        if isinstance(event, IterationDone):
+            ids = list(range(self.next_cluster_id, self.next_cluster_id + len(event.kept)))
+            self.next_cluster_id += len(event.kept)
+            clusters, assignments = self._kept_frames(event.kept, ids, role, rows)
+            payload = {"kind": event.kind, "role": role, "iteration": event.iteration, "k": event.k, "ratio": event.ratio,
+                       "n_items": int(sum(len(c.members) for c in event.kept) + event.n_remaining),
+                       "n_kept": len(event.kept), "n_remaining": event.n_remaining, "cluster_ids": ids}
+            self.record(payload, clusters, assignments)
+        else:
+            self.record({**asdict(event), "role": role})
+
+    def _kept_frames(self, kept: tuple[KeptCluster, ...], ids: list[int], role: str, rows: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+        utterance_ids = self.utterances["utterance_id"].to_numpy()
+        clusters = pd.DataFrame({
+            "cluster_id": ids,
+            "size": [len(c.members) for c in kept],
+            "iteration": [c.iteration for c in kept],
+            "verdict": "good",
+            "probability": [c.judgement.probability for c in kept],
+            "role": role,
+            "sample": [utterance_ids[rows[c.sample]].tolist() for c in kept],
+            "evidence": [json.dumps({**c.judgement.as_dict(), "k": c.k}) for c in kept],
+        })
+        assignments = pd.DataFrame({
+            "utterance_id": np.concatenate([utterance_ids[rows[c.members]] for c in kept]),
+            "cluster_id": np.concatenate([np.full(len(c.members), cid) for c, cid in zip(kept, ids)]),
+        })
+        return clusters, assignments
+
+
+def _restored_state(store: Store, run_id: int, role: str, rows: np.ndarray, utterance_ids: np.ndarray) -> tuple[LoopState, bool]:
+    """The loop state of one role group from the workspace, and whether its loop had already stopped."""
+    events = [e for e in store.events(run_id) if e.get("role") == role]
+    done = [e for e in events if e["kind"] == "iteration_done"]
+    stored = store.clusters(run_id)
+    stored = stored[stored["role"] == role]
+    assigned = store.connection.execute(
+        "SELECT utterance_id, cluster_id FROM assignments WHERE run_id = ?", [run_id]
+    ).df()
+    position = {int(u): i for i, u in enumerate(utterance_ids[rows])}
+    kept = []
+    for row in stored.itertuples():
+        evidence = json.loads(row.evidence)
+        members = assigned.loc[assigned["cluster_id"] == row.cluster_id, "utterance_id"]
+        judgement = Judgement(evidence["probability"], evidence["judged_by"], evidence["cohesion"], evidence["llm"])
+        kept.append(KeptCluster(
+            np.array([position[int(u)] for u in members]), np.array([position[int(u)] for u in row.sample]),
+            int(row.iteration), int(evidence["k"]), judgement,
+        ))
+    previous = (done[-1]["k"], done[-1]["n_items"]) if done else None
+    state = LoopState(kept=kept, iteration=len(done) + 1, previous=previous)
+    return state, any(e["kind"] == "loop_stopped" for e in events)
+
+
+def _execute(
+    store: Store, run_id: int, utterances: pd.DataFrame, config: RunConfig, tools: Tools, on_event: EventListener | None
+) -> RunResult:
+    started = time.perf_counter()
+    try:
+        texts = utterances["text"].tolist()
+        vectors = embed_texts(texts, tools.embedder, store)
+        recorder = _Recorder(store, run_id, utterances, tools.llm, on_event)
+        utterance_ids = utterances["utterance_id"].to_numpy()
+        settings = _settings(config)
+        labels = np.full(len(texts), NOISE)
+        partitions = role_partitions(utterances["roles"], config.separate_roles)
+        for role, rows in partitions.items():
+            state, stopped = _restored_state(store, run_id, role, rows, utterance_ids)
+            if not stopped:
+                loop = dialin_loop(vectors[rows], [texts[i] for i in rows], tools.judge, SAMPLERS["convex"], settings, recorder.calls_used, state)
+                for event in loop:
+                    recorder.loop_event(event, role, rows)
+        stored = store.connection.execute("SELECT utterance_id, cluster_id FROM assignments WHERE run_id = ?", [run_id]).df()
+        position = {int(u): i for i, u in enumerate(utterance_ids)}
+        labels[[position[int(u)] for u in stored["utterance_id"]]] = stored["cluster_id"].to_numpy()
+        for rows in partitions.values():  # a leftover only joins a cluster of its own role group
+            labels[rows] = assign_leftovers(vectors[rows], labels[rows], config.leftover_min_cosine)
+        recorder.record({"kind": "leftovers_assigned", "n_outliers": int((labels == NOISE).sum())})
+        clusters = _final_clusters(store, run_id, labels)
+        clusters = _name_clusters(clusters, texts, labels, utterances, tools, config, recorder)
+        proposals = _merge_proposals(clusters, texts, labels, tools, store)
+        if config.auto_merge and len(proposals):
+            labels, clusters, proposals = _apply_merges(store, run_id, labels, clusters, proposals)
+        store.save_merge_proposals(run_id, proposals)
+        recorder.record({"kind": "merges_proposed", "n_proposals": int(len(proposals)), "applied": config.auto_merge})
+        coordinates = map_2d(vectors, config.seed) if config.with_map else np.full((len(texts), 2), np.nan)
+        assignments = utterances[["utterance_id", "text", "frequency", "gold_label"]].assign(
+            cluster_id=labels.astype(int), x=coordinates[:, 0], y=coordinates[:, 1]
+        )
+        assignments["intent_name"] = assignments["cluster_id"].map(dict(zip(clusters["cluster_id"], clusters["name"])))
+        details = _details(store, run_id, vectors, labels, tools, config, recorder, proposals)
+        summary = run_summary(assignments, details, config, time.perf_counter() - started)
+        store.finish_run(run_id, clusters=clusters, assignments=assignments, summary=summary)
+    except BaseException as error:
+        store.fail_run(run_id, f"{type(error).__name__}: {error}")
+        raise
+    return RunResult(run_id=run_id, assignments=assignments, clusters=clusters, summary=summary)
+
+
+def _final_clusters(store: Store, run_id: int, labels: np.ndarray) -> pd.DataFrame:
+    """The kept clusters with their sizes after leftovers joined them, plus the outlier row if any."""
+    clusters = store.clusters(run_id).drop(columns=["name"])
+    ids, sizes = np.unique(labels, return_counts=True)
+    size_of = dict(zip(ids.tolist(), sizes.tolist()))
+    clusters["size"] = clusters["cluster_id"].map(size_of).fillna(0).astype(int)
+    if NOISE in size_of:
+        outlier = pd.DataFrame({"cluster_id": [NOISE], "size": [size_of[NOISE]], "verdict": [None], "role": [None]})
+        clusters = pd.concat([clusters, outlier], ignore_index=True)
+    return clusters
+
+
+def _name_clusters(
+    clusters: pd.DataFrame, texts: list[str], labels: np.ndarray, utterances: pd.DataFrame, tools: Tools,
+    config: RunConfig, recorder: _Recorder,
+) -> pd.DataFrame:
+    """LLM names, largest clusters first, while the run's call budget lasts; keyword names after that."""
+    fallback = keyword_names(texts, labels.tolist())
+    position = {int(u): i for i, u in enumerate(utterances["utterance_id"])}
+    namer = LLMNamer(tools.llm) if tools.llm else None
+    names: dict[int, str] = {NOISE: OUTLIER_NAME}
+    taken: set[str] = set()
+    for row in clusters.sort_values("size", ascending=False).itertuples():
+        if row.cluster_id == NOISE:
+            continue
+        if namer and recorder.calls_used() < config.max_llm_calls:
+            sample = [texts[position[int(u)]] for u in row.sample]
+            names[row.cluster_id] = namer.name(sample, taken)
+        else:
+            names[row.cluster_id] = fallback[row.cluster_id]
+        taken.add(names[row.cluster_id])
+    recorder.record({"kind": "clusters_named", "n_named": len(names) - 1})
+    return clusters.assign(name=clusters["cluster_id"].map(names))
+
+
+def _name_text(name: str) -> str:
+    """`report-lost_card` reads as "report lost card" to a sentence embedder."""
+    return name.replace("-", " ").replace("_", " ")
+
+
+def _merge_proposals(clusters: pd.DataFrame, texts: list[str], labels: np.ndarray, tools: Tools, store: Store) -> pd.DataFrame:
+    named = clusters[clusters["cluster_id"] != NOISE].reset_index(drop=True)
+    columns = ["proposal_id", "cluster_ids", "evidence", "status", "merged_name"]
+    if len(named) < 2:
+        return pd.DataFrame(columns=columns)
+    name_vectors = embed_texts([_name_text(n) for n in named["name"]], tools.embedder, store)
+    proposals = propose_merges(named["cluster_id"].tolist(), name_vectors)
+    name_of = dict(zip(named["cluster_id"], named["name"]))
+    size_of = dict(zip(named["cluster_id"], named["size"]))
+    rows = []
+    for i, proposal in enumerate(proposals):
+        largest = max(proposal.cluster_ids, key=lambda c: size_of[c])
+        evidence = {
+            "names": {str(c): name_of[c] for c in proposal.cluster_ids},
+            "sizes": {str(c): int(size_of[c]) for c in proposal.cluster_ids},
+            "edges": [asdict(e) for e in proposal.edges],
+            "samples": {str(c): [texts[j] for j in np.flatnonzero(labels == c)[:3]] for c in proposal.cluster_ids},
+        }
+        rows.append([i, [int(c) for c in proposal.cluster_ids], json.dumps(evidence), "proposed", name_of[largest]])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _apply_merges(
+    store: Store, run_id: int, labels: np.ndarray, clusters: pd.DataFrame, proposals: pd.DataFrame
+) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Fold each proposal into its largest cluster, which keeps its name; logged as decisions."""
+    labels = labels.copy()
+    size_of = dict(zip(clusters["cluster_id"], clusters["size"]))
+    dropped: set[int] = set()
+    for proposal in proposals.itertuples():
+        keeper = max(proposal.cluster_ids, key=lambda c: size_of[c])
+        others = [int(c) for c in proposal.cluster_ids if c != keeper]
+        labels[np.isin(labels, others)] = keeper
+        dropped.update(others)
+        store.record_decision(
+            run_id, analyst=AUTO_MERGE_ANALYST, action="accept_merge", target=f"proposal:{proposal.proposal_id}",
+            before={"cluster_ids": [int(c) for c in proposal.cluster_ids]}, after={"cluster_id": int(keeper), "name": proposal.merged_name},
+        )
+    clusters = clusters[~clusters["cluster_id"].isin(dropped)].copy()
+    ids, sizes = np.unique(labels, return_counts=True)
+    clusters["size"] = clusters["cluster_id"].map(dict(zip(ids.tolist(), sizes.tolist()))).astype(int)
+    return labels, clusters.reset_index(drop=True), proposals.assign(status="accepted")
+
+
+def _details(
+    store: Store, run_id: int, vectors: np.ndarray, labels: np.ndarray, tools: Tools, config: RunConfig,
+    recorder: _Recorder, proposals: pd.DataFrame,
+) -> dict[str, Any]:
+    """What the summary adds for a Dial-In run: the loop's log, goodness, LLM use, merges."""
+    events = store.events(run_id)
+    iterations = []
+    for event in events:
+        if event["kind"] == "candidate_judged":
+            if not iterations or (iterations[-1]["role"], iterations[-1]["iteration"]) != (event["role"], event["iteration"]):
+                iterations.append({"role": event["role"], "iteration": event["iteration"], "candidates": []})
+            iterations[-1]["candidates"].append({k: event[k] for k in ("k", "n_good", "n_bad", "ratio", "llm_calls", "escalated")})
+        elif event["kind"] == "iteration_done":
+            iterations[-1].update(chosen_k=event["k"], n_kept=event["n_kept"], n_remaining=event["n_remaining"])
+    kept = labels != NOISE
+    goodness = None
+    if len(np.unique(labels[kept])) > 1:
+        ids, features = clustering_features(vectors[kept], labels[kept])
+        judgements = tools.cohesion.judge_all([ClusterCase([], f) for f in features])  # geometry only
+        goodness = round(float(np.mean([j.good for j in judgements])), 4)
+    counts = tools.llm.counts.as_dict() if tools.llm else {}
+    return {
+        "judge": config.judge,
+        "llm": config.llm,
+        "llm_model": getattr(tools.llm.backend, "model", None) if tools.llm else None,
+        "llm_calls": recorder.calls_used(),
+        "llm_counts_this_session": counts,
+        "iterations": iterations,
+        "stopped": [e["reason"] for e in events if e["kind"] == "loop_stopped"],
+        "goodness": goodness,
+        "goodness_judge": "cohesion",
+        "merge_proposals": int(len(proposals)),
+        "merges_applied": bool(config.auto_merge),
+    }

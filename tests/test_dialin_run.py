@@ -1,0 +1,127 @@
+"""A Dial-In run against a real workspace: each step persisted, resumable, named, merge proposals stored."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dialin_core.config import RunConfig
+from dialin_core.datasets import ingest_file
+from dialin_core.dialin_run import build_tools, resume_dialin, run_dialin
+from dialin_core.ingest import ColumnMapping
+from dialin_core.judge import VERDICT_GRAMMAR
+from dialin_core.llm.base import ChatResponse
+from dialin_core.naming import validate_intent_name
+from dialin_core.store import Store
+from tests.conftest import SAMPLE_DIALOGUES
+from tests.fakes import ScriptedLLM, verdict_response
+
+NO_LLM = RunConfig(llm="none", judge="cohesion", with_map=False, max_iterations=3)
+
+
+class Interrupted(Exception):
+    """Stands in for a killed process."""
+
+
+@pytest.fixture
+def banking(tmp_path: Path, banking77_subset: Path) -> tuple[Store, int]:
+    store = Store(tmp_path / "w.duckdb")
+    dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
+    yield store, dataset_id
+    store.close()
+
+
+def test_a_run_persists_every_step_and_finishes_with_a_summary(banking):
+    store, dataset_id = banking
+    seen: list[str] = []
+    result = run_dialin(store, dataset_id, NO_LLM, on_event=lambda e: seen.append(e["kind"]))
+    stored = [e["kind"] for e in store.events(result.run_id)]
+    assert stored == seen
+    assert {"candidate_judged", "iteration_done", "loop_stopped", "leftovers_assigned", "clusters_named", "merges_proposed"} <= set(stored)
+    assert store.run(result.run_id)["status"] == "finished"
+    summary = result.summary
+    assert summary["method"] == "dialin" and summary["llm_calls"] == 0 and 0 < summary["goodness"] <= 1
+    assert summary["iterations"][0]["chosen_k"] in [c["k"] for c in summary["iterations"][0]["candidates"]]
+    assert summary["metrics"]["nmi"] > 0.6
+    clusters = store.clusters(result.run_id)
+    kept = clusters[clusters["cluster_id"] >= 0]
+    assert (kept["verdict"] == "good").all() and kept["sample"].map(len).between(1, 20).all()
+    assert {"probability", "judged_by", "k"} <= set(json.loads(kept["evidence"].iloc[0]))
+    assert len(store.assignments(result.run_id)) == len(store.utterances(dataset_id))
+
+
+def test_a_killed_run_resumes_from_its_last_finished_iteration(banking):
+    store, dataset_id = banking
+    reference = run_dialin(store, dataset_id, NO_LLM)
+
+    def die_after_first_iteration(event):
+        if event["kind"] == "iteration_done":
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        run_dialin(store, dataset_id, NO_LLM, on_event=die_after_first_iteration)
+    run_id = reference.run_id + 1
+    assert store.run(run_id)["status"] == "failed"
+    resumed = resume_dialin(store, run_id)
+    events = store.events(run_id)
+    first_iteration = [e for e in events if e["kind"] == "candidate_judged" and e["iteration"] == 1]
+    assert len(first_iteration) == NO_LLM.n_candidates  # judged once, not again after the resume
+    assert store.run(run_id)["status"] == "finished"
+    assert sorted(resumed.clusters["size"]) == sorted(reference.clusters["size"])
+    with pytest.raises(ValueError, match="already finished"):
+        resume_dialin(store, run_id)
+
+
+def scripted_llm() -> ScriptedLLM:
+    """Judges everything fairly good; names the first two clusters alike and the rest far apart."""
+    objects = ["volcano", "zebra", "violin", "glacier", "tulip", "saxophone", "meteor", "penguin", "cactus", "lighthouse",
+               "origami", "telescope", "marathon", "avalanche", "harpsichord", "coral", "tornado", "chess", "mango", "canyon",
+               "kangaroo", "espresso", "pyramid", "jellyfish", "trombone", "blizzard", "walnut", "carousel", "falcon", "sushi"]
+    distinct = iter(f"{verb}-{obj}" for obj in objects for verb in ("order", "compare"))
+    named = []
+
+    def answer(request):
+        if request.grammar == VERDICT_GRAMMAR:
+            return verdict_response(0.97)
+        named.append(1)
+        return ChatResponse(text="report-lost_card" if len(named) <= 2 else next(distinct))
+
+    return ScriptedLLM(answer)
+
+
+def test_names_come_from_the_llm_and_alike_names_become_a_merge_proposal_applied_by_auto_merge(banking):
+    store, dataset_id = banking
+    config = RunConfig(llm="local", judge="cascade", with_map=False, max_iterations=2, auto_merge=True, max_llm_calls=200)
+    tools = build_tools(store, config, backend=scripted_llm())
+    result = run_dialin(store, dataset_id, config, tools=tools)
+    names = result.clusters.loc[result.clusters["cluster_id"] >= 0, "name"]
+    assert all(validate_intent_name(n) for n in names)
+    proposals = store.merge_proposals(result.run_id)
+    assert len(proposals) == 1 and proposals["status"].tolist() == ["accepted"]
+    merged = json.loads(proposals["evidence"].iloc[0])
+    assert sorted(merged["names"].values()) == ["report-lost_card", "report-lost_card_2"]
+    assert merged["edges"][0]["probability"] > 0.5 and len(proposals["cluster_ids"].iloc[0]) == 2
+    decisions = store.decisions(result.run_id)
+    assert decisions["analyst"].tolist() == ["auto-merge"] and decisions["action"].tolist() == ["accept_merge"]
+    assert result.summary["llm_calls"] == len(tools.llm.backend.requests) > 0
+
+
+def test_without_auto_merge_proposals_wait_for_the_analyst(banking):
+    store, dataset_id = banking
+    config = RunConfig(llm="local", judge="cascade", with_map=False, max_iterations=2, max_llm_calls=200)
+    result = run_dialin(store, dataset_id, config, tools=build_tools(store, config, backend=scripted_llm()))
+    proposals = store.merge_proposals(result.run_id)
+    assert proposals["status"].tolist() == ["proposed"] and store.decisions(result.run_id).empty
+    assert len(result.clusters) > len(proposals["cluster_ids"].iloc[0])
+
+
+def test_customer_and_agent_utterances_are_clustered_apart(tmp_path):
+    with Store(tmp_path / "w.duckdb") as store:
+        dataset_id = ingest_file(store, SAMPLE_DIALOGUES, None)
+        result = run_dialin(store, dataset_id, RunConfig(llm="none", judge="cohesion", with_map=False, max_iterations=1, n_candidates=3))
+        clusters = store.clusters(result.run_id)
+        assert set(clusters["role"].dropna()) == {"customer", "agent"}
+        roles = store.utterances(dataset_id).set_index("utterance_id")["roles"]
+        assignments = store.assignments(result.run_id).merge(clusters[["cluster_id", "role"]], on="cluster_id")
+        agent_rows = assignments[assignments["role"] == "agent"]
+        assert all("agent" in roles[u] for u in agent_rows["utterance_id"])

@@ -1,0 +1,143 @@
+"""The Dial-In loop's control flow, with judges that know the truth or follow a script."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from sklearn.metrics import homogeneity_score, normalized_mutual_info_score
+
+from dialin_core.cascade import CascadeJudge, ClusterCase, CohesionJudge, Judgement, LLMOnlyJudge
+from dialin_core.cluster import NOISE
+from dialin_core.cohesion import CohesionModel, FEATURES
+from dialin_core.discover import (
+    CandidateJudged,
+    IterationDone,
+    LoopSettings,
+    LoopState,
+    LoopStopped,
+    assign_leftovers,
+    candidate_ks,
+    dialin_loop,
+    good_bad_ratio,
+    kept_labels,
+)
+from dialin_core.judge import LLMJudge
+from dialin_core.sampling import random_sample
+from tests.fakes import ScriptedLLM, verdict_response
+from tests.test_cohesion import blobs
+
+
+class PurityOracle:
+    """Good when every sampled sentence names the same blob ("blob3 #12"), the way a perfect judge would."""
+
+    def __init__(self) -> None:
+        self.cases = 0
+
+    def judge_all(self, cases, llm_allowance):
+        self.cases += len(cases)
+        return [Judgement(1.0 if len({s.split()[0] for s in c.sentences}) == 1 else 0.0, "oracle") for c in cases]
+
+
+def blob_texts(labels: np.ndarray) -> list[str]:
+    return [f"blob{label} #{i}" for i, label in enumerate(labels)]
+
+
+def run(vectors, texts, judge, settings, calls=lambda: 0, state=None):
+    state = state or LoopState()
+    return list(dialin_loop(vectors, texts, judge, random_sample, settings, calls, state)), state
+
+
+def test_first_search_space_is_geometric_and_later_ones_centre_on_the_predicted_k():
+    settings = LoopSettings(k_min=5, k_max=150, n_candidates=5)
+    first = candidate_ks(3000, settings, None)
+    assert first[0] == 5 and first[-1] == 150 and len(first) == 5
+    assert candidate_ks(1000, settings, previous=(100, 2000)) == [25, 35, 50, 70, 100]
+    assert max(candidate_ks(40, settings, None)) <= 10  # never more clusters than n / 4
+
+
+def test_good_bad_ratio_floors_bad_at_one():
+    good, bad = Judgement(0.9, "x"), Judgement(0.1, "x")
+    assert good_bad_ratio([good, good, bad]) == 2.0
+    assert good_bad_ratio([good, good]) == 2.0
+
+
+def test_loop_with_a_perfect_judge_keeps_only_pure_clusters_and_reports_each_step():
+    """A coherence judge cannot see that a pure cluster is a fragment of an intent: that is for merging."""
+    vectors, labels = blobs(12, 30, 0.25)
+    events, state = run(vectors, blob_texts(labels), PurityOracle(), LoopSettings(k_min=4, k_max=40, max_iterations=6))
+    kinds = Counter(type(e).__name__ for e in events)
+    assert kinds["CandidateJudged"] >= 5 and kinds["IterationDone"] >= 1 and isinstance(events[-1], LoopStopped)
+    first_iteration = [e for e in events if isinstance(e, CandidateJudged) and e.iteration == 1]
+    assert len(first_iteration) == 5 and all(e.n_items == 360 for e in first_iteration)
+    kept = kept_labels(len(vectors), state.kept)
+    assert homogeneity_score(labels[kept != NOISE], kept[kept != NOISE]) == pytest.approx(1.0)
+    assert normalized_mutual_info_score(labels, assign_leftovers(vectors, kept, min_cosine=0.0)) > 0.8
+    kept_members = np.concatenate([c.members for c in state.kept])
+    assert len(kept_members) == len(set(kept_members.tolist()))  # no utterance kept twice
+
+
+def test_leftovers_join_the_nearest_cluster_only_when_close_enough():
+    vectors = np.array([[1.0, 0.0], [0.96, 0.28], [0.0, 1.0], [0.6, 0.8]])
+    labels = np.array([0, NOISE, 1, NOISE])
+    assert assign_leftovers(vectors, labels, min_cosine=0.9).tolist() == [0, 0, 1, NOISE]
+    assert assign_leftovers(vectors, labels, min_cosine=0.0).tolist() == [0, 0, 1, 1]
+
+
+def test_small_clusters_are_never_kept_nor_shown_to_the_judge():
+    vectors, labels = blobs(6, 3, 0.05)  # blobs of 3 utterances
+    oracle = PurityOracle()
+    events, state = run(vectors, blob_texts(labels), oracle, LoopSettings(k_min=2, k_max=6, min_cluster_size=5, min_remainder=4))
+    assert state.kept == [] and oracle.cases <= 2 * 5
+    assert "no good cluster" in events[-1].reason
+
+
+def test_an_llm_only_judge_stops_the_loop_when_the_budget_cannot_cover_a_clustering():
+    vectors, labels = blobs(6, 20, 0.25)
+    llm = ScriptedLLM(lambda _: verdict_response(0.9))
+    judge = LLMOnlyJudge(LLMJudge(llm))
+    settings = LoopSettings(k_min=3, k_max=12, judge_llm_calls=40, max_iterations=2, n_candidates=2)
+    events, _ = run(vectors, blob_texts(labels), judge, settings, calls=lambda: len(llm.requests))
+    assert isinstance(events[-1], LoopStopped) and "budget" in events[-1].reason
+    assert len(llm.requests) <= 40
+
+
+def flat_cohesion(probability: float) -> CohesionJudge:
+    """A cohesion model that says `probability` for every cluster (zero weights, fitted intercept)."""
+    logit = float(np.log(probability / (1 - probability)))
+    n = len(FEATURES)
+    return CohesionJudge(CohesionModel("toy", (0.0,) * n, (1.0,) * n, (0.0,) * n, logit, {}))
+
+
+def test_the_cascade_asks_the_llm_only_about_uncertain_clusters_within_its_allowance():
+    cases = [ClusterCase([f"s{i}"], np.zeros(len(FEATURES))) for i in range(6)]
+    llm = ScriptedLLM(lambda _: verdict_response(0.99))
+    uncertain = CascadeJudge(flat_cohesion(0.45), LLMJudge(llm)).judge_all(cases, llm_allowance=4)
+    assert len(llm.requests) == 4
+    assert [j.judged_by for j in uncertain].count("cascade") == 4
+    assert all(j.good for j in uncertain if j.judged_by == "cascade")  # the LLM's confident Good tips them
+    assert not any(j.good for j in uncertain if j.judged_by == "cohesion")
+    certain = CascadeJudge(flat_cohesion(0.95), LLMJudge(llm)).judge_all(cases, llm_allowance=10)
+    assert len(llm.requests) == 4 and {j.judged_by for j in certain} == {"cohesion"}
+
+
+def test_the_cascade_budget_per_candidate_bounds_the_whole_loop():
+    vectors, labels = blobs(10, 20, 0.3)
+    llm = ScriptedLLM(lambda _: verdict_response(0.7))
+    judge = CascadeJudge(flat_cohesion(0.5), LLMJudge(llm))
+    settings = LoopSettings(k_min=4, k_max=30, judge_llm_calls=50, max_iterations=2, n_candidates=5)
+    events, _ = run(vectors, blob_texts(labels), judge, settings, calls=lambda: len(llm.requests))
+    per_candidate = [e.llm_calls for e in events if isinstance(e, CandidateJudged)]
+    assert per_candidate and max(per_candidate) <= 50 // (2 * 5) and len(llm.requests) <= 50
+
+
+def test_a_resumed_loop_continues_from_its_state_without_repeating_iterations():
+    vectors, labels = blobs(12, 30, 0.25)
+    texts = blob_texts(labels)
+    settings = LoopSettings(k_min=4, k_max=40, max_iterations=4)
+    full, full_state = run(vectors, texts, PurityOracle(), settings)
+    partial_state = LoopState()
+    loop = dialin_loop(vectors, texts, PurityOracle(), random_sample, settings, lambda: 0, partial_state)
+    first_done = next(e for e in loop if isinstance(e, IterationDone))
+    resumed, resumed_state = run(vectors, texts, PurityOracle(), settings, state=partial_state)
+    assert all(e.iteration > first_done.iteration for e in resumed if isinstance(e, CandidateJudged))
+    assert [len(c.members) for c in resumed_state.kept] == [len(c.members) for c in full_state.kept]
