@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     dialin.add_argument("--model", help="local: packaged model name or GGUF path; openai: served model name")
     dialin.add_argument("--judge", choices=JUDGES, default=RunConfig.judge)
     dialin.add_argument("--cohesion-model", help="a judge trained with train-judge (default: the one shipped for the embedder)")
-    dialin.add_argument("--max-llm-calls", type=int, default=RunConfig.max_llm_calls, help="judging and naming together")
+    dialin.add_argument("--max-llm-calls", type=int, help="judging and naming together (default: 80 local, 600 openai)")
     dialin.add_argument("--max-iterations", type=int, default=RunConfig.max_iterations)
     dialin.add_argument("--candidates", type=int, default=RunConfig.n_candidates, help="candidate k per iteration")
     dialin.add_argument("--leftover-min-cosine", type=float, default=RunConfig.leftover_min_cosine)

@@ -9,6 +9,9 @@ Method = Literal["dialin", "kmeans", "agglomerative", "hdbscan"]
 METHODS: tuple[str, ...] = ("dialin", "kmeans", "agglomerative", "hdbscan")
 LLMS: tuple[str, ...] = ("local", "openai", "none")
 JUDGES: tuple[str, ...] = ("cascade", "cohesion", "llm")
+# Measured (BENCHMARKS.md): the packaged 0.5B model takes 5-10 s per call on 2 cores, so ~80 calls fit a
+# ten-minute run; a served model answers in well under a second, and 600 is the seed's cost on BANKING77.
+DEFAULT_LLM_CALLS: dict[str, int] = {"local": 80, "openai": 600}
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,8 @@ class RunConfig:
     cohesion_model: str | None = None  # None: the judge shipped for the embedder
     max_iterations: int = 5
     n_candidates: int = 5
-    max_llm_calls: int = 600  # judging and naming together
-    naming_share: float = 0.35  # of max_llm_calls, kept for naming; judging may use the rest
+    max_llm_calls: int | None = None  # judging and naming together; None: DEFAULT_LLM_CALLS for the back end
+    naming_share: float = 0.6  # of the budget, kept for naming; judging may use the rest
     min_remainder: int = 20
     min_intent_size: int = 5  # the loop never keeps a smaller cluster
     leftover_min_cosine: float = 0.4  # leftovers nearer than this to a kept cluster join it, else outlier
@@ -49,16 +52,25 @@ class RunConfig:
             raise ValueError(f"need 2 <= k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
         if self.min_cluster_size < 2:
             raise ValueError(f"min_cluster_size must be at least 2, got {self.min_cluster_size}")
+        if self.method == "dialin" and self.k is not None:
+            raise ValueError("the dialin method chooses k itself: drop --k, or bound its search with --k-min/--k-max")
         if self.judge not in JUDGES:
             raise ValueError(f"unknown judge '{self.judge}': choose one of {', '.join(JUDGES)}")
         if self.llm not in LLMS:
             raise ValueError(f"unknown LLM back end '{self.llm}': choose one of {', '.join(LLMS)}")
         if self.llm == "none" and self.judge != "cohesion":
             raise ValueError(f"the {self.judge} judge needs an LLM: use --judge cohesion with --llm none")
-        if self.max_llm_calls < 0 or self.max_iterations < 1 or self.n_candidates < 1:
+        if (self.max_llm_calls or 0) < 0 or self.max_iterations < 1 or self.n_candidates < 1:
             raise ValueError("max_llm_calls must be >= 0, max_iterations and n_candidates >= 1")
         if not 0.0 <= self.naming_share <= 1.0:
             raise ValueError(f"naming_share must be between 0 and 1, got {self.naming_share}")
+
+    @property
+    def llm_call_budget(self) -> int:
+        """The run's LLM calls, judging and naming together: what a back end affords in about ten minutes."""
+        if self.llm == "none":
+            return 0
+        return self.max_llm_calls if self.max_llm_calls is not None else DEFAULT_LLM_CALLS[self.llm]
 
     def k_candidates(self, n_items: int) -> list[int]:
         """The silhouette search space, clipped to what `n_items` utterances allow."""

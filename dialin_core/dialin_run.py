@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dialin_core.cascade import CascadeJudge, ClusterCase, ClusterJudge, CohesionJudge, Judgement, LLMCalibration, LLMOnlyJudge
+from dialin_core.cascade import CascadeJudge, ClusterCase, ClusterJudge, CohesionJudge, Judgement, LLMOnlyJudge, calibration_for
 from dialin_core.cluster import NOISE, map_2d
 from dialin_core.cohesion import clustering_features, load_cohesion_model
 from dialin_core.config import RunConfig
@@ -46,6 +46,7 @@ from dialin_core.store import Store
 
 EventListener = Callable[[dict[str, Any]], None]
 AUTO_MERGE_ANALYST = "auto-merge"
+FINISHED_STEPS = ("iteration_done", "loop_stopped")
 
 
 @dataclass
@@ -66,9 +67,9 @@ def build_tools(store: Store, config: RunConfig, embedder: Embedder | None = Non
         llm = CachedLLM(backend or open_backend(config.llm, config.llm_model), store)
     judge: ClusterJudge = cohesion
     if config.judge == "llm":
-        judge = LLMOnlyJudge(LLMJudge(llm), LLMCalibration())
+        judge = LLMOnlyJudge(LLMJudge(llm), calibration_for(llm.backend.model))
     elif config.judge == "cascade":
-        judge = CascadeJudge(cohesion, LLMJudge(llm), LLMCalibration())
+        judge = CascadeJudge(cohesion, LLMJudge(llm), calibration_for(llm.backend.model))
     return Tools(embedder, judge, cohesion, llm)
 
 
@@ -117,7 +118,7 @@ def _settings(config: RunConfig) -> LoopSettings:
         k_max=config.k_max,
         n_candidates=config.n_candidates,
         max_iterations=config.max_iterations,
-        judge_llm_calls=round(config.max_llm_calls * (1 - config.naming_share)) if config.llm != "none" else 0,
+        judge_llm_calls=round(config.llm_call_budget * (1 - config.naming_share)),
         min_remainder=config.min_remainder,
         min_cluster_size=config.min_intent_size,
         seed=config.seed,
@@ -129,11 +130,16 @@ class _Recorder:
 
     def __init__(self, store: Store, run_id: int, utterances: pd.DataFrame, llm: CachedLLM | None, on_event: EventListener | None):
         self.store, self.run_id, self.utterances, self.llm, self.on_event = store, run_id, utterances, llm, on_event
-        self.previous_calls = max((e.get("llm_calls_total", 0) for e in store.events(run_id)), default=0)
+        # Steps after the last finished iteration are redone (LLM answers replayed from the cache), so
+        # their events go and their calls count again.
+        store.drop_events_after(run_id, FINISHED_STEPS)
+        finished = [e for e in store.events(run_id) if e["kind"] in FINISHED_STEPS]
+        self.previous_calls = finished[-1]["llm_calls_total"] if finished else 0
         self.next_cluster_id = int(store.clusters(run_id)["cluster_id"].max() + 1) if len(store.clusters(run_id)) else 0
 
     def calls_used(self) -> int:
-        return self.previous_calls + (self.llm.counts.calls if self.llm else 0)
+        """Requests this run has made, whether the model or the cache answered: a re-run spends the same."""
+        return self.previous_calls + (self.llm.counts.calls + self.llm.counts.cached_calls if self.llm else 0)
 
     def record(self, payload: dict[str, Any], clusters: pd.DataFrame | None = None, assignments: pd.DataFrame | None = None) -> None:
         payload = {**payload, "llm_calls_total": self.calls_used()}
@@ -266,7 +272,7 @@ def _name_clusters(
     for row in clusters.sort_values("size", ascending=False).itertuples():
         if row.cluster_id == NOISE:
             continue
-        if namer and recorder.calls_used() < config.max_llm_calls:
+        if namer and recorder.calls_used() < config.llm_call_budget:
             sample = [texts[position[int(u)]] for u in row.sample]
             names[row.cluster_id] = namer.name(sample, taken)
         else:

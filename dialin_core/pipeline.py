@@ -78,6 +78,8 @@ def run_discovery(
     store: Store, dataset_id: int, config: RunConfig, embedder: Embedder | None = None
 ) -> RunResult:
     """Run `config.method` on the data set's utterances (filtered by role) and store the result."""
+    if config.method == "dialin":
+        raise ValueError("the dialin method runs through dialin_run.run_dialin, which persists each loop step")
     started = time.perf_counter()
     utterances = store.utterances(dataset_id, roles=config.roles or None)
     if len(utterances) < 3:

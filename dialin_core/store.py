@@ -382,6 +382,14 @@ class Store:
                 [run_id, event["kind"], json.dumps(event, sort_keys=True), run_id],
             )
 
+    def drop_events_after(self, run_id: int, kinds: Sequence[str]) -> None:
+        """Forget the events after the last one of `kinds`: the steps a resumed run will redo."""
+        self.connection.execute(
+            "DELETE FROM run_events WHERE run_id = ? AND seq > "
+            "(SELECT coalesce(max(seq), 0) FROM run_events WHERE run_id = ? AND list_contains(?, kind))",
+            [run_id, run_id, list(kinds)],
+        )
+
     def events(self, run_id: int) -> list[dict[str, Any]]:
         rows = self.connection.execute(
             "SELECT payload FROM run_events WHERE run_id = ? ORDER BY seq", [run_id]

@@ -22,8 +22,8 @@ def read_summary(out) -> dict:
 def test_discover_kmeans_with_k_writes_the_contract_files(tmp_path, banking77_subset):
     out = tmp_path / "out"
     result = run_cli(
-        "discover", str(banking77_subset), "--out", str(out), "--label-column", "category", "--k", "8",
-        "--workspace", str(tmp_path / "w.duckdb"),
+        "discover", str(banking77_subset), "--out", str(out), "--label-column", "category", "--method", "kmeans",
+        "--k", "8", "--workspace", str(tmp_path / "w.duckdb"),
     )
     assert result.returncode == 0, result.stderr
     with (out / "assignments.csv").open() as handle:
@@ -53,7 +53,7 @@ def test_discover_kmeans_with_k_writes_the_contract_files(tmp_path, banking77_su
 
 def test_discover_on_the_sample_dialogues_chooses_k_by_silhouette(tmp_path):
     out = tmp_path / "out"
-    code = main(["discover", str(SAMPLE_DIALOGUES), "--out", str(out), "--role", "customer",
+    code = main(["discover", str(SAMPLE_DIALOGUES), "--out", str(out), "--role", "customer", "--method", "kmeans",
                  "--workspace", str(tmp_path / "w.duckdb"), "--k-min", "10", "--k-max", "40", "--k-step", "5", "--no-map"])
     assert code == 0
     summary = read_summary(out)
@@ -77,7 +77,7 @@ def test_discover_hdbscan_on_sgd_customer_turns(tmp_path, sgd_subset):
 def test_a_second_run_reuses_the_data_set_and_its_cached_embeddings(tmp_path, banking77_subset):
     workspace = str(tmp_path / "w.duckdb")
     for seed in ("0", "1"):
-        assert main(["discover", str(banking77_subset), "--out", str(tmp_path / seed), "--k", "8",
+        assert main(["discover", str(banking77_subset), "--out", str(tmp_path / seed), "--k", "8", "--method", "kmeans",
                      "--seed", seed, "--workspace", workspace, "--no-map"]) == 0
     from dialin_core.store import Store
 
@@ -101,7 +101,8 @@ def test_k_larger_than_the_data_is_refused_and_the_run_marked_failed(tmp_path):
     tiny = tmp_path / "tiny.txt"
     tiny.write_text("my card is lost\nwhat is my balance\nopen an account\nclose my account\n")
     workspace = tmp_path / "w.duckdb"
-    code = main(["discover", str(tiny), "--out", str(tmp_path / "o"), "--k", "10", "--workspace", str(workspace), "--no-map"])
+    code = main(["discover", str(tiny), "--out", str(tmp_path / "o"), "--k", "10", "--method", "kmeans", "--workspace", str(workspace),
+                 "--no-map"])
     assert code == 2
     from dialin_core.store import Store
 
@@ -117,3 +118,56 @@ def test_agglomerative_method_with_k(tmp_path, banking77_subset):
     summary = read_summary(out)
     assert summary["method"] == "agglomerative" and summary["n_clusters"] == 8
     assert summary["metrics"]["nmi"] > 0.5
+
+
+def test_discover_defaults_to_the_dialin_loop_and_logs_each_step(tmp_path, banking77_subset):
+    out = tmp_path / "out"
+    result = run_cli("discover", str(banking77_subset), "--out", str(out), "--label-column", "category", "--llm", "none",
+                     "--max-iterations", "2", "--no-map", "--workspace", str(tmp_path / "w.duckdb"))
+    assert result.returncode == 0, result.stderr
+    summary = read_summary(out)
+    assert summary["method"] == "dialin" and summary["judge"] == "cohesion" and summary["llm_calls"] == 0
+    assert [i["iteration"] for i in summary["iterations"]] == list(range(1, len(summary["iterations"]) + 1))
+    assert summary["metrics"]["nmi"] > 0.6 and summary["n_clusters"] >= 4
+    logged = [json.loads(line)["kind"] for line in result.stderr.splitlines() if line.startswith("{")]
+    assert logged[0] == "candidate_judged" and logged[-1] == "merges_proposed"
+
+
+def test_k_is_refused_for_the_dialin_method(tmp_path, banking77_subset):
+    result = run_cli("discover", str(banking77_subset), "--out", str(tmp_path / "o"), "--k", "8", "--llm", "none",
+                     "--workspace", str(tmp_path / "w.duckdb"))
+    assert result.returncode == 2 and "chooses k itself" in result.stderr
+
+
+def test_resume_continues_a_failed_run_and_refuses_an_unknown_one(tmp_path, banking77_subset):
+    from dialin_core.config import RunConfig
+    from dialin_core.datasets import ingest_file
+    from dialin_core.dialin_run import run_dialin
+    from dialin_core.ingest import ColumnMapping
+    from dialin_core.store import Store
+
+    workspace = tmp_path / "w.duckdb"
+
+    def stop(event):
+        if event["kind"] == "iteration_done":
+            raise KeyboardInterrupt
+
+    with Store(workspace) as store:
+        dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
+        with pytest.raises(KeyboardInterrupt):
+            run_dialin(store, dataset_id, RunConfig(llm="none", judge="cohesion", with_map=False, max_iterations=2), on_event=stop)
+    assert main(["resume", "1", "--out", str(tmp_path / "out"), "--workspace", str(workspace)]) == 0
+    assert read_summary(tmp_path / "out")["run_id"] == 1
+    unknown = run_cli("resume", "99", "--out", str(tmp_path / "o"), "--workspace", str(workspace))
+    assert unknown.returncode == 2 and "no run 99" in unknown.stderr
+
+
+def test_train_judge_writes_a_judge_that_discover_can_use(tmp_path, banking77_subset):
+    judge = tmp_path / "judge.json"
+    assert main(["train-judge", str(banking77_subset), "--label-column", "category", "--out", str(judge)]) == 0
+    trained = json.loads(judge.read_text())
+    assert trained["embedder"] == "all-minilm-l6-v2" and trained["training"]["n_intents"] == 8
+    out = tmp_path / "out"
+    assert main(["discover", str(banking77_subset), "--out", str(out), "--llm", "none", "--cohesion-model", str(judge),
+                 "--max-iterations", "1", "--no-map", "--workspace", str(tmp_path / "w.duckdb")]) == 0
+    assert read_summary(out)["n_clusters"] >= 1

@@ -54,18 +54,19 @@ def test_a_killed_run_resumes_from_its_last_finished_iteration(banking):
     store, dataset_id = banking
     reference = run_dialin(store, dataset_id, NO_LLM)
 
-    def die_after_first_iteration(event):
-        if event["kind"] == "iteration_done":
+    def die_in_the_second_iteration(event):
+        if event["kind"] == "candidate_judged" and event["iteration"] == 2:
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        run_dialin(store, dataset_id, NO_LLM, on_event=die_after_first_iteration)
+        run_dialin(store, dataset_id, NO_LLM, on_event=die_in_the_second_iteration)
     run_id = reference.run_id + 1
     assert store.run(run_id)["status"] == "failed"
     resumed = resume_dialin(store, run_id)
     events = store.events(run_id)
-    first_iteration = [e for e in events if e["kind"] == "candidate_judged" and e["iteration"] == 1]
-    assert len(first_iteration) == NO_LLM.n_candidates  # judged once, not again after the resume
+    for iteration in (1, 2):  # each candidate logged once: the unfinished iteration's events were redone, not doubled
+        candidates = [e for e in events if e["kind"] == "candidate_judged" and e["iteration"] == iteration]
+        assert len(candidates) == len({e["k"] for e in candidates}) > 0
     assert store.run(run_id)["status"] == "finished"
     assert sorted(resumed.clusters["size"]) == sorted(reference.clusters["size"])
     with pytest.raises(ValueError, match="already finished"):
@@ -125,3 +126,28 @@ def test_customer_and_agent_utterances_are_clustered_apart(tmp_path):
         assignments = store.assignments(result.run_id).merge(clusters[["cluster_id", "role"]], on="cluster_id")
         agent_rows = assignments[assignments["role"] == "agent"]
         assert all("agent" in roles[u] for u in agent_rows["utterance_id"])
+
+
+def test_a_cascade_run_with_the_real_local_model_stays_in_budget_and_replays_from_the_cache(banking):
+    store, dataset_id = banking
+    config = RunConfig(llm="local", judge="cascade", with_map=False, max_iterations=2, n_candidates=3, max_llm_calls=12)
+    tools = build_tools(store, config)
+    first = run_dialin(store, dataset_id, config, tools=tools)
+    assert 0 < first.summary["llm_calls"] <= 12
+    llm_named = first.clusters["evidence"].notna() & (first.clusters["cluster_id"] >= 0)
+    names = first.clusters.loc[llm_named, "name"].tolist()
+    assert sum(1 for n in names if _is_action_objective(n)) >= 1  # the largest clusters got LLM names
+    escalated = [json.loads(e) for e in first.clusters["evidence"].dropna()]
+    assert all(0.0 <= e["probability"] <= 1.0 for e in escalated)
+    again = run_dialin(store, dataset_id, config, tools=build_tools(store, config))
+    assert again.summary["llm_counts_this_session"]["calls"] == 0  # every answer came from the workspace
+    assert again.summary["llm_counts_this_session"]["cached_calls"] > 0
+    assert again.clusters["name"].tolist() == first.clusters["name"].tolist()
+
+
+def _is_action_objective(name: str) -> bool:
+    try:
+        validate_intent_name(name)
+    except ValueError:
+        return False
+    return True

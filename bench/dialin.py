@@ -1,0 +1,76 @@
+"""The Dial-In loop against k-means (true k, silhouette k) on BANKING77 test, in one run.
+
+Usage: .venv/bin/python bench/dialin.py [--data FILE] [--max-llm-calls N] [--skip-llm]
+
+Rows: kmeans with the true k; kmeans with silhouette k; dialin with the cohesion judge alone (no
+LLM, keyword names); dialin with the cascade judge and LLM names on the local model (the default
+configuration), each with and without applying its merge proposals. Embeddings are computed once,
+timed on their own; each row's seconds are its own wall time on cached vectors. Nothing here is tuned
+on the test labels: they are only read to score.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from dialin_core.config import RunConfig  # noqa: E402
+from dialin_core.datasets import ingest_file  # noqa: E402
+from dialin_core.dialin_run import build_tools, run_dialin  # noqa: E402
+from dialin_core.embed import DEFAULT_EMBEDDER, embed_texts, load_embedder  # noqa: E402
+from dialin_core.ingest import ColumnMapping  # noqa: E402
+from dialin_core.pipeline import run_discovery  # noqa: E402
+from dialin_core.store import Store  # noqa: E402
+
+
+def row(label: str, summary: dict) -> str:
+    m = summary["metrics"]
+    goodness = f"{summary['goodness']:.2f}" if summary.get("goodness") is not None else "-"
+    return (f"| {label} | {m['acc']:.3f} | {m['nmi']:.3f} | {m['ari']:.3f} | {m['f1']:.3f} | {summary['n_clusters']} | "
+            f"{summary['n_outliers']} | {summary.get('llm_calls', 0)} | {goodness} | {summary['seconds']:.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "banking77" / "test.csv")
+    parser.add_argument("--label-column", default="category")
+    parser.add_argument("--max-llm-calls", type=int, help="default: the back end's (80 for local)")
+    parser.add_argument("--skip-llm", action="store_true", help="only the rows that need no LLM")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "bench.duckdb") as store:
+        dataset_id = ingest_file(store, args.data, ColumnMapping(text="text", label=args.label_column))
+        utterances = store.utterances(dataset_id)
+        n_gold = utterances["gold_label"].nunique()
+        started = time.perf_counter()
+        embedder = load_embedder(DEFAULT_EMBEDDER)
+        embed_texts(utterances["text"].tolist(), embedder, store)
+        print(f"data: {args.data.name}, {len(utterances)} unique utterances, {n_gold} gold intents; "
+              f"{DEFAULT_EMBEDDER}: {time.perf_counter() - started:.1f} s to embed\n")
+        print("| method | ACC | NMI | ARI | F1 | #clusters | outliers | LLM calls | goodness | seconds |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for label, config in {
+            f"kmeans, true k={n_gold}": RunConfig(method="kmeans", k=n_gold, with_map=False),
+            "kmeans, silhouette k (5..150)": RunConfig(method="kmeans", with_map=False),
+        }.items():
+            print(row(label, run_discovery(store, dataset_id, config, embedder).summary), flush=True)
+        dialin_configs = {"dialin, cohesion judge, no LLM": RunConfig(llm="none", judge="cohesion", with_map=False)}
+        if not args.skip_llm:
+            dialin_configs["dialin, cascade + LLM names (local)"] = RunConfig(with_map=False, max_llm_calls=args.max_llm_calls)
+        for label, config in dialin_configs.items():
+            for merged in (False, True):
+                config = RunConfig(**{**config.as_dict(), "roles": (), "auto_merge": merged})
+                summary = run_dialin(store, dataset_id, config, tools=build_tools(store, config, embedder)).summary
+                suffix = f", merges applied ({summary['merge_proposals']})" if merged else f", {summary['merge_proposals']} merges proposed"
+                print(row(label + suffix, summary), flush=True)
+                if not merged:
+                    chosen = [f"{i['chosen_k']}" for i in summary["iterations"] if "chosen_k" in i]
+                    print(f"|   iterations: chosen k {', '.join(chosen)}; stopped: {'; '.join(summary['stopped'])} | | | | | | | | | |")
+
+
+if __name__ == "__main__":
+    main()
