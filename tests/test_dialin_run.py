@@ -50,23 +50,27 @@ def test_a_run_persists_every_step_and_finishes_with_a_summary(banking):
     assert len(store.assignments(result.run_id)) == len(store.utterances(dataset_id))
 
 
-def test_a_killed_run_resumes_from_its_last_finished_iteration(banking):
+@pytest.mark.parametrize("kill_at", ["candidate_judged", "iteration_done"])
+def test_a_killed_run_resumes_from_its_last_finished_step(banking, kill_at):
+    """Killed in the middle of an iteration (redone from the start) or right after one (not redone)."""
     store, dataset_id = banking
     reference = run_dialin(store, dataset_id, NO_LLM)
+    seen: list[str] = []
 
-    def die_in_the_second_iteration(event):
-        if event["kind"] == "candidate_judged" and event["iteration"] == 2:
+    def die(event):
+        seen.append(event["kind"])
+        if seen.count(kill_at) == (3 if kill_at == "candidate_judged" else 1):
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        run_dialin(store, dataset_id, NO_LLM, on_event=die_in_the_second_iteration)
+        run_dialin(store, dataset_id, NO_LLM, on_event=die)
     run_id = reference.run_id + 1
     assert store.run(run_id)["status"] == "failed"
     resumed = resume_dialin(store, run_id)
     events = store.events(run_id)
-    for iteration in (1, 2):  # each candidate logged once: the unfinished iteration's events were redone, not doubled
-        candidates = [e for e in events if e["kind"] == "candidate_judged" and e["iteration"] == iteration]
-        assert len(candidates) == len({e["k"] for e in candidates}) > 0
+    candidates = [(e["iteration"], e["k"]) for e in events if e["kind"] == "candidate_judged"]
+    assert len(candidates) == len(set(candidates)) > 0  # each logged once: an unfinished iteration is redone, not doubled
+    assert [e["kind"] for e in events].count("iteration_done") == len(reference.summary["iterations"])
     assert store.run(run_id)["status"] == "finished"
     assert sorted(resumed.clusters["size"]) == sorted(reference.clusters["size"])
     with pytest.raises(ValueError, match="already finished"):
@@ -151,3 +155,25 @@ def _is_action_objective(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_a_run_with_the_openai_back_end_talks_to_a_served_model(banking, monkeypatch):
+    from tests.test_llm_openai import GOOD_REPLY, ScriptedServer
+
+    names = iter(["order-volcano", "compare-zebra", "book-violin", "track-glacier", "renew-tulip", "verify-meteor"] * 20)
+
+    def respond(body):
+        if body.get("grammar") == VERDICT_GRAMMAR:
+            return 200, GOOD_REPLY
+        reply = {"choices": [{"message": {"role": "assistant", "content": next(names)}}], "usage": {"prompt_tokens": 90, "completion_tokens": 4}}
+        return 200, reply
+
+    store, dataset_id = banking
+    with ScriptedServer(respond) as server:
+        monkeypatch.setenv("DIALIN_OPENAI_BASE_URL", server.base_url)
+        config = RunConfig(llm="openai", llm_model="served-judge", with_map=False, max_iterations=2, max_llm_calls=30)
+        result = run_dialin(store, dataset_id, config)
+    assert 0 < len(server.requests) == result.summary["llm_calls"] <= 30
+    assert {r["body"]["model"] for r in server.requests} == {"served-judge"}
+    assert result.summary["llm_counts_this_session"]["prompt_tokens"] > 0
+    assert "order-volcano" in result.clusters["name"].tolist()

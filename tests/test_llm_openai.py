@@ -3,6 +3,7 @@
 import json
 import math
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -36,10 +37,12 @@ GOOD_REPLY = {
 
 
 class ScriptedServer:
-    """Answers POSTs with the scripted (status, body) pairs in order, recording each request."""
+    """Answers POSTs with the scripted (status, body) pairs in order, or with `script(body)` when it is a
+    function, recording each request."""
 
-    def __init__(self, script: list[tuple[int, dict]]) -> None:
-        self.script = list(script)
+    def __init__(self, script: list[tuple[int, dict]] | Callable[[dict], tuple[int, dict]]) -> None:
+        self.respond = script if callable(script) else None
+        self.script = [] if callable(script) else list(script)
         self.requests: list[dict] = []
         owner = self
 
@@ -48,7 +51,10 @@ class ScriptedServer:
                 length = int(self.headers["Content-Length"])
                 owner.requests.append({"path": self.path, "body": json.loads(self.rfile.read(length)),
                                        "auth": self.headers.get("Authorization")})
-                status, body = owner.script.pop(0) if owner.script else (500, {"error": "script exhausted"})
+                if owner.respond:
+                    status, body = owner.respond(owner.requests[-1]["body"])
+                else:
+                    status, body = owner.script.pop(0) if owner.script else (500, {"error": "script exhausted"})
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
