@@ -135,14 +135,20 @@ class _Recorder:
         store.drop_events_after(run_id, FINISHED_STEPS)
         finished = [e for e in store.events(run_id) if e["kind"] in FINISHED_STEPS]
         self.previous_calls = finished[-1]["llm_calls_total"] if finished else 0
+        self.previous_tokens = finished[-1].get("llm_tokens_total", 0) if finished else 0
         self.next_cluster_id = int(store.clusters(run_id)["cluster_id"].max() + 1) if len(store.clusters(run_id)) else 0
 
     def calls_used(self) -> int:
         """Requests this run has made, whether the model or the cache answered: a re-run spends the same."""
         return self.previous_calls + (self.llm.counts.calls + self.llm.counts.cached_calls if self.llm else 0)
 
+    def tokens_spent(self) -> int:
+        """Prompt and completion tokens the model processed for this run (cache hits cost none)."""
+        counts = self.llm.counts if self.llm else None
+        return self.previous_tokens + (counts.prompt_tokens + counts.completion_tokens if counts else 0)
+
     def record(self, payload: dict[str, Any], clusters: pd.DataFrame | None = None, assignments: pd.DataFrame | None = None) -> None:
-        payload = {**payload, "llm_calls_total": self.calls_used()}
+        payload = {**payload, "llm_calls_total": self.calls_used(), "llm_tokens_total": self.tokens_spent()}
         self.store.save_step(self.run_id, payload, clusters, assignments)
         if self.on_event:
             self.on_event(payload)
@@ -357,6 +363,7 @@ def _details(
         "llm": config.llm,
         "llm_model": getattr(tools.llm.backend, "model", None) if tools.llm else None,
         "llm_calls": recorder.calls_used(),
+        "llm_tokens": recorder.tokens_spent(),
         "llm_counts_this_session": counts,
         "iterations": iterations,
         "stopped": [e["reason"] for e in events if e["kind"] == "loop_stopped"],
