@@ -190,9 +190,7 @@ def _restored_state(store: Store, run_id: int, role: str, rows: np.ndarray, utte
     done = [e for e in events if e["kind"] == "iteration_done"]
     stored = store.clusters(run_id)
     stored = stored[stored["role"] == role]
-    assigned = store.connection.execute(
-        "SELECT utterance_id, cluster_id FROM assignments WHERE run_id = ?", [run_id]
-    ).df()
+    assigned = store.cluster_members(run_id)
     position = {int(u): i for i, u in enumerate(utterance_ids[rows])}
     kept = []
     for row in stored.itertuples():
@@ -226,7 +224,7 @@ def _execute(
                 loop = dialin_loop(vectors[rows], [texts[i] for i in rows], tools.judge, SAMPLERS["convex"], settings, recorder.calls_used, state)
                 for event in loop:
                     recorder.loop_event(event, role, rows)
-        stored = store.connection.execute("SELECT utterance_id, cluster_id FROM assignments WHERE run_id = ?", [run_id]).df()
+        stored = store.cluster_members(run_id)
         position = {int(u): i for i, u in enumerate(utterance_ids)}
         labels[[position[int(u)] for u in stored["utterance_id"]]] = stored["cluster_id"].to_numpy()
         for rows in partitions.values():  # a leftover only joins a cluster of its own role group

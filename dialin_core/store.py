@@ -433,6 +433,12 @@ class Store:
             "SELECT * EXCLUDE (run_id) FROM clusters WHERE run_id = ? ORDER BY cluster_id", [run_id]
         ).df()
 
+    def cluster_members(self, run_id: int) -> pd.DataFrame:
+        """utterance_id, cluster_id of every utterance the run has assigned so far."""
+        return self.connection.execute(
+            "SELECT utterance_id, cluster_id FROM assignments WHERE run_id = ? ORDER BY utterance_id", [run_id]
+        ).df()
+
     def mark_running(self, run_id: int) -> None:
         self.connection.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run_id])
 
