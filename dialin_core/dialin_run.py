@@ -39,7 +39,7 @@ from dialin_core.llm.backends import open_backend
 from dialin_core.llm.base import LLMBackend
 from dialin_core.llm.cache import CachedLLM
 from dialin_core.merge import propose_merges
-from dialin_core.naming import LLMNamer
+from dialin_core.naming import LLMNamer, base_name
 from dialin_core.pipeline import OUTLIER_NAME, RunResult, run_summary
 from dialin_core.sampling import SAMPLERS
 from dialin_core.store import Store
@@ -292,24 +292,41 @@ def _name_text(name: str) -> str:
 
 
 def _merge_proposals(clusters: pd.DataFrame, texts: list[str], labels: np.ndarray, tools: Tools, store: Store) -> pd.DataFrame:
+    """Clusters whose names share a base name, or whose base names pass the geodesic + vMF test.
+
+    The vMF test runs over distinct base names: a small namer that gives one name to many clusters
+    (`request-refund`, `request-refund_2`, ...) would otherwise split the posterior among identical
+    components and no pair would pass, although those clusters plainly carry one label.
+    """
     named = clusters[clusters["cluster_id"] != NOISE].reset_index(drop=True)
     columns = ["proposal_id", "cluster_ids", "evidence", "status", "merged_name"]
-    if len(named) < 2:
-        return pd.DataFrame(columns=columns)
-    name_vectors = embed_texts([_name_text(n) for n in named["name"]], tools.embedder, store)
-    proposals = propose_merges(named["cluster_id"].tolist(), name_vectors)
     name_of = dict(zip(named["cluster_id"], named["name"]))
     size_of = dict(zip(named["cluster_id"], named["size"]))
+    groups: dict[str, list[int]] = {}
+    for cluster_id, name in name_of.items():
+        groups.setdefault(base_name(name), []).append(int(cluster_id))
+    bases = sorted(groups)
+    representative = {b: max(groups[b], key=lambda c: size_of[c]) for b in bases}
+    base_of = {representative[b]: b for b in bases}
+    by_name = []
+    if len(bases) >= 2:
+        name_vectors = embed_texts([_name_text(b) for b in bases], tools.embedder, store)
+        by_name = propose_merges([representative[b] for b in bases], name_vectors)
+    linked = [([base_of[c] for c in p.cluster_ids], p.edges) for p in by_name]
+    covered = {b for members, _ in linked for b in members}
+    linked += [([b], ()) for b in bases if b not in covered and len(groups[b]) > 1]
     rows = []
-    for i, proposal in enumerate(proposals):
-        largest = max(proposal.cluster_ids, key=lambda c: size_of[c])
+    for i, (members, edges) in enumerate(linked):
+        cluster_ids = sorted(c for b in members for c in groups[b])
+        largest = max(cluster_ids, key=lambda c: size_of[c])
         evidence = {
-            "names": {str(c): name_of[c] for c in proposal.cluster_ids},
-            "sizes": {str(c): int(size_of[c]) for c in proposal.cluster_ids},
-            "edges": [asdict(e) for e in proposal.edges],
-            "samples": {str(c): [texts[j] for j in np.flatnonzero(labels == c)[:3]] for c in proposal.cluster_ids},
+            "names": {str(c): name_of[c] for c in cluster_ids},
+            "sizes": {str(c): int(size_of[c]) for c in cluster_ids},
+            "same_name": {b: groups[b] for b in members if len(groups[b]) > 1},
+            "edges": [asdict(e) for e in edges],
+            "samples": {str(c): [texts[j] for j in np.flatnonzero(labels == c)[:3]] for c in cluster_ids},
         }
-        rows.append([i, [int(c) for c in proposal.cluster_ids], json.dumps(evidence), "proposed", name_of[largest]])
+        rows.append([i, cluster_ids, json.dumps(evidence), "proposed", base_name(name_of[largest])])
     return pd.DataFrame(rows, columns=columns)
 
 

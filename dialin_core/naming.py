@@ -46,6 +46,11 @@ def name_role(name: str) -> str:
     return "agent" if verb in AGENT_VERBS else "customer" if verb in CUSTOMER_VERBS else "other"
 
 
+def base_name(name: str) -> str:
+    """The name without the `_N` tail `unique_name` adds: clusters sharing a base name share a label."""
+    return re.sub(r"_[0-9]+$", "", name)
+
+
 def unique_name(name: str, taken: set[str]) -> str:
     """`name`, or `name_2`, `name_3`, … when it is taken within the run."""
     candidate, n = name, 2

@@ -78,7 +78,8 @@ def test_a_killed_run_resumes_from_its_last_finished_step(banking, kill_at):
 
 
 def scripted_llm() -> ScriptedLLM:
-    """Judges everything fairly good; names the first two clusters alike and the rest far apart."""
+    """Judges everything fairly good; gives the first two clusters one name, the next two close names,
+    and the rest names far apart."""
     objects = ["volcano", "zebra", "violin", "glacier", "tulip", "saxophone", "meteor", "penguin", "cactus", "lighthouse",
                "origami", "telescope", "marathon", "avalanche", "harpsichord", "coral", "tornado", "chess", "mango", "canyon",
                "kangaroo", "espresso", "pyramid", "jellyfish", "trombone", "blizzard", "walnut", "carousel", "falcon", "sushi"]
@@ -89,7 +90,8 @@ def scripted_llm() -> ScriptedLLM:
         if request.grammar == VERDICT_GRAMMAR:
             return verdict_response(0.97)
         named.append(1)
-        return ChatResponse(text="report-lost_card" if len(named) <= 2 else next(distinct))
+        alike = {1: "inquire-card_delivery", 2: "inquire-card_delivery", 3: "report-stolen_card", 4: "report-lost_stolen_card"}
+        return ChatResponse(text=alike.get(len(named)) or next(distinct))
 
     return ScriptedLLM(answer)
 
@@ -102,12 +104,15 @@ def test_names_come_from_the_llm_and_alike_names_become_a_merge_proposal_applied
     names = result.clusters.loc[result.clusters["cluster_id"] >= 0, "name"]
     assert all(validate_intent_name(n) for n in names)
     proposals = store.merge_proposals(result.run_id)
-    assert len(proposals) == 1 and proposals["status"].tolist() == ["accepted"]
-    merged = json.loads(proposals["evidence"].iloc[0])
-    assert sorted(merged["names"].values()) == ["report-lost_card", "report-lost_card_2"]
-    assert merged["edges"][0]["probability"] > 0.5 and len(proposals["cluster_ids"].iloc[0]) == 2
+    assert proposals["status"].tolist() == ["accepted", "accepted"]
+    evidence = sorted((json.loads(e) for e in proposals["evidence"]), key=lambda e: sorted(e["names"].values()))
+    same, close = evidence
+    assert sorted(close["names"].values()) == ["report-lost_stolen_card", "report-stolen_card"]
+    assert close["edges"][0]["probability"] > 0.5 and close["same_name"] == {}
+    assert sorted(same["names"].values()) == ["inquire-card_delivery", "inquire-card_delivery_2"] and same["edges"] == []
+    assert "inquire-card_delivery" in proposals["merged_name"].tolist()
     decisions = store.decisions(result.run_id)
-    assert decisions["analyst"].tolist() == ["auto-merge"] and decisions["action"].tolist() == ["accept_merge"]
+    assert decisions["analyst"].tolist() == ["auto-merge"] * 2 and set(decisions["action"]) == {"accept_merge"}
     assert result.summary["llm_calls"] == len(tools.llm.backend.requests) > 0
 
 
@@ -116,8 +121,8 @@ def test_without_auto_merge_proposals_wait_for_the_analyst(banking):
     config = RunConfig(llm="local", judge="cascade", with_map=False, max_iterations=2, max_llm_calls=200)
     result = run_dialin(store, dataset_id, config, tools=build_tools(store, config, backend=scripted_llm()))
     proposals = store.merge_proposals(result.run_id)
-    assert proposals["status"].tolist() == ["proposed"] and store.decisions(result.run_id).empty
-    assert len(result.clusters) > len(proposals["cluster_ids"].iloc[0])
+    assert proposals["status"].tolist() == ["proposed", "proposed"] and store.decisions(result.run_id).empty
+    assert len(result.clusters) > sum(len(ids) for ids in proposals["cluster_ids"])
 
 
 def test_customer_and_agent_utterances_are_clustered_apart(tmp_path):

@@ -81,3 +81,11 @@ def test_unique_name_counts_up_and_stays_valid():
     name = unique_name("check-balance", {"check-balance", "check-balance_2"})
     assert name == "check-balance_3"
     assert validate_intent_name(name) == name
+
+
+def test_base_name_drops_only_the_uniqueness_tail():
+    from dialin_core.naming import base_name
+
+    assert base_name("request-refund_12") == "request-refund"
+    assert base_name("report-lost_card") == "report-lost_card"
+    assert base_name(unique_name("inquire-balance", {"inquire-balance"})) == "inquire-balance"
