@@ -69,8 +69,7 @@ class LLMCalibration:
     centre: float = 0.0
 
     def log_odds(self, probability: float) -> float:
-        p = min(max(probability, 1e-6), 1 - 1e-6)
-        return self.slope * (math.log(p / (1 - p)) - self.centre)
+        return self.slope * (_logit(probability) - self.centre)
 
 
 # Fitted by `bench/judges.py` on BANKING77 train clusters (see BENCHMARKS.md): the packaged 0.5B model's

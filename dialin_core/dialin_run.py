@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from dialin_core.cascade import CascadeJudge, ClusterCase, ClusterJudge, CohesionJudge, Judgement, LLMOnlyJudge, calibration_for
-from dialin_core.cluster import NOISE, map_2d
+from dialin_core.cluster import NOISE
 from dialin_core.cohesion import clustering_features, load_cohesion_model
 from dialin_core.config import RunConfig
 from dialin_core.discover import (
@@ -40,7 +40,7 @@ from dialin_core.llm.base import LLMBackend
 from dialin_core.llm.cache import CachedLLM
 from dialin_core.merge import propose_merges
 from dialin_core.naming import LLMNamer, base_name
-from dialin_core.pipeline import OUTLIER_NAME, RunResult, run_summary
+from dialin_core.pipeline import OUTLIER_NAME, RunResult, assignment_table, run_summary
 from dialin_core.sampling import SAMPLERS
 from dialin_core.store import Store
 
@@ -136,7 +136,8 @@ class _Recorder:
         finished = [e for e in store.events(run_id) if e["kind"] in FINISHED_STEPS]
         self.previous_calls = finished[-1]["llm_calls_total"] if finished else 0
         self.previous_tokens = finished[-1].get("llm_tokens_total", 0) if finished else 0
-        self.next_cluster_id = int(store.clusters(run_id)["cluster_id"].max() + 1) if len(store.clusters(run_id)) else 0
+        stored = store.clusters(run_id)
+        self.next_cluster_id = int(stored["cluster_id"].max() + 1) if len(stored) else 0
 
     def calls_used(self) -> int:
         """Requests this run has made, whether the model or the cache answered: a re-run spends the same."""
@@ -237,11 +238,7 @@ def _execute(
             labels, clusters, proposals = _apply_merges(store, run_id, labels, clusters, proposals)
         store.save_merge_proposals(run_id, proposals)
         recorder.record({"kind": "merges_proposed", "n_proposals": int(len(proposals)), "applied": config.auto_merge})
-        coordinates = map_2d(vectors, config.seed) if config.with_map else np.full((len(texts), 2), np.nan)
-        assignments = utterances[["utterance_id", "text", "frequency", "gold_label"]].assign(
-            cluster_id=labels.astype(int), x=coordinates[:, 0], y=coordinates[:, 1]
-        )
-        assignments["intent_name"] = assignments["cluster_id"].map(dict(zip(clusters["cluster_id"], clusters["name"])))
+        assignments = assignment_table(utterances, vectors, labels, clusters, config)
         details = _details(store, run_id, vectors, labels, tools, config, recorder, proposals)
         summary = run_summary(assignments, details, config, time.perf_counter() - started)
         store.finish_run(run_id, clusters=clusters, assignments=assignments, summary=summary)

@@ -20,12 +20,9 @@ from typing import Literal
 import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from dialin_core.cluster import KMeansClusterer
-from dialin_core.cohesion import CohesionModel, centroids, cluster_features, clustering_features, fit_cohesion_model
+from dialin_core.cohesion import CohesionModel, centroids, cohesion_estimator, cluster_features, clustering_features, fit_cohesion_model
 
 GOOD_PURITY = 0.9
 GOOD_COMPLETENESS = 0.5
@@ -118,7 +115,7 @@ def training_clusters(vectors: np.ndarray, gold: np.ndarray, seed: int = 0) -> l
 
 def cross_validated_auc(features: np.ndarray, good: np.ndarray, seed: int = 0) -> float:
     """Out-of-fold AUC of the cohesion model on its own training clusters."""
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, class_weight="balanced"))
+    model = cohesion_estimator()
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     scores = cross_val_predict(model, features, good, cv=folds, method="predict_proba")[:, 1]
     return float(roc_auc_score(good, scores))

@@ -93,18 +93,26 @@ def run_discovery(
         texts = utterances["text"].tolist()
         vectors = embed_texts(texts, embedder or load_embedder(config.embedder), store)
         labels, details = cluster_labels(vectors, config)
-        coordinates = map_2d(vectors, config.seed) if config.with_map else np.full((len(texts), 2), np.nan)
         clusters = cluster_table(texts, labels)
-        assignments = utterances[["utterance_id", "text", "frequency", "gold_label"]].assign(
-            cluster_id=labels.astype(int), x=coordinates[:, 0], y=coordinates[:, 1]
-        )
-        assignments["intent_name"] = assignments["cluster_id"].map(dict(zip(clusters["cluster_id"], clusters["name"])))
+        assignments = assignment_table(utterances, vectors, labels, clusters, config)
         summary = run_summary(assignments, details, config, time.perf_counter() - started)
         store.finish_run(run_id, clusters=clusters, assignments=assignments, summary=summary)
     except BaseException as error:
         store.fail_run(run_id, f"{type(error).__name__}: {error}")
         raise
     return RunResult(run_id=run_id, assignments=assignments, clusters=clusters, summary=summary)
+
+
+def assignment_table(
+    utterances: pd.DataFrame, vectors: np.ndarray, labels: np.ndarray, clusters: pd.DataFrame, config: RunConfig
+) -> pd.DataFrame:
+    """Each utterance with its cluster, intent name and map coordinates (NaN when the map is off)."""
+    coordinates = map_2d(vectors, config.seed) if config.with_map else np.full((len(vectors), 2), np.nan)
+    assignments = utterances[["utterance_id", "text", "frequency", "gold_label"]].assign(
+        cluster_id=labels.astype(int), x=coordinates[:, 0], y=coordinates[:, 1]
+    )
+    assignments["intent_name"] = assignments["cluster_id"].map(dict(zip(clusters["cluster_id"], clusters["name"])))
+    return assignments
 
 
 def run_summary(
