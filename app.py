@@ -1,7 +1,37 @@
-"""Dial-In Studio: the entry file routes to the pages; each page reads state, calls the core, renders."""
+"""Dial-In Studio: the entry file routes to the pages, asks who the analyst is, and resumes interrupted runs."""
 
 import streamlit as st
 
+from dialin_core import jobs
+from studio.context import show_flash, workspace
+
+
+@st.cache_resource(show_spinner="Resuming the run the last server left unfinished…")
+def _resume_interrupted(path: str) -> list[int]:
+    """Once per server process and workspace: a server killed mid-run left it marked running with no worker."""
+    return jobs.resume_interrupted(path)
+
+
+def _remember_analyst() -> None:
+    st.session_state["analyst"] = st.session_state["analyst_input"].strip()
+
+
 st.set_page_config(page_title="Dial-In Studio", layout="wide")
-navigation = st.navigation([st.Page("pages/home.py", title="Home", default=True)])
+with st.sidebar:
+    # The name lives under a key no widget owns: Streamlit drops a widget's state when the page changes.
+    st.session_state["analyst_input"] = st.session_state.get("analyst", "")
+    st.text_input("Your name", key="analyst_input", on_change=_remember_analyst,
+                  help="Every decision you make is recorded with it.")
+resumed = _resume_interrupted(str(workspace()))
+if resumed:
+    st.sidebar.info(f"Resumed run {', '.join(map(str, resumed))}, interrupted when the server stopped.")
+show_flash()
+navigation = st.navigation([
+    st.Page("pages/home.py", title="Workspace", icon=":material/folder_open:", default=True),
+    st.Page("pages/discover.py", title="Discover", icon=":material/manage_search:"),
+    st.Page("pages/review.py", title="Review", icon=":material/rule:"),
+    st.Page("pages/merges.py", title="Merges", icon=":material/merge:"),
+    st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
+    st.Page("pages/export.py", title="Export", icon=":material/download:"),
+])
 navigation.run()

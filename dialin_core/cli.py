@@ -17,6 +17,7 @@ from dialin_core.datasets import ingest_file
 from dialin_core.dialin_run import resume_dialin, run_dialin
 from dialin_core.embed import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, embed_texts, load_embedder
 from dialin_core.errors import IngestError
+from dialin_core.export import FORMATS, write_export
 from dialin_core.ingest import ColumnMapping, deduplicate, read_transcripts
 from dialin_core.judge_training import train_cohesion_judge
 from dialin_core.llm.base import LLMError
@@ -97,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     train_judge.add_argument("--embedder", default=DEFAULT_EMBEDDER)
     train_judge.add_argument("--out", type=Path, required=True, help="JSON file for the trained judge")
     train_judge.add_argument("--seed", type=int, default=0)
+
+    export = commands.add_parser("export", help="write a finished run's curated data set, fine-tuning sets and data card")
+    export.add_argument("run_id", type=int)
+    export.add_argument(
+        "--out", type=Path, required=True, help="folder for utterances.*, judge_sft.jsonl, namer_sft.jsonl, data_card.json/.md"
+    )
+    export.add_argument("--format", action="append", choices=FORMATS, help="utterances file format (repeatable; default: all)")
+    export.add_argument("--workspace", type=Path, default=None)
 
     evaluate = commands.add_parser("evaluate", help="score an assignments.csv against gold labels")
     evaluate.add_argument("assignments", type=Path, help="assignments.csv written by discover")
@@ -183,6 +192,14 @@ def command_train_judge(args: argparse.Namespace) -> dict:
     return {"out": str(args.out), **model.training}
 
 
+def command_export(args: argparse.Namespace) -> dict:
+    """The files written, and the data card's counts so a script can check the export without opening it."""
+    with _open_store(args) as store:
+        files = write_export(store, args.run_id, args.out, tuple(args.format or FORMATS))
+    card = json.loads((args.out / "data_card.json").read_text(encoding="utf-8"))
+    return {"run_id": args.run_id, "files": [str(f) for f in files], "counts": card["counts"]}
+
+
 def command_evaluate(args: argparse.Namespace) -> dict:
     """Score by utterance text: both files are normalised and de-duplicated the way ingest does it."""
     gold_turns = read_transcripts(args.gold, ColumnMapping(text=args.text_column, label=args.label_column))
@@ -200,6 +217,7 @@ COMMANDS = {
     "discover": command_discover,
     "resume": command_resume,
     "train-judge": command_train_judge,
+    "export": command_export,
     "evaluate": command_evaluate,
 }
 

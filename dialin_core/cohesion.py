@@ -143,6 +143,8 @@ def default_model_path(embedder: str) -> Path:
 def load_cohesion_model(embedder: str, path: Path | str | None = None) -> CohesionModel:
     """The model at `path`, or the one shipped for `embedder`; refuses a model of another embedder."""
     source = Path(path) if path else default_model_path(embedder)
+    if path and not source.is_file():
+        raise ValueError(f"cohesion judge {source} does not exist: check the path given with --cohesion-model")
     if not source.is_file():
         raise ValueError(
             f"no cohesion judge for embedder '{embedder}': train one with "

@@ -78,5 +78,10 @@ class RunConfig:
         step = self.k_step or max(1, (upper - self.k_min) // 20)
         return list(range(self.k_min, upper + 1, step))
 
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> "RunConfig":
+        """The configuration a run was stored with (JSON has lists where the dataclass has tuples)."""
+        return cls(**{**stored, "roles": tuple(stored.get("roles", ()))})
+
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "roles": list(self.roles)}

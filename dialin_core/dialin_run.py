@@ -40,6 +40,7 @@ from dialin_core.llm.base import LLMBackend
 from dialin_core.llm.cache import CachedLLM
 from dialin_core.merge import propose_merges
 from dialin_core.naming import LLMNamer, base_name
+from dialin_core.progress import iterations_from_events
 from dialin_core.pipeline import OUTLIER_NAME, RunResult, assignment_table, run_summary
 from dialin_core.sampling import SAMPLERS
 from dialin_core.store import Store
@@ -47,6 +48,15 @@ from dialin_core.store import Store
 EventListener = Callable[[dict[str, Any]], None]
 AUTO_MERGE_ANALYST = "auto-merge"
 FINISHED_STEPS = ("iteration_done", "loop_stopped")
+STOPPED_AS = {"pausing": "paused", "cancelling": "cancelled"}
+
+
+class RunStopped(Exception):
+    """The analyst paused or cancelled the run; `status` is where it now stands (paused or cancelled)."""
+
+    def __init__(self, run_id: int, status: str) -> None:
+        super().__init__(f"run {run_id} {status}")
+        self.run_id, self.status = run_id, status
 
 
 @dataclass
@@ -85,9 +95,17 @@ def run_dialin(
     store: Store, dataset_id: int, config: RunConfig, *, tools: Tools | None = None, on_event: EventListener | None = None
 ) -> RunResult:
     """Start a Dial-In run on a data set and take it to the end."""
+    run_id = create_dialin_run(store, dataset_id, config)
     utterances = _utterances(store, dataset_id, config)
-    run_id = store.create_run(dataset_id, config.method, config.as_dict())
     return _execute(store, run_id, utterances, config, tools or build_tools(store, config), on_event)
+
+
+def create_dialin_run(store: Store, dataset_id: int, config: RunConfig) -> int:
+    """The run's row, once the data set is known to hold enough utterances; `resume_dialin` runs it."""
+    if config.method != "dialin":
+        raise ValueError(f"a {config.method} run is not a Dial-In run")
+    _utterances(store, dataset_id, config)
+    return store.create_run(dataset_id, config.method, config.as_dict())
 
 
 def resume_dialin(
@@ -97,9 +115,9 @@ def resume_dialin(
     run = store.run(run_id)
     if run["method"] != "dialin":
         raise ValueError(f"run {run_id} is a {run['method']} run; only dialin runs resume")
-    if run["status"] == "finished":
-        raise ValueError(f"run {run_id} has already finished")
-    config = RunConfig(**{**run["config"], "roles": tuple(run["config"]["roles"])})
+    if run["status"] in ("finished", "cancelled"):
+        raise ValueError(f"run {run_id} is {run['status']}: start a new run instead")
+    config = RunConfig.from_dict(run["config"])
     utterances = _utterances(store, run["dataset_id"], config)
     store.mark_running(run_id)
     return _execute(store, run_id, utterances, config, tools or build_tools(store, config), on_event)
@@ -153,6 +171,13 @@ class _Recorder:
         self.store.save_step(self.run_id, payload, clusters, assignments)
         if self.on_event:
             self.on_event(payload)
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Stop here if the analyst asked: everything up to this step is stored, so a resume picks it up."""
+        status = self.store.run_status(self.run_id)
+        if status in STOPPED_AS:
+            raise RunStopped(self.run_id, STOPPED_AS[status])
 
     def loop_event(self, event: LoopEvent, role: str, rows: np.ndarray) -> None:
         if isinstance(event, IterationDone):
@@ -242,6 +267,9 @@ def _execute(
         details = _details(store, run_id, vectors, labels, tools, config, recorder, proposals)
         summary = run_summary(assignments, details, config, time.perf_counter() - started)
         store.finish_run(run_id, clusters=clusters, assignments=assignments, summary=summary)
+    except RunStopped as stop:
+        store.stop_run(run_id, stop.status)
+        raise
     except BaseException as error:
         store.fail_run(run_id, f"{type(error).__name__}: {error}")
         raise
@@ -273,6 +301,7 @@ def _name_clusters(
     for row in clusters.sort_values("size", ascending=False).itertuples():
         if row.cluster_id == NOISE:
             continue
+        recorder.checkpoint()
         if namer and recorder.calls_used() < config.llm_call_budget:
             sample = [texts[position[int(u)]] for u in row.sample]
             names[row.cluster_id] = namer.name(sample, taken)
@@ -355,14 +384,7 @@ def _details(
 ) -> dict[str, Any]:
     """What the summary adds for a Dial-In run: the loop's log, goodness, LLM use, merges."""
     events = store.events(run_id)
-    iterations = []
-    for event in events:
-        if event["kind"] == "candidate_judged":
-            if not iterations or (iterations[-1]["role"], iterations[-1]["iteration"]) != (event["role"], event["iteration"]):
-                iterations.append({"role": event["role"], "iteration": event["iteration"], "candidates": []})
-            iterations[-1]["candidates"].append({k: event[k] for k in ("k", "n_good", "n_bad", "ratio", "llm_calls", "escalated")})
-        elif event["kind"] == "iteration_done":
-            iterations[-1].update(chosen_k=event["k"], n_kept=event["n_kept"], n_remaining=event["n_remaining"])
+    iterations = iterations_from_events(events)
     kept = labels != NOISE
     goodness = None
     if len(np.unique(labels[kept])) > 1:

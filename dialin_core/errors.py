@@ -23,3 +23,7 @@ class IngestError(ValueError):
         # Exceptions are re-created from self.args when pickled (e.g. back from a worker process),
         # and args holds only the message; rebuild from the parts instead.
         return type(self), (self.path, self.problem, self.line)
+
+
+class WorkspaceBusy(RuntimeError):
+    """Another process holds the workspace file: DuckDB lets one process write a database at a time."""

@@ -222,6 +222,17 @@ def _choose_delimiter(text: str, default: str, columns: list[str]) -> str:
     return sniffed
 
 
+def csv_columns(path: FilePath, *, max_bytes: int = MAX_FILE_BYTES) -> list[str]:
+    """The header of a delimited file, for a column-mapping form to offer."""
+    path = Path(path)
+    text = _load_text(path, max_bytes)
+    delimiter = _choose_delimiter(text, "\t" if path.suffix.lower() == ".tsv" else ",", [])
+    header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    if not header:
+        raise IngestError(path, "the file is empty: a CSV needs a header row naming its columns", line=1)
+    return [cell.strip() for cell in header]
+
+
 def read_csv(
     path: FilePath, mapping: ColumnMapping, *, mask_pii: bool = False, max_bytes: int = MAX_FILE_BYTES
 ) -> list[Turn]:

@@ -41,6 +41,13 @@ def _judge_prompt(sentences: list[str]) -> str:
     return prompts.template("judge_user").format(sentences=prompts.numbered(sentences))
 
 
+def judge_messages(sentences: list[str], few_shot: bool = False) -> tuple[tuple[str, str], ...]:
+    """The (role, content) turns the judge answers: what `LLMJudge` sends, and what a fine-tuning set of
+    the judge must show, so a trained judge sees its prompts exactly as it will at run time."""
+    shots = few_shot_turns("judge", _judge_prompt) if few_shot else ()
+    return (("system", prompts.template("judge_system")), *shots, ("user", _judge_prompt(sentences)))
+
+
 @dataclass(frozen=True)
 class LLMJudge:
     llm: ChatModel
@@ -48,9 +55,7 @@ class LLMJudge:
     threshold: float = 0.5
 
     def request(self, sentences: list[str]) -> ChatRequest:
-        shots = few_shot_turns("judge", _judge_prompt) if self.few_shot else ()
-        messages = (("system", prompts.template("judge_system")), *shots, ("user", _judge_prompt(sentences)))
-        return ChatRequest(messages=messages, max_tokens=1, grammar=VERDICT_GRAMMAR, top_logprobs=20)
+        return ChatRequest(messages=judge_messages(sentences, self.few_shot), max_tokens=1, grammar=VERDICT_GRAMMAR, top_logprobs=20)
 
     def judge(self, sentences: list[str]) -> CoherenceVerdict:
         if not sentences:

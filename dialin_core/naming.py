@@ -63,15 +63,21 @@ def _namer_prompt(sentences: list[str]) -> str:
     return prompts.template("namer_user").format(sentences=prompts.numbered(sentences))
 
 
+def namer_messages(sentences: list[str], few_shot: bool = True) -> tuple[tuple[str, str], ...]:
+    """The (role, content) turns the namer answers: what `LLMNamer` sends, and what a fine-tuning set of
+    the namer must show, so a trained namer sees its prompts exactly as it will at run time."""
+    system = prompts.template("namer_system").format(verbs=", ".join(ACTION_VERBS))
+    shots = few_shot_turns("namer", _namer_prompt) if few_shot else ()
+    return (("system", system), *shots, ("user", _namer_prompt(sentences)))
+
+
 @dataclass(frozen=True)
 class LLMNamer:
     llm: ChatModel
     few_shot: bool = True
 
     def request(self, sentences: list[str]) -> ChatRequest:
-        system = prompts.template("namer_system").format(verbs=", ".join(ACTION_VERBS))
-        shots = few_shot_turns("namer", _namer_prompt) if self.few_shot else ()
-        return ChatRequest(messages=(("system", system), *shots, ("user", _namer_prompt(sentences))), max_tokens=24, grammar=name_grammar())
+        return ChatRequest(messages=namer_messages(sentences, self.few_shot), max_tokens=24, grammar=name_grammar())
 
     def name(self, sentences: list[str], taken: set[str] | None = None) -> str:
         raw = self.llm.chat(self.request(sentences)).text.strip()

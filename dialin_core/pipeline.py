@@ -78,9 +78,18 @@ def run_discovery(
     store: Store, dataset_id: int, config: RunConfig, embedder: Embedder | None = None
 ) -> RunResult:
     """Run `config.method` on the data set's utterances (filtered by role) and store the result."""
+    return complete_run(store, create_run(store, dataset_id, config), embedder)
+
+
+def create_run(store: Store, dataset_id: int, config: RunConfig) -> int:
+    """The run's row, once its data set is known to hold enough utterances; `complete_run` does the work."""
     if config.method == "dialin":
-        raise ValueError("the dialin method runs through dialin_run.run_dialin, which persists each loop step")
-    started = time.perf_counter()
+        raise ValueError("the dialin method runs through dialin_run, which persists each loop step")
+    _utterances(store, dataset_id, config)
+    return store.create_run(dataset_id, config.method, config.as_dict())
+
+
+def _utterances(store: Store, dataset_id: int, config: RunConfig) -> pd.DataFrame:
     utterances = store.utterances(dataset_id, roles=config.roles or None)
     if len(utterances) < 3:
         raise ValueError(
@@ -88,7 +97,15 @@ def run_discovery(
             + (f" spoken by {', '.join(config.roles)}" if config.roles else "")
             + "; clustering needs at least 3"
         )
-    run_id = store.create_run(dataset_id, config.method, config.as_dict())
+    return utterances
+
+
+def complete_run(store: Store, run_id: int, embedder: Embedder | None = None) -> RunResult:
+    """Cluster, name and store a created run, from scratch: a baseline run has no steps worth resuming."""
+    started = time.perf_counter()
+    run = store.run(run_id)
+    config = RunConfig.from_dict(run["config"])
+    utterances = _utterances(store, run["dataset_id"], config)
     try:
         texts = utterances["text"].tolist()
         vectors = embed_texts(texts, embedder or load_embedder(config.embedder), store)

@@ -7,6 +7,7 @@ workspace as it was.
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from dialin_core.errors import WorkspaceBusy
 from dialin_core.ingest import Turn, Utterance
 
 # Ordered migrations: a released entry is never edited; a schema change is a new entry at the end.
@@ -150,6 +152,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+WRITE_ATTEMPTS = 5
 CLUSTER_COLUMNS = ("cluster_id", "name", "size", "iteration", "verdict", "probability", "role", "sample", "evidence")
 ASSIGNMENT_COLUMNS = ("utterance_id", "cluster_id", "x", "y")
 
@@ -177,7 +180,15 @@ class Store:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
-        self.connection = duckdb.connect(self.path)
+        try:
+            self.connection = duckdb.connect(self.path)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            raise WorkspaceBusy(
+                f"workspace {self.path} is open in another process (the studio, or a CLI run): DuckDB lets one "
+                f"process use a workspace at a time, so close that one, or use another workspace. ({error})"
+            ) from error
         self._migrate()
 
     def close(self) -> None:
@@ -461,6 +472,25 @@ class Store:
             "SELECT * EXCLUDE (run_id) FROM merge_proposals WHERE run_id = ? ORDER BY proposal_id", [run_id]
         ).df()
 
+    def request_stop(self, run_id: int, stopping: str) -> bool:
+        """Ask a running run to pause or cancel ('pausing' / 'cancelling'); its worker stops at the next step.
+
+        False when the run was not running: nothing to stop.
+        """
+        rows = self.connection.execute(
+            "UPDATE runs SET status = ? WHERE run_id = ? AND status = 'running' RETURNING run_id", [stopping, run_id]
+        ).fetchall()
+        return bool(rows)
+
+    def run_status(self, run_id: int) -> str:
+        return self.run(run_id)["status"]
+
+    def stop_run(self, run_id: int, status: str) -> None:
+        """A worker that honoured a pause or cancel request records where the run now stands."""
+        self.connection.execute(
+            "UPDATE runs SET status = ?, finished_at = current_timestamp WHERE run_id = ?", [status, run_id]
+        )
+
     def fail_run(self, run_id: int, reason: str) -> None:
         self.connection.execute(
             "UPDATE runs SET status = 'failed', summary = ?::JSON, finished_at = current_timestamp WHERE run_id = ?",
@@ -470,6 +500,27 @@ class Store:
     def runs(self) -> pd.DataFrame:
         return self.connection.execute(
             "SELECT run_id, dataset_id, method, status, created_at, finished_at FROM runs ORDER BY run_id"
+        ).df()
+
+    def utterance_texts(self, run_id: int) -> dict[int, str]:
+        """utterance_id -> text for the run's data set: what samples and evidence are shown with."""
+        rows = self.connection.execute(
+            "SELECT u.utterance_id, u.text FROM utterances u JOIN runs r USING (dataset_id) WHERE r.run_id = ?", [run_id]
+        ).fetchall()
+        return dict(rows)
+
+    def dialogue_context(self, run_id: int, utterance_id: int, max_dialogues: int = 3) -> pd.DataFrame:
+        """Every turn of the first dialogues in which an utterance was said, for reading it in context."""
+        return self.connection.execute(
+            """
+            WITH said AS (
+                SELECT DISTINCT t.dataset_id, t.dialogue_id FROM turns t JOIN runs r USING (dataset_id)
+                WHERE r.run_id = ? AND t.utterance_id = ? ORDER BY t.dialogue_id LIMIT ?
+            )
+            SELECT t.dialogue_id, t.turn_index, t.speaker, t.role, t.text, t.utterance_id = ? AS is_it
+            FROM turns t JOIN said USING (dataset_id, dialogue_id) ORDER BY t.dialogue_id, t.turn_index
+            """,
+            [run_id, utterance_id, max_dialogues, utterance_id],
         ).df()
 
     def assignments(self, run_id: int) -> pd.DataFrame:
@@ -519,12 +570,24 @@ class Store:
     def record_decision(
         self, run_id: int, *, analyst: str, action: str, target: str, before: Any, after: Any
     ) -> int:
-        """Append one analyst action; decisions are never updated or deleted."""
-        return self.connection.execute(
-            "INSERT INTO decisions (run_id, analyst, action, target, before, after) "
-            "VALUES (?, ?, ?, ?, ?::JSON, ?::JSON) RETURNING decision_id",
-            [run_id, analyst, action, target, json.dumps(before), json.dumps(after)],
-        ).fetchall()[0][0]
+        """Append one analyst action; decisions are never updated or deleted.
+
+        Two tabs (or a tab and a run's thread) write through separate connections to one database, and
+        DuckDB resolves their overlap optimistically: the loser of a conflict retries.
+        """
+        def insert() -> int:
+            return self.connection.execute(
+                "INSERT INTO decisions (run_id, analyst, action, target, before, after) "
+                "VALUES (?, ?, ?, ?, ?::JSON, ?::JSON) RETURNING decision_id",
+                [run_id, analyst, action, target, json.dumps(before, default=str), json.dumps(after, default=str)],
+            ).fetchall()[0][0]
+
+        for attempt in range(WRITE_ATTEMPTS - 1):
+            try:
+                return insert()
+            except duckdb.TransactionException:
+                time.sleep(0.05 * 2**attempt)
+        return insert()
 
     def decisions(self, run_id: int) -> pd.DataFrame:
         return self.connection.execute(

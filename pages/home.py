@@ -1,26 +1,92 @@
-"""Home: the workspace's data sets and runs, and one click to load the bundled sample dialogues."""
+"""Workspace: open a workspace, load the sample dialogues or upload transcripts, see data sets and runs."""
 
 from pathlib import Path
 
 import streamlit as st
 
 from dialin_core.datasets import ingest_file
-from dialin_core.store import Store
-from dialin_core.workspace import default_workspace_path
+from dialin_core.ingest import ColumnMapping, Turn, csv_columns, read_transcripts
+from studio.context import USER_ERRORS, attempt, open_store, workspace
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data" / "dialogues.jsonl"
+NONE = "(none)"
+PREVIEW_DIALOGUES = 3
+
+
+@st.cache_data(show_spinner="Parsing the file…", max_entries=4)
+def _parse(path: str, mapping: ColumnMapping | None, mask_pii: bool) -> list[Turn]:
+    return read_transcripts(path, mapping, mask_pii=mask_pii)
+
+
+def _show_dialogues(turns: list[Turn]) -> None:
+    """Roles as chat bubbles (customer left as the user, agent as the assistant); text shown literally."""
+    dialogues = list(dict.fromkeys(t.dialogue_id for t in turns))[:PREVIEW_DIALOGUES]
+    for dialogue_id in dialogues:
+        st.caption(f"Dialogue {dialogue_id}")
+        for turn in (t for t in turns if t.dialogue_id == dialogue_id):
+            with st.chat_message("assistant" if turn.role == "agent" else "user"):
+                st.text(f"{turn.speaker or turn.role}: {turn.clean_text}")
+
+
+def _mapping_form(path: Path) -> ColumnMapping | None:
+    columns = csv_columns(path)
+    choose = lambda label, guess: st.selectbox(  # noqa: E731
+        label, [NONE, *columns], index=columns.index(guess) + 1 if guess in columns else 0, key=f"map_{label}"
+    )
+    cells = st.columns(5)
+    with cells[0]:
+        text = choose("Text", "text")
+    with cells[1]:
+        dialogue = choose("Dialogue id", "dialogue_id")
+    with cells[2]:
+        turn = choose("Turn index", "turn_index")
+    with cells[3]:
+        speaker = choose("Speaker", "speaker")
+    with cells[4]:
+        label = choose("Gold label (optional)", "label")
+    if text == NONE:
+        st.warning("Choose the column that holds the utterances' text.")
+        return None
+    pick = lambda column: None if column == NONE else column  # noqa: E731
+    return ColumnMapping(text=text, dialogue_id=pick(dialogue), turn_index=pick(turn), speaker=pick(speaker), label=pick(label))
+
 
 st.title("Dial-In Studio")
 st.caption("Discover the intents in your customer-service conversations.")
 
-workspace = Path(st.session_state.get("workspace", default_workspace_path()))
-st.write(f"Workspace: `{workspace}`")
+path_text = st.text_input("Workspace file", value=str(workspace()), help="One DuckDB file holds a workspace; a new path creates one.")
+if path_text.strip() and path_text.strip() != str(workspace()):
+    st.session_state["workspace"] = path_text.strip()
+    st.session_state.pop("run_id", None)
+    st.rerun()
 
-with Store(workspace) as store:
-    if st.button("Load the sample dialogues"):
+with open_store() as store:
+    if st.button("Load the sample dialogues", type="primary"):
         with st.spinner("Reading and storing the sample dialogues…"):
             dataset_id = ingest_file(store, SAMPLE_DATA)
         st.success(f"Sample dialogues are data set {dataset_id}.")
+
+    with st.expander("Upload transcripts (CSV, JSONL dialogues, plain text)", expanded=False):
+        upload = st.file_uploader("Transcript file", type=["csv", "tsv", "jsonl", "json", "txt"])
+        if upload is not None:
+            saved = workspace().parent / "uploads" / Path(upload.name).name
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            saved.write_bytes(upload.getvalue())
+            mask_pii = st.checkbox("Mask personal data (emails, phone and card numbers) before storing")
+            try:
+                mapping = _mapping_form(saved) if saved.suffix.lower() in (".csv", ".tsv") else None
+                turns = _parse(str(saved), mapping, mask_pii) if mapping or saved.suffix.lower() not in (".csv", ".tsv") else []
+            except USER_ERRORS as error:
+                st.error(str(error))
+                turns = []
+            if turns:
+                st.write(f"{len({t.dialogue_id for t in turns})} dialogues, {len(turns)} turns. The first ones:")
+                _show_dialogues(turns)
+                if st.button("Store this data set"):
+                    dataset_id = attempt(lambda: ingest_file(store, saved, mapping, mask_pii=mask_pii, name=upload.name))
+                    if dataset_id is not None:
+                        st.success(f"{upload.name} is data set {dataset_id}.")
+
     datasets = store.datasets()
     runs = store.runs()
 
@@ -28,23 +94,17 @@ st.subheader("Data sets")
 if datasets:
     st.dataframe(
         [
-            {
-                "id": d.dataset_id,
-                "name": d.name,
-                "format": d.format,
-                "dialogues": d.n_dialogues,
-                "turns": d.n_turns,
-                "unique utterances": d.n_utterances,
-            }
+            {"id": d.dataset_id, "name": d.name, "format": d.format, "dialogues": d.n_dialogues, "turns": d.n_turns,
+             "unique utterances": d.n_utterances}
             for d in datasets
         ],
         hide_index=True,
     )
 else:
-    st.info("No data set yet: load the sample dialogues above, or ingest a file with `python -m dialin_core ingest FILE`.")
+    st.info("No data set yet: load the sample dialogues above, or upload a file.")
 
 st.subheader("Runs")
 if len(runs):
     st.dataframe(runs, hide_index=True)
 else:
-    st.info("No discovery run yet: `python -m dialin_core discover FILE --out DIR` runs one.")
+    st.info("No discovery run yet: start one on the Discover page.")

@@ -73,7 +73,7 @@ def test_a_killed_run_resumes_from_its_last_finished_step(banking, kill_at):
     assert [e["kind"] for e in events].count("iteration_done") == len(reference.summary["iterations"])
     assert store.run(run_id)["status"] == "finished"
     assert sorted(resumed.clusters["size"]) == sorted(reference.clusters["size"])
-    with pytest.raises(ValueError, match="already finished"):
+    with pytest.raises(ValueError, match="is finished"):
         resume_dialin(store, run_id)
 
 

@@ -1,0 +1,123 @@
+"""Discover: configure a run, start it in the background, and watch each iteration as it happens."""
+
+import plotly.express as px
+import streamlit as st
+
+from dialin_core import jobs
+from dialin_core.config import JUDGES, LLMS, METHODS, RunConfig
+from dialin_core.embed import EMBEDDER_CHOICES
+from dialin_core.progress import kept_clusters, run_progress
+from studio.context import attempt, choose_run, open_store, workspace
+
+POLL_SECONDS = 2.0
+LIVE = ("running", "pausing", "cancelling")
+
+
+def _config_form() -> RunConfig | None:
+    """The run's settings; None until the form is submitted with settings the engine accepts."""
+    with st.form("run_config"):
+        left, middle, right = st.columns(3)
+        with left:
+            method = st.selectbox("Method", METHODS, help="dialin: the LLM-in-the-loop method; the others are baselines.")
+            embedder = st.selectbox("Embedder", EMBEDDER_CHOICES)
+            k_min, k_max = st.slider("k search space", 2, 300, (5, 150))
+        with middle:
+            llm = st.selectbox("LLM back end", LLMS, help="local: the packaged quantized model; openai: any OpenAI-compatible server (OPENAI_BASE_URL).")
+            llm_model = st.text_input("LLM model", placeholder="the back end's default", help="A packaged model name or a GGUF path for local; the served model's name for openai.")
+            judge = st.selectbox("Judge", JUDGES, help="cascade: the cohesion judge, asking the LLM about the clusters it is unsure of.")
+        with right:
+            max_iterations = st.number_input("Max iterations", 1, 20, 5)
+            n_candidates = st.number_input("Candidate k per iteration", 1, 10, 5)
+            max_llm_calls = st.number_input("LLM call budget (0: the back end's default)", 0, 100_000, 0)
+            separate_roles = st.checkbox("Cluster customer and agent utterances apart", value=True)
+        k = None
+        if method in ("kmeans", "agglomerative"):
+            k = st.number_input("k (0: chosen by silhouette)", 0, 1000, 0) or None
+        submitted = st.form_submit_button("Start the run", type="primary")
+    if not submitted:
+        return None
+    return attempt(lambda: RunConfig(
+        method=method, embedder=embedder, k_min=k_min, k_max=k_max, k=k, llm=llm, llm_model=llm_model.strip() or None,
+        judge=judge, max_iterations=int(max_iterations), n_candidates=int(n_candidates),
+        max_llm_calls=int(max_llm_calls) or None, separate_roles=separate_roles,
+    ))
+
+
+def _controls(run_id: int, status: str) -> None:
+    path = workspace()
+    cells = st.columns(4)
+    if status == "running":
+        if cells[0].button("Pause", key="pause"):
+            jobs.pause_run(path, run_id)
+            st.rerun()
+        if cells[1].button("Cancel", key="cancel"):
+            jobs.cancel_run(path, run_id)
+            st.rerun()
+    elif status in jobs.RESUMABLE:
+        if cells[0].button("Resume", key="resume", type="primary"):
+            attempt(lambda: jobs.resume_run(path, run_id), f"Run {run_id} resumed")
+            st.rerun()
+        if cells[1].button("Cancel", key="cancel"):
+            jobs.cancel_run(path, run_id)
+            st.rerun()
+
+
+def _watch(run_id: int, polling: bool) -> None:
+    """Everything the run has written so far; reruns itself every few seconds while the run works."""
+    with open_store() as store:
+        progress = run_progress(store, run_id)
+        kept = kept_clusters(store, run_id)
+    if polling and progress.status not in LIVE:
+        st.rerun()  # the run ended: redraw the page once, without the timer
+    st.progress(progress.fraction, text=f"Run {run_id}: {progress.status} · {progress.phase}")
+    _controls(run_id, progress.status)
+    if progress.error:
+        st.error(f"The run failed: {progress.error}")
+    if progress.llm_budget:
+        st.caption(f"LLM calls {progress.llm_calls} of {progress.llm_budget}")
+    for reason in progress.stopped:
+        st.caption(f"Loop stopped: {reason}")
+    candidates = progress.candidates_frame()
+    if candidates.empty:
+        st.info("Embedding the utterances; the first candidate k appears here when it has been judged.")
+        return
+    counts = candidates.melt(id_vars=["role", "iteration", "k", "chosen"], value_vars=["n_good", "n_bad"],
+                             var_name="verdict", value_name="clusters")
+    counts["verdict"] = counts["verdict"].map({"n_good": "good", "n_bad": "bad"})
+    counts["k"] = counts["k"].astype(str) + counts["chosen"].map({True: " ✓", False: ""})
+    figure = px.bar(counts, x="k", y="clusters", color="verdict", facet_col="iteration", facet_row="role",
+                    barmode="group", color_discrete_map={"good": "#2a9d8f", "bad": "#e76f51"},
+                    title="Good and bad clusters per candidate k (✓ chosen)")
+    figure.update_xaxes(matches=None, type="category")
+    st.plotly_chart(figure, width="stretch")
+    st.dataframe(candidates, hide_index=True)
+    if not kept.empty:
+        st.subheader(f"Clusters kept so far: {len(kept)}")
+        shown = kept.assign(samples=kept["samples"].map(lambda s: " | ".join(s[:3])))
+        st.dataframe(shown[["cluster_id", "iteration", "role", "size", "verdict", "probability", "judged_by", "samples"]],
+                     hide_index=True)
+
+
+st.title("Discover intents")
+with open_store() as store:
+    datasets = store.datasets()
+if not datasets:
+    st.info("No data set yet: load the sample dialogues or upload a file on the Workspace page.")
+    st.stop()
+dataset_id = st.selectbox("Data set", [d.dataset_id for d in datasets],
+                          format_func={d.dataset_id: f"{d.dataset_id} · {d.name} ({d.n_utterances} utterances)" for d in datasets}.get)
+config = _config_form()
+if config is not None:
+    with st.spinner("Starting the run…"):
+        run_id = attempt(lambda: jobs.start_run(workspace(), dataset_id, config))
+    if run_id is not None:
+        st.session_state["run_id"] = run_id
+        st.success(f"Run {run_id} started; it keeps going if you close this tab.")
+
+with open_store() as store:
+    run_id = choose_run(store, key="discover_run")
+if run_id is None:
+    st.stop()
+with open_store() as store:
+    live = store.run_status(run_id) in LIVE
+st.fragment(run_every=POLL_SECONDS if live else None)(_watch)(run_id, live)

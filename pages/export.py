@@ -1,0 +1,38 @@
+"""Export: the curated data set and the judge and namer fine-tuning sets, with a data card."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from dialin_core.export import curated_utterances, data_card, write_export
+from studio.context import attempt, choose_run, open_store, workspace
+
+FORMATS = ("jsonl", "csv", "parquet")
+
+st.title("Export")
+with open_store() as store:
+    run_id = choose_run(store, statuses=("finished",), key="export_run")
+    if run_id is None:
+        st.info("No finished run yet: start one on the Discover page.")
+        st.stop()
+    curated = curated_utterances(store, run_id)
+    card = data_card(store, run_id)
+
+st.caption("Each utterance with its final intent; where an analyst decided, the analyst's word wins over the model's.")
+st.dataframe(curated.head(200), hide_index=True, width="stretch")
+st.download_button("Download utterances.csv", curated.to_csv(index=False), file_name=f"run-{run_id}-utterances.csv",
+                   mime="text/csv")
+
+with st.form("export"):
+    formats = st.multiselect("Formats of the utterance table", FORMATS, default=list(FORMATS))
+    folder = st.text_input("Folder", value=str(workspace().parent / "exports" / f"run-{run_id}"))
+    submitted = st.form_submit_button("Export", type="primary")
+if submitted:
+    with st.spinner("Writing the export…"), open_store() as store:
+        written = attempt(lambda: write_export(store, run_id, Path(folder), tuple(formats)))
+    if written:
+        st.success(f"Wrote {len(written)} files to {folder}")
+        st.dataframe({"file": [str(p) for p in written]}, hide_index=True)
+
+with st.expander("Data card", expanded=True):
+    st.json(card)  # not rendered as markdown: names and sources are user text, shown literally

@@ -1,0 +1,54 @@
+"""Map: the run's utterances in 2-D, coloured by their current intent; a lasso or box selection assigns
+sentences to a cluster or a new one."""
+
+import plotly.express as px
+import streamlit as st
+
+from dialin_core import review
+from dialin_core.review import UNASSIGNED, review_state
+from studio.context import choose_run, decide, open_store, require_analyst
+
+MAX_POINTS = 8000  # what a browser draws smoothly; the data behind the map is never cut
+
+st.title("Map")
+with open_store() as store:
+    run_id = choose_run(store, statuses=("finished",), key="map_run")
+    if run_id is None:
+        st.info("No finished run yet: start one on the Discover page.")
+        st.stop()
+    state = review_state(store, run_id)
+    points = store.assignments(run_id)[["utterance_id", "text", "x", "y"]]
+analyst = require_analyst()
+
+points = points.merge(state.members, on="utterance_id")
+names = state.clusters.set_index("cluster_id")["name"].fillna("unnamed")
+points["intent"] = points["cluster_id"].map(names).fillna("unassigned")
+if points["x"].isna().all():
+    st.info("This run was made without map coordinates (with_map off).")
+    st.stop()
+drawn = points.sample(MAX_POINTS, random_state=0) if len(points) > MAX_POINTS else points
+if len(drawn) < len(points):
+    st.caption(f"Drawing {len(drawn):,} of {len(points):,} sentences, chosen at random; selections act on the drawn ones.")
+figure = px.scatter(drawn, x="x", y="y", color="intent", custom_data=["utterance_id"], hover_data={"text": True, "x": False, "y": False},
+                    render_mode="webgl", height=700)
+figure.update_traces(marker={"size": 5})
+figure.update_layout(showlegend=len(names) <= 40, dragmode="lasso")
+event = st.plotly_chart(figure, width="stretch", on_select="rerun", selection_mode=("box", "lasso"), key="map_chart")
+selected = [int(p["customdata"][0]) for p in (event.selection.points if event else []) if p.get("customdata")]
+
+st.subheader(f"Selection: {len(selected)} sentences")
+if selected:
+    chosen = points[points["utterance_id"].isin(selected)]
+    st.dataframe(chosen[["utterance_id", "text", "intent"]], hide_index=True, width="stretch")
+    live = state.live_clusters()
+    label = {int(c): f"{c} · {n}" for c, n in zip(live["cluster_id"], live["name"].fillna("unnamed"))}
+    cells = st.columns([3, 1])
+    target = cells[0].selectbox("Assign them to", [UNASSIGNED, *label], format_func=lambda c: label.get(c, "unassigned"))
+    if cells[1].button("Assign"):
+        decide(lambda s: review.move(s, run_id, analyst, selected, target), f"{len(selected)} sentences assigned")
+    cells = st.columns([3, 1])
+    new_name = cells[0].text_input("…or make them a new cluster named")
+    if cells[1].button("New cluster"):
+        decide(lambda s: review.new_cluster(s, run_id, analyst, selected, new_name), f"New cluster '{new_name}' made")
+else:
+    st.caption("Draw a lasso or a box around points to select them.")

@@ -1,0 +1,59 @@
+"""Merges: the engine's proposals to fold near-duplicate intents, with their evidence side by side."""
+
+import json
+
+import streamlit as st
+
+from dialin_core import review
+from dialin_core.review import review_state
+from studio.context import choose_run, decide, open_store, require_analyst
+
+st.title("Merge proposals")
+with open_store() as store:
+    run_id = choose_run(store, statuses=("finished",), key="merges_run")
+    if run_id is None:
+        st.info("No finished run yet: start one on the Discover page.")
+        st.stop()
+    state = review_state(store, run_id)
+analyst = require_analyst()
+
+proposals = state.proposals
+if proposals.empty:
+    st.info("This run has no merge proposal: no two intents were named alike enough.")
+    st.stop()
+status = st.segmented_control("Show", ["proposed", "accepted", "rejected", "all"], default="proposed", key="merge_filter")
+if status and status != "all":
+    proposals = proposals[proposals["status"] == status]
+st.caption(f"{len(state.proposals)} proposals: "
+           + ", ".join(f"{n} {s}" for s, n in state.proposals["status"].value_counts().items()))
+if proposals.empty:
+    st.info(f"No {status} proposal.")
+
+names = state.clusters.set_index("cluster_id")["name"]
+for proposal in proposals.itertuples():
+    evidence = json.loads(proposal.evidence)
+    with st.container(border=True):
+        st.markdown(f"**Proposal {proposal.proposal_id}** · {proposal.status}")
+        members = [int(c) for c in proposal.cluster_ids]
+        columns = st.columns(len(members))
+        for cell, cluster_id in zip(columns, members):
+            with cell:
+                current = names.get(cluster_id, "(merged away)")
+                st.text(f"{current}  ·  cluster {cluster_id}, {evidence.get('sizes', {}).get(str(cluster_id), '?')} sentences")
+                for sentence in evidence.get("samples", {}).get(str(cluster_id), []):
+                    st.text(f"• {sentence}")
+        for edge in evidence.get("edges", []):
+            st.caption(f"Label distance {edge.get('distance', float('nan')):.3f} · same-intent probability "
+                       f"{edge.get('probability', float('nan')):.3f}")
+        if evidence.get("same_name"):
+            st.caption("The namer gave these clusters the same name.")
+        if proposal.status == "proposed":
+            with st.form(f"merge_{proposal.proposal_id}"):
+                merged = st.text_input("Merged name", value=proposal.merged_name or "", key=f"merged_name_{proposal.proposal_id}")
+                accept, reject = st.columns(2)
+                if accept.form_submit_button("Approve the merge", type="primary"):
+                    decide(lambda s, p=proposal.proposal_id, n=merged: review.decide_merge(s, run_id, analyst, p, True, n),
+                           f"Proposal {proposal.proposal_id} merged as '{merged}'")
+                if reject.form_submit_button("Reject"):
+                    decide(lambda s, p=proposal.proposal_id: review.decide_merge(s, run_id, analyst, p, False),
+                           f"Proposal {proposal.proposal_id} rejected")

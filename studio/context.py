@@ -1,0 +1,95 @@
+"""The session's choices every page reads: which workspace, who is deciding, which run is open."""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dialin_core.errors import IngestError, WorkspaceBusy
+from dialin_core.review import ReviewError
+from dialin_core.store import Store
+from dialin_core.workspace import default_workspace_path
+
+USER_ERRORS = (IngestError, ReviewError, WorkspaceBusy, ValueError)
+
+
+def workspace() -> Path:
+    return Path(st.session_state.setdefault("workspace", str(default_workspace_path())))
+
+
+@contextmanager
+def open_store() -> Iterator[Store]:
+    """The workspace for the length of one script run; a busy workspace is a message, not a traceback."""
+    try:
+        store = Store(workspace())
+    except WorkspaceBusy as busy:
+        st.error(str(busy))
+        st.stop()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def analyst() -> str:
+    return st.session_state.get("analyst", "").strip()
+
+
+def require_analyst() -> str:
+    """Decisions carry who made them: pages that record decisions ask for a name first."""
+    name = analyst()
+    if not name:
+        st.warning("Type your name in the sidebar first: every decision is recorded with the analyst's name.")
+        st.stop()
+    return name
+
+
+def attempt(action: Callable[[], Any], success: str | None = None) -> Any:
+    """Run an analyst's action; a problem they can fix is shown as a message and nothing is stored."""
+    try:
+        result = action()
+    except USER_ERRORS as error:
+        st.error(str(error))
+        return None
+    if success:
+        st.toast(success)
+    return result
+
+
+def decide(action: Callable[[Store], Any], success: str) -> None:
+    """Record an analyst's decision in a short write of its own, then redraw the page with it applied."""
+    with open_store() as store:
+        result = attempt(lambda: action(store))
+    if result is not None:
+        st.session_state["flash"] = success
+        st.rerun()
+
+
+def show_flash() -> None:
+    """The confirmation of the last decision, shown once after the rerun that applied it."""
+    message = st.session_state.pop("flash", None)
+    if message:
+        st.success(message)
+
+
+def run_label(row: pd.Series) -> str:
+    return f"run {row['run_id']} · {row['method']} · {row['status']} · data set {row['dataset_id']}"
+
+
+def choose_run(store: Store, statuses: tuple[str, ...] | None = None, key: str = "run_choice") -> int | None:
+    """A run picker shared by the pages: the session's open run is preselected, the newest otherwise."""
+    runs = store.runs()
+    if statuses:
+        runs = runs[runs["status"].isin(statuses)]
+    if runs.empty:
+        return None
+    ids = runs["run_id"].astype(int).tolist()[::-1]
+    labels = {int(r["run_id"]): run_label(r) for _, r in runs.iterrows()}
+    current = st.session_state.get("run_id")
+    index = ids.index(current) if current in ids else 0
+    chosen = st.selectbox("Run", ids, index=index, format_func=labels.get, key=key)
+    st.session_state["run_id"] = chosen
+    return chosen

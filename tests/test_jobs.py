@@ -1,0 +1,130 @@
+"""Background runs: a thread per run in the process that owns the workspace, paused, resumed, cancelled."""
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from dialin_core import jobs
+from dialin_core.config import RunConfig
+from dialin_core.datasets import ingest_file
+from dialin_core.dialin_run import build_tools
+from dialin_core.ingest import ColumnMapping
+from dialin_core.judge import VERDICT_GRAMMAR
+from dialin_core.llm.base import ChatResponse
+from dialin_core.store import Store
+from tests.fakes import ScriptedLLM, verdict_response
+
+LLM_JUDGED = RunConfig(llm="local", judge="llm", with_map=False, max_iterations=2, n_candidates=2, max_llm_calls=400)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, banking77_subset: Path) -> tuple[Path, int]:
+    path = tmp_path / "w.duckdb"
+    with Store(path) as store:
+        dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
+    return path, dataset_id
+
+
+def gated_llm(gate: threading.Event) -> ScriptedLLM:
+    """Every answer waits for `gate`: the test holds a run inside a step while it asks for a pause."""
+
+    def answer(request):
+        gate.wait(30)
+        if request.grammar == VERDICT_GRAMMAR:
+            return verdict_response(0.9)
+        return ChatResponse(text=f"inquire-topic_{len(llm.requests)}")
+
+    llm = ScriptedLLM(answer)
+    return llm
+
+
+def wait_until(condition, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_background_run_finishes_and_a_second_one_waits_its_turn(workspace):
+    path, dataset_id = workspace
+    gate = threading.Event()
+    llm = gated_llm(gate)
+    run_id = jobs.start_run(path, dataset_id, LLM_JUDGED, lambda store, config: build_tools(store, config, backend=llm))
+    wait_until(lambda: llm.requests)
+    assert jobs.is_active(path, run_id) and jobs.active_run(path) == run_id
+    with pytest.raises(jobs.RunBusy, match=f"run {run_id} is still working"):
+        jobs.start_run(path, dataset_id, RunConfig(method="kmeans", k=8, with_map=False))
+    gate.set()
+    assert jobs.wait(path, run_id, timeout=120)
+    with Store(path) as store:
+        assert store.run_status(run_id) == "finished"
+        assert {"iteration_done", "clusters_named"} <= {e["kind"] for e in store.events(run_id)}
+
+
+def test_a_paused_run_stops_at_its_next_step_and_resumes_where_it_stopped(workspace):
+    path, dataset_id = workspace
+    gate = threading.Event()
+    llm = gated_llm(gate)
+    tools = lambda store, config: build_tools(store, config, backend=llm)  # noqa: E731
+    run_id = jobs.start_run(path, dataset_id, LLM_JUDGED, tools)
+    wait_until(lambda: llm.requests)
+    assert jobs.pause_run(path, run_id)
+    with Store(path) as store:
+        assert store.run_status(run_id) == "pausing"
+    gate.set()
+    assert jobs.wait(path, run_id, timeout=60)
+    with Store(path) as store:
+        assert store.run_status(run_id) == "paused"
+        steps_before = [(e["kind"], e.get("k")) for e in store.events(run_id)]
+    assert len(steps_before) == 1  # the first candidate's step, then it stopped
+    assert not jobs.pause_run(path, run_id)  # nothing running to pause
+
+    jobs.resume_run(path, run_id, tools)
+    assert jobs.wait(path, run_id, timeout=120)
+    with Store(path) as store:
+        assert store.run_status(run_id) == "finished"
+        candidates = [(e["iteration"], e["k"]) for e in store.events(run_id) if e["kind"] == "candidate_judged"]
+    assert len(candidates) == len(set(candidates))  # nothing logged twice
+
+
+def test_cancel_stops_a_run_for_good(workspace):
+    path, dataset_id = workspace
+    gate = threading.Event()
+    llm = gated_llm(gate)
+    tools = lambda store, config: build_tools(store, config, backend=llm)  # noqa: E731
+    run_id = jobs.start_run(path, dataset_id, LLM_JUDGED, tools)
+    wait_until(lambda: llm.requests)
+    assert jobs.cancel_run(path, run_id)
+    gate.set()
+    assert jobs.wait(path, run_id, timeout=60)
+    with Store(path) as store:
+        assert store.run_status(run_id) == "cancelled"
+    with pytest.raises(ValueError, match="is cancelled"):
+        jobs.resume_run(path, run_id, tools)
+
+
+def test_a_run_left_running_by_a_dead_server_is_resumed_and_a_requested_pause_is_honoured(workspace):
+    path, dataset_id = workspace
+    with Store(path) as store:
+        interrupted = store.create_run(dataset_id, "dialin", RunConfig(llm="none", judge="cohesion", with_map=False).as_dict())
+        pausing = store.create_run(dataset_id, "dialin", RunConfig(llm="none", judge="cohesion", with_map=False).as_dict())
+        store.request_stop(pausing, "pausing")
+    assert jobs.interrupted_runs(path) == [interrupted, pausing]
+    assert jobs.resume_interrupted(path) == [interrupted]
+    assert jobs.wait(path, interrupted, timeout=120)
+    with Store(path) as store:
+        assert store.run_status(interrupted) == "finished"
+        assert store.run_status(pausing) == "paused"
+    assert jobs.interrupted_runs(path) == []
+
+
+def test_a_run_that_cannot_start_says_why_on_its_row(workspace):
+    path, dataset_id = workspace
+    config = RunConfig(llm="none", judge="cohesion", with_map=False, cohesion_model=str(path.parent / "missing.json"))
+    run_id = jobs.start_run(path, dataset_id, config)
+    assert jobs.wait(path, run_id, timeout=60)
+    with Store(path) as store:
+        run = store.run(run_id)
+    assert run["status"] == "failed" and "missing.json" in run["summary"]["error"]

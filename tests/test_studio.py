@@ -1,0 +1,200 @@
+"""The studio's pages driven through Streamlit's AppTest against a real workspace, asserting on the database."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dialin_core import jobs
+from dialin_core.review import review_state
+from dialin_core.store import Store
+from tests.conftest import REPO, SAMPLE_TURNS
+from tests.fakes import ScriptedLLM, verdict_response
+from dialin_core.judge import VERDICT_GRAMMAR
+from dialin_core.llm.base import ChatResponse
+
+TIMEOUT = 180
+
+
+def labelled(elements, label: str):
+    """The one widget with this label: tests read like what an analyst sees."""
+    matches = [e for e in elements if e.label == label]
+    assert len(matches) == 1, f"{len(matches)} widgets labelled {label!r}"
+    return matches[0]
+
+
+def open_app(workspace: Path, analyst: str = "ana") -> AppTest:
+    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+    app.session_state["workspace"] = str(workspace)
+    app.session_state["analyst"] = analyst  # what the sidebar's name box stores (AppTest loses sidebar widgets under st.navigation)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def load_sample(app: AppTest) -> None:
+    labelled(app.button, "Load the sample dialogues").click().run()
+    assert not app.exception
+
+
+def start_run(app: AppTest, workspace: Path, **choices) -> int:
+    """Fill the Discover form (labels as shown) and start; waits for the background run to end."""
+    app.switch_page("pages/discover.py").run()
+    for label, value in choices.items():
+        widget = next(e for kind in (app.selectbox, app.number_input, app.checkbox, app.text_input, app.slider)
+                      for e in kind if e.label == label)
+        widget.set_value(value)
+    labelled(app.button, "Start the run").click().run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    run_id = app.session_state["run_id"]
+    assert jobs.wait(workspace, run_id, timeout=600)
+    app.run()
+    return run_id
+
+
+def scripted_llm() -> ScriptedLLM:
+    """Judges everything good; names clusters 0 and 1 alike, so one merge is proposed, the rest apart."""
+    names = iter(["inquire-card_delivery", "inquire-card_delivery"] + [f"request-item_{i}" for i in range(500)])
+
+    def answer(request):
+        if request.grammar == VERDICT_GRAMMAR:
+            return verdict_response(0.95)
+        return ChatResponse(text=next(names))
+
+    return ScriptedLLM(answer)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    return tmp_path / "w.duckdb"
+
+
+def test_an_uploaded_csv_is_mapped_previewed_and_stored(workspace):
+    app = open_app(workspace)
+    app.file_uploader[0].set_value(("turns.csv", SAMPLE_TURNS.read_bytes(), "text/csv")).run()
+    assert not app.exception, app.exception
+    assert labelled(app.selectbox, "Text").value == "text"
+    assert app.chat_message, "the preview shows dialogues"
+    labelled(app.button, "Store this data set").click().run()
+    assert "turns.csv is data set 1" in app.success[0].value
+    with Store(workspace) as store:
+        (dataset,) = store.datasets()
+    assert dataset.name == "turns.csv" and dataset.n_turns > 0
+
+
+def test_an_upload_that_cannot_be_read_is_a_message_and_stores_nothing(workspace):
+    app = open_app(workspace)
+    app.file_uploader[0].set_value(("broken.csv", b"text,speaker\n\"unclosed,agent\n", "text/csv")).run()
+    labelled(app.selectbox, "Text").set_value("(none)").run()
+    assert "Choose the column" in app.warning[0].value
+    app.file_uploader[0].set_value(("empty.jsonl", b"{not json}\n", "application/json")).run()
+    assert not app.exception and "empty.jsonl" in app.error[0].value
+    with Store(workspace) as store:
+        assert store.datasets() == []
+
+
+def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path):
+    app = open_app(workspace)
+    load_sample(app)
+    run_id = start_run(app, workspace, **{"LLM back end": "none", "Judge": "cohesion", "Max iterations": 2})
+    with Store(workspace) as store:
+        assert store.run_status(run_id) == "finished"
+    assert any("Clusters kept so far" in s.value for s in app.subheader)
+    assert app.progress[0].value == 100
+
+    app.switch_page("pages/review.py").run()
+    assert not app.exception, app.exception
+    with Store(workspace) as store:
+        state = review_state(store, run_id)
+    largest, second = state.live_clusters().sort_values("size", ascending=False)["cluster_id"].head(2).tolist()
+    app.multiselect(key="bulk_selection").set_value([largest]).run()
+    labelled(app.button, "Mark bad").click().run()
+    app.multiselect(key="bulk_selection").set_value([second]).run()
+    labelled(app.button, "Approve").click().run()
+    app.selectbox(key="detail_cluster").set_value(second).run()
+    labelled(app.text_input, "Name").set_value("inquire-order_status")
+    labelled(app.button, "Rename").click().run()
+    with Store(workspace) as store:
+        members = review_state(store, run_id).members
+    inside = members.loc[members["cluster_id"] == largest, "utterance_id"].astype(int).tolist()
+    app.selectbox(key="detail_cluster").set_value(largest).run()
+    app.multiselect(key="sentence_selection").set_value(inside[:2]).run()
+    labelled(app.selectbox, "Move them to").set_value(second)
+    labelled(app.button, "Move").click().run()
+    app.multiselect(key="sentence_selection").set_value(inside[2:5]).run()
+    labelled(app.text_input, "…or split them into a new cluster named").set_value("report-split_off")
+    labelled(app.button, "Split").click().run()
+    assert not app.exception, app.exception
+    with Store(workspace) as store:
+        state = review_state(store, run_id)
+        decisions = store.decisions(run_id)
+    assert decisions["action"].tolist() == ["set_verdict", "set_status", "rename", "move", "new_cluster"]
+    current = state.members.set_index("utterance_id")["cluster_id"]
+    assert (current[inside[:2]] == second).all()
+    split = state.clusters[state.clusters["name"] == "report-split_off"]
+    assert split["size"].tolist() == [3] and (current[inside[2:5]] == int(split["cluster_id"].iloc[0])).all()
+    assert set(decisions["analyst"]) == {"ana"}
+    assert state.cluster(largest)["verdict"] == "bad" and state.cluster(second)["status"] == "approved"
+    assert state.cluster(second)["name"] == "inquire-order_status"
+
+    labelled(app.button, "Undo the last decision").click().run()
+    with Store(workspace) as store:
+        assert "report-split_off" not in set(review_state(store, run_id).live_clusters()["name"])
+
+    app.switch_page("pages/map.py").run()
+    assert not app.exception, app.exception
+    assert "Selection: 0 sentences" in app.subheader[0].value
+
+    app.switch_page("pages/export.py").run()
+    assert not app.exception, app.exception
+    folder = tmp_path / "export"
+    labelled(app.text_input, "Folder").set_value(str(folder))
+    labelled(app.button, "Export").click().run()
+    assert not app.exception and "Wrote" in app.success[0].value
+    curated = pd.read_parquet(folder / "utterances.parquet")
+    assert (curated.loc[curated["cluster_id"] == largest, "verdict"] == "bad").all()
+    assert (folder / "judge_sft.jsonl").exists() and (folder / "namer_sft.jsonl").exists()
+
+
+def test_a_run_with_a_scripted_llm_proposes_a_merge_the_analyst_approves(workspace, monkeypatch):
+    llm = scripted_llm()
+    monkeypatch.setattr("dialin_core.dialin_run.open_backend", lambda kind, model=None: llm)
+    app = open_app(workspace)
+    load_sample(app)
+    run_id = start_run(app, workspace, **{"LLM back end": "local", "Judge": "cascade", "Max iterations": 2,
+                                          "LLM call budget (0: the back end's default)": 60})
+    assert llm.requests
+    app.switch_page("pages/merges.py").run()
+    assert not app.exception, app.exception
+    with Store(workspace) as store:
+        proposals = store.merge_proposals(run_id)
+    assert len(proposals) >= 1
+    first = int(proposals["proposal_id"].iloc[0])
+    labelled(app.text_input, "Merged name").set_value("inquire-card_delivery_status") if len(proposals) == 1 else \
+        app.text_input(key=f"merged_name_{first}").set_value("inquire-card_delivery_status")
+    [b for b in app.button if b.label == "Approve the merge"][0].click().run()
+    assert not app.exception, app.exception
+    with Store(workspace) as store:
+        state = review_state(store, run_id)
+        decisions = store.decisions(run_id)
+    assert decisions["action"].tolist() == ["accept_merge"]
+    assert json.loads(decisions["after"][0])["name"] == "inquire-card_delivery_status"
+    assert state.proposals.set_index("proposal_id").loc[first, "status"] == "accepted"
+    assert "inquire-card_delivery_status" in set(state.clusters["name"])
+
+
+def test_a_run_with_the_real_local_model_is_started_from_the_studio(workspace):
+    app = open_app(workspace)
+    load_sample(app)
+    run_id = start_run(app, workspace, **{"LLM back end": "local", "Judge": "cascade", "Max iterations": 1,
+                                          "LLM call budget (0: the back end's default)": 4})
+    with Store(workspace) as store:
+        run = store.run(run_id)
+        calls = store.connection.execute("SELECT count(*) FROM llm_calls").fetchall()[0][0]
+    assert run["status"] == "finished", run["summary"]
+    assert 0 < run["summary"]["llm_calls"] <= 4 and calls > 0
+    assert run["summary"]["llm_model"] == "qwen2.5-coder-0.5b-instruct-q4_k_m"
+    assert any(c.value.startswith("LLM calls") for c in app.caption)
