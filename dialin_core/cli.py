@@ -14,9 +14,9 @@ import numpy as np
 
 from dialin_core.config import JUDGES, LLMS, METHODS, RunConfig
 from dialin_core.datasets import ingest_file
-from dialin_core.dialin_run import resume_dialin, run_dialin
+from dialin_core.dialin_run import create_refined_run, resume_dialin, run_dialin
 from dialin_core.embed import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, embed_texts, load_embedder
-from dialin_core.errors import IngestError
+from dialin_core.errors import IngestError, WorkspaceBusy
 from dialin_core.export import FORMATS, write_export
 from dialin_core.ingest import ColumnMapping, deduplicate, read_transcripts
 from dialin_core.judge_training import train_cohesion_judge
@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("run_id", type=int)
     resume.add_argument("--out", type=Path, required=True, help="folder for assignments.csv, clusters.csv, summary.json")
     resume.add_argument("--workspace", type=Path, default=None)
+
+    refine = commands.add_parser("refine", help="re-cluster what the analyst marked bad in a reviewed run, keeping the rest")
+    refine.add_argument("run_id", type=int, help="the reviewed run")
+    refine.add_argument("--out", type=Path, required=True, help="folder for assignments.csv, clusters.csv, summary.json")
+    refine.add_argument("--workspace", type=Path, default=None)
 
     train_judge = commands.add_parser("train-judge", help="train the cohesion judge on labelled utterances")
     train_judge.add_argument("input", type=Path, help="labelled utterances (CSV with a label column, or labelled dialogues)")
@@ -166,6 +171,13 @@ def command_resume(args: argparse.Namespace) -> dict:
     return _write_outputs(result, args.out, started)
 
 
+def command_refine(args: argparse.Namespace) -> dict:
+    started = time.perf_counter()
+    with _open_store(args) as store:
+        result = resume_dialin(store, create_refined_run(store, args.run_id), on_event=_log_event)
+    return _write_outputs(result, args.out, started)
+
+
 def _log_event(event: dict) -> None:
     """One line per loop step on stderr, so a headless run can be followed and its log kept."""
     print(json.dumps(event, sort_keys=True), file=sys.stderr, flush=True)
@@ -216,6 +228,7 @@ COMMANDS = {
     "ingest": command_ingest,
     "discover": command_discover,
     "resume": command_resume,
+    "refine": command_refine,
     "train-judge": command_train_judge,
     "export": command_export,
     "evaluate": command_evaluate,
@@ -226,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         output = COMMANDS[args.command](args)
-    except (IngestError, ValueError, LLMError) as error:
+    except (IngestError, ValueError, LLMError, WorkspaceBusy) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(output, indent=2))

@@ -42,6 +42,7 @@ class RunConfig:
     leftover_min_cosine: float = 0.4  # leftovers nearer than this to a kept cluster join it, else outlier
     separate_roles: bool = True  # customer and agent utterances are clustered apart when both exist
     auto_merge: bool = False  # apply merge proposals without review (headless runs)
+    refine_of: int | None = None  # a reviewed run: its good and approved clusters are kept, the rest re-clustered
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -62,6 +63,8 @@ class RunConfig:
             raise ValueError(f"the {self.judge} judge needs an LLM: use --judge cohesion with --llm none")
         if (self.max_llm_calls or 0) < 0 or self.max_iterations < 1 or self.n_candidates < 1:
             raise ValueError("max_llm_calls must be >= 0, max_iterations and n_candidates >= 1")
+        if self.refine_of is not None and self.method != "dialin":
+            raise ValueError("only a dialin run refines a reviewed run")
         if not 0.0 <= self.naming_share <= 1.0:
             raise ValueError(f"naming_share must be between 0 and 1, got {self.naming_share}")
 

@@ -10,7 +10,7 @@ in the workspace's call cache.
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -41,13 +41,16 @@ from dialin_core.llm.cache import CachedLLM
 from dialin_core.merge import propose_merges
 from dialin_core.naming import LLMNamer, base_name
 from dialin_core.progress import iterations_from_events
+from dialin_core.refine import StandingCluster, standing_clusters
+from dialin_core.review import review_state
 from dialin_core.pipeline import OUTLIER_NAME, RunResult, assignment_table, run_summary
 from dialin_core.sampling import SAMPLERS
 from dialin_core.store import Store
 
 EventListener = Callable[[dict[str, Any]], None]
 AUTO_MERGE_ANALYST = "auto-merge"
-FINISHED_STEPS = ("iteration_done", "loop_stopped")
+SEEDED = "seeded_from_review"
+FINISHED_STEPS = (SEEDED, "iteration_done", "loop_stopped")
 STOPPED_AS = {"pausing": "paused", "cancelling": "cancelled"}
 
 
@@ -98,6 +101,17 @@ def run_dialin(
     run_id = create_dialin_run(store, dataset_id, config)
     utterances = _utterances(store, dataset_id, config)
     return _execute(store, run_id, utterances, config, tools or build_tools(store, config), on_event)
+
+
+def create_refined_run(store: Store, source_run_id: int) -> int:
+    """A new run over the same data set that keeps what the analyst let stand in a reviewed run and
+    clusters the rest again (seed 001's human-in-the-loop iteration); `resume_dialin` runs it."""
+    source = store.run(source_run_id)
+    if source["status"] != "finished":
+        raise ValueError(f"run {source_run_id} is {source['status']}: only a finished, reviewed run can be refined")
+    stored = {k: v for k, v in source["config"].items() if k in RunConfig.__dataclass_fields__}
+    config = replace(RunConfig.from_dict(stored), method="dialin", k=None, refine_of=source_run_id)
+    return create_dialin_run(store, source["dataset_id"], config)
 
 
 def create_dialin_run(store: Store, dataset_id: int, config: RunConfig) -> int:
@@ -179,6 +193,30 @@ class _Recorder:
         if status in STOPPED_AS:
             raise RunStopped(self.run_id, STOPPED_AS[status])
 
+    def seed(self, standing: list[StandingCluster], source_run_id: int) -> None:
+        """Store the clusters a reviewed run hands over as this run's first kept clusters, in one step."""
+        ids = list(range(self.next_cluster_id, self.next_cluster_id + len(standing)))
+        self.next_cluster_id += len(standing)
+        clusters = pd.DataFrame({
+            "cluster_id": ids,
+            "name": [c.name for c in standing],
+            "size": [len(c.members) for c in standing],
+            "iteration": 0,
+            "verdict": "good",
+            "probability": [c.probability for c in standing],
+            "role": [c.role for c in standing],
+            "sample": [c.sample for c in standing],
+            "evidence": [json.dumps({"probability": c.probability, "judged_by": c.judged_by, "cohesion": None, "llm": None,
+                                     "k": 0, "source_cluster": c.source_id}) for c in standing],
+        })
+        assignments = pd.DataFrame({
+            "utterance_id": [u for c in standing for u in c.members],
+            "cluster_id": [cid for c, cid in zip(standing, ids) for _ in c.members],
+        })
+        payload = {"kind": SEEDED, "source_run": source_run_id, "n_kept": len(standing), "cluster_ids": ids,
+                   "n_items": int(len(assignments))}
+        self.record(payload, clusters if standing else None, assignments if standing else None)
+
     def loop_event(self, event: LoopEvent, role: str, rows: np.ndarray) -> None:
         if isinstance(event, IterationDone):
             ids = list(range(self.next_cluster_id, self.next_cluster_id + len(event.kept)))
@@ -244,6 +282,9 @@ def _execute(
         settings = _settings(config)
         labels = np.full(len(texts), NOISE)
         partitions = role_partitions(utterances["roles"], config.separate_roles)
+        if config.refine_of is not None and not any(e["kind"] == SEEDED for e in store.events(run_id)):
+            role_of = {int(u): role for role, rows in partitions.items() for u in utterance_ids[rows]}
+            recorder.seed(standing_clusters(review_state(store, config.refine_of), role_of), config.refine_of)
         for role, rows in partitions.items():
             state, stopped = _restored_state(store, run_id, role, rows, utterance_ids)
             if not stopped:
@@ -278,7 +319,7 @@ def _execute(
 
 def _final_clusters(store: Store, run_id: int, labels: np.ndarray) -> pd.DataFrame:
     """The kept clusters with their sizes after leftovers joined them, plus the outlier row if any."""
-    clusters = store.clusters(run_id).drop(columns=["name"])
+    clusters = store.clusters(run_id)
     ids, sizes = np.unique(labels, return_counts=True)
     size_of = dict(zip(ids.tolist(), sizes.tolist()))
     clusters["size"] = clusters["cluster_id"].map(size_of).fillna(0).astype(int)
@@ -292,17 +333,20 @@ def _name_clusters(
     clusters: pd.DataFrame, texts: list[str], labels: np.ndarray, utterances: pd.DataFrame, tools: Tools,
     config: RunConfig, recorder: _Recorder,
 ) -> pd.DataFrame:
-    """LLM names, largest clusters first, while the run's call budget lasts; keyword names after that."""
+    """LLM names, largest clusters first, while the run's call budget lasts; keyword names after that.
+    Clusters that came named from a reviewed run keep their names."""
     fallback = keyword_names(texts, labels.tolist())
     position = {int(u): i for i, u in enumerate(utterances["utterance_id"])}
     namer = LLMNamer(tools.llm) if tools.llm else None
     names: dict[int, str] = {NOISE: OUTLIER_NAME}
-    taken: set[str] = set()
+    taken: set[str] = set(clusters["name"].dropna())
     for row in clusters.sort_values("size", ascending=False).itertuples():
         if row.cluster_id == NOISE:
             continue
         recorder.checkpoint()
-        if namer and recorder.calls_used() < config.llm_call_budget:
+        if isinstance(row.name, str):
+            names[row.cluster_id] = row.name
+        elif namer and recorder.calls_used() < config.llm_call_budget:
             sample = [texts[position[int(u)]] for u in row.sample]
             names[row.cluster_id] = namer.name(sample, taken)
         else:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dialin_core.config import RunConfig
-from dialin_core.dialin_run import Tools, create_dialin_run, resume_dialin
+from dialin_core.dialin_run import Tools, create_dialin_run, create_refined_run, resume_dialin
 from dialin_core.pipeline import complete_run, create_run
 from dialin_core.store import Store
 
@@ -55,6 +55,16 @@ def start_run(workspace: str | Path, dataset_id: int, config: RunConfig, tools: 
                 run_id = create_dialin_run(store, dataset_id, config)
             else:
                 run_id = create_run(store, dataset_id, config)
+        _launch(workspace, run_id, tools)
+    return run_id
+
+
+def start_refinement(workspace: str | Path, source_run_id: int, tools: ToolsFactory | None = None) -> int:
+    """A new run that keeps what the analyst let stand in a reviewed run and re-clusters the rest."""
+    with _guard:
+        _refuse_if_busy(workspace)
+        with Store(workspace) as store:
+            run_id = create_refined_run(store, source_run_id)
         _launch(workspace, run_id, tools)
     return run_id
 

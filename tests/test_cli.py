@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from dialin_core.cli import main
@@ -160,6 +161,28 @@ def test_resume_continues_a_failed_run_and_refuses_an_unknown_one(tmp_path, bank
     assert read_summary(tmp_path / "out")["run_id"] == 1
     unknown = run_cli("resume", "99", "--out", str(tmp_path / "o"), "--workspace", str(workspace))
     assert unknown.returncode == 2 and "no run 99" in unknown.stderr
+
+
+def test_refine_reclusters_a_reviewed_run_and_a_busy_workspace_is_a_clear_error(tmp_path, banking77_subset):
+    from dialin_core import review
+    from dialin_core.config import RunConfig
+    from dialin_core.datasets import ingest_file
+    from dialin_core.dialin_run import run_dialin
+    from dialin_core.ingest import ColumnMapping
+    from dialin_core.store import Store
+
+    workspace = tmp_path / "w.duckdb"
+    with Store(workspace) as store:
+        dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
+        run_id = run_dialin(store, dataset_id, RunConfig(llm="none", judge="cohesion", with_map=False, max_iterations=2)).run_id
+        review.rename(store, run_id, "ana", 0, "inquire-card_arrival")
+        busy = run_cli("refine", str(run_id), "--out", str(tmp_path / "o"), "--workspace", str(workspace))
+    assert busy.returncode == 2 and "open in another process" in busy.stderr
+    assert main(["refine", str(run_id), "--out", str(tmp_path / "out"), "--workspace", str(workspace)]) == 0
+    summary = read_summary(tmp_path / "out")
+    assert summary["run_id"] == run_id + 1
+    clusters = pd.read_csv(tmp_path / "out" / "clusters.csv")
+    assert "inquire-card_arrival" in set(clusters["name"])
 
 
 def test_train_judge_writes_a_judge_that_discover_can_use(tmp_path, banking77_subset):

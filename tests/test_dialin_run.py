@@ -182,3 +182,50 @@ def test_a_run_with_the_openai_back_end_talks_to_a_served_model(banking, monkeyp
     assert {r["body"]["model"] for r in server.requests} == {"served-judge"}
     assert result.summary["llm_tokens"] == sum(42 + 1 if r["body"].get("grammar") == VERDICT_GRAMMAR else 90 + 4 for r in server.requests)
     assert "order-volcano" in result.clusters["name"].tolist()
+
+
+def test_a_refined_run_keeps_what_the_analyst_let_stand_and_reclusters_the_rest(banking):
+    from dialin_core import review
+    from dialin_core.dialin_run import create_refined_run
+    from dialin_core.review import review_state
+
+    store, dataset_id = banking
+    source = run_dialin(store, dataset_id, NO_LLM).run_id
+    state = review_state(store, source)
+    by_size = state.live_clusters().sort_values("size", ascending=False)["cluster_id"].astype(int).tolist()
+    bad, approved, renamed = by_size[:3]
+    review.set_verdict(store, source, "ana", [bad], "bad")
+    review.set_status(store, source, "ana", [approved], "approved")
+    review.rename(store, source, "ana", renamed, "inquire-card_arrival")
+    members = state.members.groupby("cluster_id")["utterance_id"].apply(list)
+    split = review.new_cluster(store, source, "ana", members[approved][:6], "report-split_off")
+    reviewed = review_state(store, source)
+
+    kill = {"count": 0}
+
+    def die(event):
+        kill["count"] += event["kind"] == "candidate_judged"
+        if kill["count"] == 2:
+            raise Interrupted
+
+    run_id = create_refined_run(store, source)
+    with pytest.raises(Interrupted):
+        resume_dialin(store, run_id, on_event=die)
+    result = resume_dialin(store, run_id)
+    events = [e["kind"] for e in store.events(run_id)]
+    assert events[0] == "seeded_from_review" and events.count("seeded_from_review") == 1
+    assert store.run(run_id)["config"]["refine_of"] == source
+    final = result.clusters.set_index("cluster_id")
+    assigned = store.cluster_members(run_id).groupby("cluster_id")["utterance_id"].apply(set)
+    seeded = store.events(run_id)[0]["cluster_ids"]
+    sources = {json.loads(e)["source_cluster"]: cid for cid, e in zip(store.clusters(run_id)["cluster_id"], store.clusters(run_id)["evidence"])
+               if "source_cluster" in json.loads(e)}
+    assert set(sources.values()) == set(seeded) and bad not in sources
+    assert final.loc[sources[renamed], "name"] == "inquire-card_arrival"
+    assert final.loc[sources[split], "name"] == "report-split_off"
+    kept_members = reviewed.members[reviewed.members["cluster_id"] == approved]["utterance_id"]
+    assert set(kept_members) <= assigned[sources[approved]]  # leftovers may join it, none leave
+    assert result.summary["iterations"], "the bad cluster's sentences were clustered again"
+    unfinished = store.create_run(dataset_id, "dialin", NO_LLM.as_dict())
+    with pytest.raises(ValueError, match="only a finished, reviewed run"):
+        create_refined_run(store, unfinished)
