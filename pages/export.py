@@ -4,10 +4,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from dialin_core.export import curated_utterances, data_card, write_export
+from dialin_core.export import FORMATS, build_card, curate, judge_records, load_snapshot, namer_records, write_export
 from studio.context import attempt, choose_run, open_store, workspace
-
-FORMATS = ("jsonl", "csv", "parquet")
 
 st.title("Export")
 with open_store() as store:
@@ -15,8 +13,9 @@ with open_store() as store:
     if run_id is None:
         st.info("No finished run yet: start one on the Discover page.")
         st.stop()
-    curated = curated_utterances(store, run_id)
-    card = data_card(store, run_id)
+    snapshot = load_snapshot(store, run_id)  # read once: the table and the card show the same state
+curated = curate(snapshot)
+card = build_card(snapshot, curated, judge_records(snapshot), namer_records(snapshot))
 
 st.caption("Each utterance with its final intent; where an analyst decided, the analyst's word wins over the model's.")
 st.dataframe(curated.head(200), hide_index=True, width="stretch")

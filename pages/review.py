@@ -3,9 +3,9 @@
 import plotly.express as px
 import streamlit as st
 
-from dialin_core import review
+from dialin_core import jobs, review
 from dialin_core.review import UNASSIGNED, review_state
-from studio.context import choose_run, decide, open_store, require_analyst
+from studio.context import attempt, choose_run, decide, open_store, require_analyst, workspace
 
 st.title("Review clusters")
 with open_store() as store:
@@ -102,6 +102,17 @@ if st.button("Show the dialogue"):
         for turn in dialogue.itertuples():
             with st.chat_message("assistant" if turn.role == "agent" else "user"):
                 st.text(("▶ " if turn.is_it else "") + f"{turn.speaker or turn.role}: {turn.text}")
+
+st.subheader("Refine")
+standing = live[(live["status"] == "approved") | (live["verdict"] == "good")]
+back = int(live.loc[~live.index.isin(standing.index), "size"].sum()) + int(clusters.loc[clusters["cluster_id"] == UNASSIGNED, "size"].sum())
+st.caption(f"A refined run keeps the {len(standing)} approved or good clusters as they stand now (names, moves and "
+           f"merges included) and clusters the other {back} sentences again.")
+if st.button("Start a refined run", disabled=back == 0):
+    refined = attempt(lambda: jobs.start_refinement(workspace(), run_id))
+    if refined is not None:
+        st.session_state["run_id"] = refined
+        st.switch_page("pages/discover.py")
 
 with st.expander("Decisions (audit trail)"):
     st.dataframe(decisions.drop(columns=["run_id"]), hide_index=True, width="stretch")

@@ -141,3 +141,29 @@ def test_derive_state_ignores_decisions_about_clusters_that_are_gone():
     })
     state = derive_state(clusters, members, proposals, decisions)
     assert state.clusters["name"].tolist() == ["a", "b"] and state.members["cluster_id"].tolist() == [0, 1]
+
+
+def test_two_analysts_deciding_at_once_through_their_own_connections_lose_nothing(run):
+    import threading
+
+    store, run_id = run
+    errors: list[BaseException] = []
+
+    def analyst(name: str, cluster_id: int) -> None:
+        try:
+            with Store(store.path) as own:
+                for i in range(25):
+                    review.rename(own, run_id, name, cluster_id, f"{name}-name_{i}")
+        except BaseException as error:  # surfaced below, with the thread's failure
+            errors.append(error)
+
+    threads = [threading.Thread(target=analyst, args=(name, c)) for name, c in (("ana", 0), ("bob", 1))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    decisions = store.decisions(run_id)
+    assert len(decisions) == 50 and decisions["decision_id"].is_unique
+    state = review_state(store, run_id)
+    assert state.cluster(0)["name"] == "ana-name_24" and state.cluster(1)["name"] == "bob-name_24"

@@ -144,6 +144,17 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
     with Store(workspace) as store:
         assert "report-split_off" not in set(review_state(store, run_id).live_clusters()["name"])
 
+    labelled(app.button, "Start a refined run").click().run()
+    assert not app.exception, app.exception
+    refined = app.session_state["run_id"]
+    assert refined == run_id + 1 and jobs.wait(workspace, refined, timeout=600)
+    with Store(workspace) as store:
+        assert store.run(refined)["status"] == "finished" and store.run(refined)["config"]["refine_of"] == run_id
+        refined_names = set(store.clusters(refined)["name"])
+    assert "inquire-order_status" in refined_names  # the approved, renamed cluster stands
+    app.switch_page("pages/review.py").run()
+    app.selectbox(key="review_run").set_value(run_id).run()
+
     app.switch_page("pages/map.py").run()
     assert not app.exception, app.exception
     assert "Selection: 0 sentences" in app.subheader[0].value
@@ -198,3 +209,31 @@ def test_a_run_with_the_real_local_model_is_started_from_the_studio(workspace):
     assert 0 < run["summary"]["llm_calls"] <= 4 and calls > 0
     assert run["summary"]["llm_model"] == "qwen2.5-coder-0.5b-instruct-q4_k_m"
     assert any(c.value.startswith("LLM calls") for c in app.caption)
+
+
+def test_sentences_with_html_and_markdown_are_shown_literally(workspace, tmp_path):
+    from dialin_core.config import RunConfig
+    from dialin_core.datasets import ingest_file
+    from dialin_core.ingest import ColumnMapping
+    from dialin_core.pipeline import run_discovery
+
+    hostile = "<script>alert('x')</script> my **card** [link](http://evil) is blocked"
+    rows = [hostile] + [f"my card number {i} is blocked" for i in range(12)] + [f"what is my balance on account {i}" for i in range(12)]
+    path = tmp_path / "hostile.csv"
+    pd.DataFrame({"dialogue_id": range(len(rows)), "text": rows}).to_csv(path, index=False)
+    with Store(workspace) as store:
+        dataset_id = ingest_file(store, path, ColumnMapping(text="text", dialogue_id="dialogue_id"))
+        run_id = run_discovery(store, dataset_id, RunConfig(method="kmeans", k=2, with_map=False)).run_id
+        members = store.cluster_members(run_id)
+        texts = store.utterance_texts(run_id)
+    hostile_id = next(u for u, t in texts.items() if t.startswith("<script>"))
+    cluster = int(members.set_index("utterance_id").loc[hostile_id, "cluster_id"])
+    app = open_app(workspace)
+    app.switch_page("pages/review.py").run()
+    app.selectbox(key="detail_cluster").set_value(cluster).run()
+    app.selectbox(key="context_sentence").set_value(hostile_id).run()
+    labelled(app.button, "Show the dialogue").click().run()
+    assert not app.exception, app.exception
+    assert any(t.value == f"▶ customer: {hostile}" or t.value.endswith(hostile) for t in app.text)
+    assert not any("<script>" in m.value for m in app.markdown)
+    assert not any("unsafe_allow_html" in p.read_text() for p in (REPO / "pages").glob("*.py"))

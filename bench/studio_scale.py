@@ -1,0 +1,98 @@
+"""How the studio's review pages hold up at 50k utterances: derived review state, and each page's script
+run through AppTest (server-side time; the browser draws at most 8,000 map points).
+
+Usage: .venv/bin/python bench/studio_scale.py [--n 50000] [--clusters 300] [--decisions 500]
+The run is synthetic (random clusters and map coordinates stored as a finished run), because what is
+measured is the studio's reading and folding of the workspace, not clustering.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from dialin_core import review  # noqa: E402
+from dialin_core.config import RunConfig  # noqa: E402
+from dialin_core.datasets import ingest_file  # noqa: E402
+from dialin_core.ingest import ColumnMapping  # noqa: E402
+from dialin_core.review import review_state  # noqa: E402
+from dialin_core.store import Store  # noqa: E402
+
+WORDS = "card balance transfer refund account pin limit fee payment loan rate statement address phone cash".split()
+
+
+def synthetic_run(store: Store, folder: Path, n: int, n_clusters: int, seed: int = 0) -> int:
+    rng = np.random.default_rng(seed)
+    texts = [f"{' '.join(rng.choice(WORDS, 6))} number {i}" for i in range(n)]
+    path = folder / "synthetic.csv"
+    pd.DataFrame({"dialogue_id": np.arange(n) // 5, "text": texts}).to_csv(path, index=False)
+    dataset_id = ingest_file(store, path, ColumnMapping(text="text", dialogue_id="dialogue_id"))
+    config = RunConfig(llm="none", judge="cohesion")
+    run_id = store.create_run(dataset_id, "dialin", config.as_dict())
+    utterances = store.utterances(dataset_id)
+    labels = rng.integers(0, n_clusters, len(utterances))
+    clusters = pd.DataFrame({
+        "cluster_id": np.arange(n_clusters), "name": [f"inquire-topic_{c}" for c in range(n_clusters)],
+        "size": np.bincount(labels, minlength=n_clusters), "iteration": 1, "verdict": "good",
+        "probability": rng.uniform(0.5, 1, n_clusters), "role": "all",
+        "sample": [utterances["utterance_id"][labels == c].head(20).tolist() for c in range(n_clusters)],
+        "evidence": '{"probability": 0.9, "judged_by": "cohesion", "cohesion": 0.9, "llm": null, "k": 10}',
+    })
+    assignments = pd.DataFrame({"utterance_id": utterances["utterance_id"], "cluster_id": labels,
+                                "x": rng.normal(size=len(labels)), "y": rng.normal(size=len(labels))})
+    store.finish_run(run_id, clusters=clusters, assignments=assignments, summary={"method": "dialin"})
+    return run_id
+
+
+def timed(action) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=50_000)
+    parser.add_argument("--clusters", type=int, default=300)
+    parser.add_argument("--decisions", type=int, default=500)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        workspace = folder / "w.duckdb"
+        with Store(workspace) as store:
+            build = timed(lambda: synthetic_run(store, folder, args.n, args.clusters))
+            run_id = 1
+            rng = np.random.default_rng(1)
+            members = store.cluster_members(run_id)["utterance_id"].to_numpy()
+            for i in range(args.decisions):
+                if i % 2:
+                    review.rename(store, run_id, "bench", int(rng.integers(args.clusters)), f"report-thing_{i}")
+                else:
+                    review.move(store, run_id, "bench", rng.choice(members, 20).tolist(), int(rng.integers(args.clusters)))
+            fold = min(timed(lambda: review_state(store, run_id)) for _ in range(3))
+        rows = [("synthetic workspace (ingest + stored run)", build), (f"review_state with {args.decisions} decisions", fold)]
+        for page in ("review", "map", "merges", "export"):
+            app = AppTest.from_file(str(REPO / "app.py"), default_timeout=600)
+            app.session_state["workspace"] = str(workspace)
+            app.session_state["analyst"] = "bench"
+            app.run()
+            app.switch_page(f"pages/{page}.py")
+            seconds = timed(app.run)
+            assert not app.exception, app.exception
+            rows.append((f"{page} page script run", seconds))
+    print(f"| {args.n:,} utterances, {args.clusters} clusters | seconds |\n|---|---|")
+    for label, seconds in rows:
+        print(f"| {label} | {seconds:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
