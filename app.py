@@ -33,5 +33,6 @@ navigation = st.navigation([
     st.Page("pages/merges.py", title="Merges", icon=":material/merge:"),
     st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
+    st.Page("pages/judge.py", title="Judge", icon=":material/gavel:"),
 ])
 navigation.run()

@@ -19,7 +19,9 @@ from dialin_core.embed import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, embed_texts, l
 from dialin_core.errors import IngestError, WorkspaceBusy
 from dialin_core.export import FORMATS, write_export
 from dialin_core.ingest import ColumnMapping, deduplicate, read_transcripts
-from dialin_core.judge_training import train_cohesion_judge
+from dialin_core.cohesion import CohesionModel, default_model_path, fit_cohesion_model, save_examples
+from dialin_core.judge_feedback import agreement, analyst_labels, refit_judge
+from dialin_core.judge_training import training_set
 from dialin_core.llm.base import LLMError
 from dialin_core.metrics import score_clustering
 from dialin_core.pipeline import RunResult, run_discovery
@@ -95,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     refine.add_argument("run_id", type=int, help="the reviewed run")
     refine.add_argument("--out", type=Path, required=True, help="folder for assignments.csv, clusters.csv, summary.json")
     refine.add_argument("--workspace", type=Path, default=None)
+
+    refit = commands.add_parser("refit-judge", help="re-fit the cohesion judge on the analyst's verdicts in a workspace")
+    refit.add_argument("--out", type=Path, required=True, help="JSON file for the re-fitted judge")
+    refit.add_argument("--embedder", default=DEFAULT_EMBEDDER)
+    refit.add_argument("--workspace", type=Path, default=None)
 
     train_judge = commands.add_parser("train-judge", help="train the cohesion judge on labelled utterances")
     train_judge.add_argument("input", type=Path, help="labelled utterances (CSV with a label column, or labelled dialogues)")
@@ -199,9 +206,21 @@ def command_train_judge(args: argparse.Namespace) -> dict:
         raise IngestError(args.input, f"no utterance has a label in column '{args.label_column}'")
     vectors = embed_texts([u.text for u in utterances], load_embedder(args.embedder))
     gold = np.array([u.gold_label for u in utterances])
-    model = train_cohesion_judge(vectors, gold, args.embedder, args.input.name, args.seed)
+    features, good, training = training_set(vectors, gold, args.input.name, args.seed)
+    model = fit_cohesion_model(features, good, args.embedder, training)
     model.save(args.out)
+    save_examples(args.out, features, good)  # the prior of a later refit-judge
     return {"out": str(args.out), **model.training}
+
+
+def command_refit_judge(args: argparse.Namespace) -> dict:
+    """Agreement with the analyst before (the shipped judge) and after (on the same verdicts) the refit."""
+    with _open_store(args) as store:
+        labels = analyst_labels(store, load_embedder(args.embedder))
+    model = refit_judge(args.embedder, labels)
+    model.save(args.out)
+    shipped = CohesionModel.load(default_model_path(args.embedder))
+    return {"out": str(args.out), "shipped": agreement(shipped, labels), "refitted_in_sample": agreement(model, labels)}
 
 
 def command_export(args: argparse.Namespace) -> dict:
@@ -230,6 +249,7 @@ COMMANDS = {
     "resume": command_resume,
     "refine": command_refine,
     "train-judge": command_train_judge,
+    "refit-judge": command_refit_judge,
     "export": command_export,
     "evaluate": command_evaluate,
 }

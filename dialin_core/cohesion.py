@@ -124,8 +124,10 @@ def cohesion_estimator() -> Pipeline:
     return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced"))
 
 
-def fit_cohesion_model(features: np.ndarray, good: np.ndarray, embedder: str, training: dict) -> CohesionModel:
-    scaler, model = cohesion_estimator().fit(features, good).named_steps.values()
+def fit_cohesion_model(
+    features: np.ndarray, good: np.ndarray, embedder: str, training: dict, weights: np.ndarray | None = None
+) -> CohesionModel:
+    scaler, model = cohesion_estimator().fit(features, good, logisticregression__sample_weight=weights).named_steps.values()
     return CohesionModel(
         embedder=embedder,
         mean=tuple(scaler.mean_.tolist()),
@@ -138,6 +140,23 @@ def fit_cohesion_model(features: np.ndarray, good: np.ndarray, embedder: str, tr
 
 def default_model_path(embedder: str) -> Path:
     return Path(str(resources.files("dialin_core") / "models" / f"cohesion-{embedder}.json"))
+
+
+def examples_path(model_path: Path | str) -> Path:
+    """Where a judge's training examples lie: beside it, so a re-fit can use them as its prior."""
+    return Path(model_path).with_suffix(".examples.npz")
+
+
+def save_examples(model_path: Path | str, features: np.ndarray, good: np.ndarray) -> None:
+    np.savez_compressed(examples_path(model_path), features=features.astype(np.float32), good=good.astype(bool))
+
+
+def load_examples(model_path: Path | str) -> tuple[np.ndarray, np.ndarray]:
+    path = examples_path(model_path)
+    if not path.is_file():
+        raise ValueError(f"judge {model_path} has no training examples beside it ({path.name}): train it with train-judge")
+    with np.load(path) as data:
+        return data["features"].astype(np.float64), data["good"]
 
 
 def load_cohesion_model(embedder: str, path: Path | str | None = None) -> CohesionModel:

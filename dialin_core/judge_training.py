@@ -121,10 +121,8 @@ def cross_validated_auc(features: np.ndarray, good: np.ndarray, seed: int = 0) -
     return float(roc_auc_score(good, scores))
 
 
-def train_cohesion_judge(
-    vectors: np.ndarray, gold: np.ndarray, embedder: str, source: str, seed: int = 0
-) -> CohesionModel:
-    """Fit the cohesion judge on clusters built from labelled utterances (embedded by `embedder`)."""
+def training_set(vectors: np.ndarray, gold: np.ndarray, source: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Features and good/bad labels of clusters built from labelled utterances, with what describes them."""
     if len(np.unique(gold)) < 5:
         raise ValueError(f"{source}: training a cohesion judge needs at least 5 distinct intents, found {len(np.unique(gold))}")
     clusters = training_clusters(vectors, gold, seed)
@@ -141,4 +139,12 @@ def train_cohesion_judge(
         "kinds": dict(Counter(c.kind for c in clusters)),
         "cross_validated_auc": round(cross_validated_auc(features, good, seed), 4),
     }
+    return features, good, training
+
+
+def train_cohesion_judge(
+    vectors: np.ndarray, gold: np.ndarray, embedder: str, source: str, seed: int = 0
+) -> CohesionModel:
+    """Fit the cohesion judge on clusters built from labelled utterances (embedded by `embedder`)."""
+    features, good, training = training_set(vectors, gold, source, seed)
     return fit_cohesion_model(features, good, embedder, training)

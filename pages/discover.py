@@ -6,6 +6,7 @@ import streamlit as st
 from dialin_core import jobs
 from dialin_core.config import JUDGES, LLMS, METHODS, RunConfig
 from dialin_core.embed import EMBEDDER_CHOICES
+from dialin_core.judge_feedback import workspace_judges
 from dialin_core.progress import kept_clusters, run_progress
 from studio.context import attempt, choose_run, open_store, workspace
 
@@ -25,6 +26,9 @@ def _config_form() -> RunConfig | None:
             llm = st.selectbox("LLM back end", LLMS, help="local: the packaged quantized model; openai: any OpenAI-compatible server (OPENAI_BASE_URL).")
             llm_model = st.text_input("LLM model", placeholder="the back end's default", help="A packaged model name or a GGUF path for local; the served model's name for openai.")
             judge = st.selectbox("Judge", JUDGES, help="cascade: the cohesion judge, asking the LLM about the clusters it is unsure of.")
+            refits = sorted(workspace_judges(workspace()).glob("cohesion-*.json"), reverse=True)
+            cohesion_model = st.selectbox("Cohesion judge", [None, *refits], format_func=lambda p: p.stem if p else "shipped",
+                                          help="Re-fitted on your verdicts on the Judge page.")
         with right:
             max_iterations = st.number_input("Max iterations", 1, 20, 5)
             n_candidates = st.number_input("Candidate k per iteration", 1, 10, 5)
@@ -40,6 +44,7 @@ def _config_form() -> RunConfig | None:
         method=method, embedder=embedder, k_min=k_min, k_max=k_max, k=k, llm=llm, llm_model=llm_model.strip() or None,
         judge=judge, max_iterations=int(max_iterations), n_candidates=int(n_candidates),
         max_llm_calls=int(max_llm_calls) or None, separate_roles=separate_roles,
+        cohesion_model=str(cohesion_model) if cohesion_model else None,
     ))
 
 

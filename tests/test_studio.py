@@ -169,6 +169,15 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
     assert (curated.loc[curated["cluster_id"] == largest, "verdict"] == "bad").all()
     assert (folder / "judge_sft.jsonl").exists() and (folder / "namer_sft.jsonl").exists()
 
+    app.switch_page("pages/judge.py").run()
+    assert not app.exception, app.exception
+    labelled(app.button, "Re-fit the judge on these verdicts").click().run()
+    assert not app.exception, app.exception
+    (refit,) = (workspace.parent / "judges").glob("cohesion-all-minilm-l6-v2-*.json")
+    assert json.loads(refit.read_text())["training"]["n_analyst_labels"] == 2  # one marked bad, one approved
+    app.switch_page("pages/discover.py").run()
+    assert refit in labelled(app.selectbox, "Cohesion judge").options or refit.stem in labelled(app.selectbox, "Cohesion judge").options
+
 
 def test_a_run_with_a_scripted_llm_proposes_a_merge_the_analyst_approves(workspace, monkeypatch):
     llm = scripted_llm()

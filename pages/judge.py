@@ -1,0 +1,45 @@
+"""Judge: how well the cohesion judge agrees with the analyst's verdicts, and a judge re-fitted on them."""
+
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dialin_core.cohesion import CohesionModel, default_model_path
+from dialin_core.embed import EMBEDDER_CHOICES, load_embedder
+from dialin_core.judge_feedback import agreement, analyst_labels, refit_judge, workspace_judges
+from studio.context import attempt, open_store, workspace
+
+
+def _judges(embedder: str) -> dict[str, Path]:
+    """The shipped judge for the embedder, then the workspace's re-fitted ones, newest first."""
+    found = {"shipped": default_model_path(embedder)} if default_model_path(embedder).is_file() else {}
+    for path in sorted(workspace_judges(workspace()).glob(f"cohesion-{embedder}-*.json"), reverse=True):
+        found[path.stem] = path
+    return found
+
+
+st.title("Judge")
+st.caption("Every verdict you set, every cluster you approve or make, is a labelled example for the cohesion judge.")
+embedder = st.selectbox("Embedder", EMBEDDER_CHOICES)
+with st.spinner("Reading your verdicts…"), open_store() as store:
+    labels = analyst_labels(store, load_embedder(embedder))
+if not labels:
+    st.info("No analyst verdict yet for runs with this embedder: mark clusters good or bad, or approve them, on the Review page.")
+    st.stop()
+judges = _judges(embedder)
+rows = [{"judge": name, **agreement(CohesionModel.load(path), labels)} for name, path in judges.items()]
+st.dataframe(pd.DataFrame(rows), hide_index=True,
+             column_config={"agreement": st.column_config.ProgressColumn("agreement", min_value=0.0, max_value=1.0)})
+st.caption(f"{len(labels)} labelled clusters ({sum(label.good for label in labels)} good). A re-fitted judge's agreement "
+           "is measured on the verdicts it was fitted to, so it flatters it; the shipped judge's is an honest figure.")
+if st.button("Re-fit the judge on these verdicts", type="primary"):
+    model = attempt(lambda: refit_judge(embedder, labels))
+    if model is not None:
+        folder = workspace_judges(workspace())
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"cohesion-{embedder}-{datetime.now():%Y%m%d-%H%M%S}.json"
+        model.save(path)
+        st.session_state["flash"] = f"Saved {path.name}; choose it as the cohesion judge of your next run on the Discover page."
+        st.rerun()

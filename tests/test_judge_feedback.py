@@ -1,0 +1,90 @@
+"""Analyst verdicts as labelled clusters: agreement with the judge, and a judge re-fitted on them."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dialin_core import review
+from dialin_core.cli import main
+from dialin_core.cohesion import CohesionModel, default_model_path, examples_path, load_cohesion_model
+from dialin_core.config import RunConfig
+from dialin_core.datasets import ingest_file
+from dialin_core.embed import load_embedder
+from dialin_core.ingest import ColumnMapping
+from dialin_core.judge_feedback import ANALYST_WEIGHT, agreement, analyst_labels, refit_judge
+from dialin_core.pipeline import run_discovery
+from dialin_core.review import review_state
+from dialin_core.store import Store
+
+
+@pytest.fixture
+def reviewed(tmp_path: Path, banking77_subset: Path):
+    """A k=12 clustering of 8 intents (some clusters pure, some mixed), reviewed by an analyst who knows
+    the gold labels: clusters under 90% one intent are marked bad, the others good, the purest approved."""
+    store = Store(tmp_path / "w.duckdb")
+    dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
+    run_id = run_discovery(store, dataset_id, RunConfig(method="kmeans", k=12, with_map=False)).run_id
+    assigned = store.assignments(run_id)
+    purity = assigned.groupby("cluster_id")["gold_label"].agg(lambda g: g.value_counts(normalize=True).iloc[0])
+    review.set_verdict(store, run_id, "ana", purity.index[purity < 0.9].tolist(), "bad")
+    review.set_verdict(store, run_id, "ana", purity.index[purity >= 0.9].tolist(), "good")
+    review.set_status(store, run_id, "ana", [int(purity.idxmax())], "approved")
+    yield store, run_id, purity
+    store.close()
+
+
+def test_every_cluster_the_analyst_judged_is_a_label_with_the_analysts_verdict(reviewed):
+    store, run_id, purity = reviewed
+    labels = analyst_labels(store, load_embedder("all-minilm-l6-v2"))
+    assert sorted(label.cluster_id for label in labels) == sorted(purity.index.tolist())
+    assert {label.cluster_id: label.good for label in labels} == {int(c): bool(p >= 0.9) for c, p in purity.items()}
+    assert all(label.features.shape == (9,) for label in labels)
+
+
+def test_an_undone_verdict_is_no_label(reviewed):
+    store, run_id, purity = reviewed
+    before = len(analyst_labels(store, load_embedder("all-minilm-l6-v2")))
+    extra = review.set_verdict(store, run_id, "ana", [int(purity.idxmin())], "good")
+    review.undo(store, run_id, "ana", extra)
+    labels = {l.cluster_id: l.good for l in analyst_labels(store, load_embedder("all-minilm-l6-v2"))}
+    assert len(labels) == before and labels[int(purity.idxmin())] is False
+
+
+def test_agreement_and_a_refit_that_moves_towards_the_analyst(reviewed):
+    store, run_id, _ = reviewed
+    labels = analyst_labels(store, load_embedder("all-minilm-l6-v2"))
+    shipped = load_cohesion_model("all-minilm-l6-v2")
+    before = agreement(shipped, labels)
+    assert before["n"] == len(labels) and 0 <= before["agreement"] <= 1
+    refitted = refit_judge("all-minilm-l6-v2", labels)
+    after = agreement(refitted, labels)
+    assert after["agreement"] >= before["agreement"]
+    assert refitted.coef != shipped.coef
+    assert refitted.training["n_analyst_labels"] == len(labels) and refitted.training["analyst_weight"] == ANALYST_WEIGHT
+    features = np.stack([l.features for l in labels])
+    truth = np.array([l.good for l in labels])
+    moved = refitted.probability_good(features) - shipped.probability_good(features)
+    assert moved[truth].mean() > moved[~truth].mean()  # good clusters gain probability relative to bad ones
+
+
+def test_refit_without_verdicts_or_without_a_prior_says_why(tmp_path, reviewed):
+    store, _, _ = reviewed
+    with pytest.raises(ValueError, match="no analyst verdict yet"):
+        refit_judge("all-minilm-l6-v2", [])
+    lone = tmp_path / "lone.json"
+    CohesionModel.load(default_model_path("all-minilm-l6-v2")).save(lone)
+    labels = analyst_labels(store, load_embedder("all-minilm-l6-v2"))
+    with pytest.raises(ValueError, match="no training examples beside it"):
+        refit_judge("all-minilm-l6-v2", labels, prior_model=lone)
+    assert examples_path(default_model_path("all-minilm-l6-v2")).is_file()
+
+
+def test_the_cli_refits_and_reports_agreement(tmp_path, reviewed, capsys):
+    store, _, _ = reviewed
+    path = store.path
+    store.close()  # the CLI opens the workspace itself; DuckDB lets one process hold it
+    out = tmp_path / "refit.json"
+    assert main(["refit-judge", "--workspace", path, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert '"refitted_in_sample"' in printed and load_cohesion_model("all-minilm-l6-v2", out).training["n_analyst_labels"] > 0
