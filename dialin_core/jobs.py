@@ -48,23 +48,20 @@ def active_run(workspace: str | Path) -> int | None:
 
 def start_run(workspace: str | Path, dataset_id: int, config: RunConfig, tools: ToolsFactory | None = None) -> int:
     """Create the run now (so the caller can show it) and work it in a thread; returns its id."""
-    with _guard:
-        _refuse_if_busy(workspace)
-        with Store(workspace) as store:
-            if config.method == "dialin":
-                run_id = create_dialin_run(store, dataset_id, config)
-            else:
-                run_id = create_run(store, dataset_id, config)
-        _launch(workspace, run_id, tools)
-    return run_id
+    create = create_dialin_run if config.method == "dialin" else create_run
+    return _start(workspace, lambda store: create(store, dataset_id, config), tools)
 
 
 def start_refinement(workspace: str | Path, source_run_id: int, tools: ToolsFactory | None = None) -> int:
     """A new run that keeps what the analyst let stand in a reviewed run and re-clusters the rest."""
+    return _start(workspace, lambda store: create_refined_run(store, source_run_id), tools)
+
+
+def _start(workspace: str | Path, create: Callable[[Store], int], tools: ToolsFactory | None) -> int:
     with _guard:
         _refuse_if_busy(workspace)
         with Store(workspace) as store:
-            run_id = create_refined_run(store, source_run_id)
+            run_id = create(store)
         _launch(workspace, run_id, tools)
     return run_id
 

@@ -151,24 +151,24 @@ def _checked_name(state: ReviewState, name: str, renaming: int | None = None) ->
 
 def set_verdict(store: Store, run_id: int, analyst: str, cluster_ids: Sequence[int], verdict: str) -> int:
     """Override the judge: a cluster marked bad goes back to re-clustering in a refined run."""
-    if verdict not in VERDICTS:
-        raise ReviewError(f"a verdict is good or bad, not '{verdict}'")
-    state = review_state(store, run_id)
-    ids = _existing(state, cluster_ids)
-    before = {str(c): state.cluster(c)["verdict"] for c in ids}
-    return store.record_decision(run_id, analyst=_analyst(analyst), action="set_verdict", target=_clusters_target(ids),
-                                 before={"verdicts": before}, after={"cluster_ids": ids, "verdict": verdict})
+    return _set_field(store, run_id, analyst, cluster_ids, "verdict", verdict, VERDICTS)
 
 
 def set_status(store: Store, run_id: int, analyst: str, cluster_ids: Sequence[int], status: str) -> int:
     """Approve clusters (kept as they are by a refined run), or reopen them."""
-    if status not in STATUSES:
-        raise ReviewError(f"a status is one of {', '.join(STATUSES)}, not '{status}'")
+    return _set_field(store, run_id, analyst, cluster_ids, "status", status, STATUSES)
+
+
+def _set_field(store: Store, run_id: int, analyst: str, cluster_ids: Sequence[int], field: str, value: str,
+               allowed: Sequence[str]) -> int:
+    """One decision setting `field` on a selection of clusters, with each one's former value."""
+    if value not in allowed:
+        raise ReviewError(f"a {field} is one of {', '.join(allowed)}, not '{value}'")
     state = review_state(store, run_id)
     ids = _existing(state, cluster_ids)
-    before = {str(c): state.cluster(c)["status"] for c in ids}
-    return store.record_decision(run_id, analyst=_analyst(analyst), action="set_status", target=_clusters_target(ids),
-                                 before={"statuses": before}, after={"cluster_ids": ids, "status": status})
+    before = {str(c): state.cluster(c)[field] for c in ids}
+    return store.record_decision(run_id, analyst=_analyst(analyst), action=f"set_{field}", target=_clusters_target(ids),
+                                 before={field: before}, after={"cluster_ids": ids, field: value})
 
 
 def rename(store: Store, run_id: int, analyst: str, cluster_id: int, name: str) -> int:

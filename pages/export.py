@@ -5,14 +5,11 @@ from pathlib import Path
 import streamlit as st
 
 from dialin_core.export import FORMATS, build_card, curate, judge_records, load_snapshot, namer_records, write_export
-from studio.context import attempt, choose_run, open_store, workspace
+from studio.context import attempt, finished_run, open_store, workspace
 
 st.title("Export")
 with open_store() as store:
-    run_id = choose_run(store, statuses=("finished",), key="export_run")
-    if run_id is None:
-        st.info("No finished run yet: start one on the Discover page.")
-        st.stop()
+    run_id = finished_run(store, key="export_run")
     snapshot = load_snapshot(store, run_id)  # read once: the table and the card show the same state
 curated = curate(snapshot)
 card = build_card(snapshot, curated, judge_records(snapshot), namer_records(snapshot))

@@ -11,16 +11,13 @@ import streamlit as st
 
 from dialin_core import review
 from dialin_core.review import UNASSIGNED, review_state
-from studio.context import choose_run, decide, open_store, require_analyst
+from studio.context import decide, finished_run, open_store, require_analyst
 
 MAX_POINTS = 8000  # what a browser draws smoothly; the data behind the map is never cut
 
 st.title("Map")
 with open_store() as store:
-    run_id = choose_run(store, statuses=("finished",), key="map_run")
-    if run_id is None:
-        st.info("No finished run yet: start one on the Discover page.")
-        st.stop()
+    run_id = finished_run(store, key="map_run")
     state = review_state(store, run_id)
     points = store.assignments(run_id)[["utterance_id", "text", "x", "y"]]
 analyst = require_analyst()

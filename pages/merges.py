@@ -6,14 +6,11 @@ import streamlit as st
 
 from dialin_core import review
 from dialin_core.review import review_state
-from studio.context import choose_run, decide, open_store, require_analyst
+from studio.context import decide, finished_run, open_store, require_analyst
 
 st.title("Merge proposals")
 with open_store() as store:
-    run_id = choose_run(store, statuses=("finished",), key="merges_run")
-    if run_id is None:
-        st.info("No finished run yet: start one on the Discover page.")
-        st.stop()
+    run_id = finished_run(store, key="merges_run")
     state = review_state(store, run_id)
 analyst = require_analyst()
 

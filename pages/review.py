@@ -5,14 +5,11 @@ import streamlit as st
 
 from dialin_core import jobs, review
 from dialin_core.review import UNASSIGNED, review_state
-from studio.context import attempt, choose_run, decide, open_store, require_analyst, workspace
+from studio.context import attempt, decide, finished_run, open_store, require_analyst, workspace
 
 st.title("Review clusters")
 with open_store() as store:
-    run_id = choose_run(store, statuses=("finished",), key="review_run")
-    if run_id is None:
-        st.info("No finished run yet: start one on the Discover page.")
-        st.stop()
+    run_id = finished_run(store, key="review_run")
     state = review_state(store, run_id)
     utterances = store.assignments(run_id).set_index("utterance_id")
     decisions = store.decisions(run_id)

@@ -69,10 +69,14 @@ def decide(action: Callable[[Store], Any], success: str) -> None:
 
 
 def show_flash() -> None:
-    """The confirmation of the last decision, shown once after the rerun that applied it."""
+    """The confirmation of the last decision, shown once after the rerun that applied it.
+
+    A toast, not an alert at the top of the page: the analyst clicked far down a long page, and the rerun
+    keeps the page scrolled there, so a message at the top would go unseen.
+    """
     message = st.session_state.pop("flash", None)
     if message:
-        st.success(message)
+        st.toast(message, icon=":material/check_circle:")
 
 
 def run_label(row: pd.Series) -> str:
@@ -93,3 +97,12 @@ def choose_run(store: Store, statuses: tuple[str, ...] | None = None, key: str =
     chosen = st.selectbox("Run", ids, index=index, format_func=labels.get, key=key)
     st.session_state["run_id"] = chosen
     return chosen
+
+
+def finished_run(store: Store, key: str) -> int:
+    """The run a review page works on; the page stops with a pointer to Discover when there is none."""
+    run_id = choose_run(store, statuses=("finished",), key=key)
+    if run_id is None:
+        st.info("No finished run yet: start one on the Discover page.")
+        st.stop()
+    return run_id

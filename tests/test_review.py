@@ -107,7 +107,7 @@ def test_merges_fold_into_the_largest_cluster_under_the_chosen_name(run):
         (lambda s, r: review.rename(s, r, "ana", 0, "   "), "cannot be empty"),
         (lambda s, r: review.rename(s, r, "ana", 99, "x"), "no cluster 99"),
         (lambda s, r: review.rename(s, r, "", 0, "x"), "say who you are"),
-        (lambda s, r: review.set_verdict(s, r, "ana", [0], "maybe"), "good or bad"),
+        (lambda s, r: review.set_verdict(s, r, "ana", [0], "maybe"), "one of good, bad"),
         (lambda s, r: review.set_verdict(s, r, "ana", [], "bad"), "at least one cluster"),
         (lambda s, r: review.move(s, r, "ana", [], 1), "at least one sentence"),
         (lambda s, r: review.move(s, r, "ana", [10**6], 1), "no utterance"),
