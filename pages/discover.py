@@ -93,7 +93,9 @@ def _watch(run_id: int, polling: bool) -> None:
     figure = px.bar(counts, x="k", y="clusters", color="verdict", facet_col="iteration", facet_row="role",
                     barmode="group", color_discrete_map={"good": "#2a9d8f", "bad": "#e76f51"},
                     title="Good and bad clusters per candidate k (✓ chosen)")
-    figure.update_xaxes(matches=None, type="category")
+    # Every facet has its own candidate k: its own axis, labelled (by default only the bottom row's are shown,
+    # and the customer row read as if it had tried the agent row's k).
+    figure.update_xaxes(matches=None, type="category", showticklabels=True)
     st.plotly_chart(figure, width="stretch")
     st.dataframe(candidates, hide_index=True)
     if not kept.empty:

@@ -21,7 +21,7 @@ if proposals.empty:
 status = st.segmented_control("Show", ["proposed", "accepted", "rejected", "all"], default="proposed", key="merge_filter")
 if status and status != "all":
     proposals = proposals[proposals["status"] == status]
-st.caption(f"{len(state.proposals)} proposals: "
+st.caption(f"{len(state.proposals)} proposal{'' if len(state.proposals) == 1 else 's'}: "
            + ", ".join(f"{n} {s}" for s, n in state.proposals["status"].value_counts().items()))
 if proposals.empty:
     st.info(f"No {status} proposal.")

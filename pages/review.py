@@ -5,7 +5,7 @@ import streamlit as st
 
 from dialin_core import jobs, review
 from dialin_core.review import UNASSIGNED, review_state
-from studio.context import attempt, decide, finished_run, open_store, require_analyst, workspace
+from studio.context import attempt, decide, finished_run, open_store, require_analyst, show_current_label, workspace
 
 st.title("Review clusters")
 with open_store() as store:
@@ -65,6 +65,7 @@ ids = shown["cluster_id"].astype(int).tolist()
 if not ids:
     st.info("No cluster matches the filters.")
     st.stop()
+show_current_label("detail_cluster", ids)  # a renamed cluster shows its new name in the picker
 cluster_id = st.selectbox("Cluster", ids, format_func=label.get, key="detail_cluster")
 cluster = state.cluster(cluster_id)
 st.caption(f"Engine's name: {cluster['auto_name']} · verdict {cluster['verdict']} (engine: {cluster['auto_verdict']}) · "

@@ -15,14 +15,3 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   .venv/bin/python -m pip install --quiet -r requirements-dev.txt
   echo "$wanted" > "$stamp"
 fi
-# tests/test_browser.py drives Debian's Chromium, not Playwright's own download (which needs the open
-# internet; apt only needs the package mirror). Installed only when missing and we may install as root.
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo=none; fi
-  if [ "$sudo" != none ] && command -v apt-get >/dev/null; then
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "note: tests/test_browser.py needs /usr/bin/chromium (Debian's chromium package); install it as root." >&2
-  fi
-fi

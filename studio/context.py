@@ -84,7 +84,12 @@ def run_label(row: pd.Series) -> str:
 
 
 def choose_run(store: Store, statuses: tuple[str, ...] | None = None, key: str = "run_choice") -> int | None:
-    """A run picker shared by the pages: the session's open run is preselected, the newest otherwise."""
+    """A run picker shared by the pages: the session's open run is preselected, the newest otherwise.
+
+    The open run is the one the analyst last picked in a picker or started. A picker keeps its own value
+    while its page is shown, so it is moved to the open run explicitly: otherwise a run started from the
+    page would go on being shown as the run picked before it.
+    """
     runs = store.runs()
     if statuses:
         runs = runs[runs["status"].isin(statuses)]
@@ -93,10 +98,29 @@ def choose_run(store: Store, statuses: tuple[str, ...] | None = None, key: str =
     ids = runs["run_id"].astype(int).tolist()[::-1]
     labels = {int(r["run_id"]): run_label(r) for _, r in runs.iterrows()}
     current = st.session_state.get("run_id")
-    index = ids.index(current) if current in ids else 0
-    chosen = st.selectbox("Run", ids, index=index, format_func=labels.get, key=key)
-    st.session_state["run_id"] = chosen
-    return chosen
+    if current in ids:
+        st.session_state[key] = current
+    elif st.session_state.get(key) not in ids:
+        st.session_state.pop(key, None)  # the newest, below
+    return st.selectbox("Run", ids, format_func=labels.get, key=key, on_change=_open_run, args=(key,))
+
+
+def _open_run(key: str) -> None:
+    st.session_state["run_id"] = st.session_state[key]
+
+
+def show_current_label(key: str, options: list[Any]) -> None:
+    """Before a keyed selectbox: have it show its choice's label as it is now, not as it was when picked.
+
+    The browser keeps the text of the option the analyst picked (a cluster renamed since would keep its
+    old name there) until the server sends the value again, which this does; a choice no longer offered
+    is dropped, so the first option is shown.
+    """
+    if key in st.session_state:
+        if st.session_state[key] in options:
+            st.session_state[key] = st.session_state[key]
+        else:
+            del st.session_state[key]
 
 
 def finished_run(store: Store, key: str) -> int:

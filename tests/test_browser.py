@@ -1,24 +1,181 @@
-"""The home page through a real Streamlit server and headless Chromium: what a user clicking sees."""
+"""The studio through a real Streamlit server and headless Chromium: what a user clicking sees.
+
+The walk takes the screenshots the README shows (docs/screenshots/). The server holds the DuckDB file
+open, so the workspace is read only once the server has let go of it.
+"""
+
+from collections import Counter
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page, expect
 
+from dialin_core.review import review_state
 from dialin_core.store import Store
-from tests.browser import StudioServer, page, screenshot, studio, wait_for_app, wait_for_text  # noqa: F401 (fixtures)
+from tests.browser import (  # noqa: F401 (page and studio are fixtures)
+    StudioServer,
+    choose,
+    go_to,
+    options,
+    page,
+    pick,
+    rerun,
+    screenshot,
+    set_number,
+    studio,
+    type_analyst,
+    wait_for_app,
+    wait_for_text,
+)
 
 pytestmark = pytest.mark.browser
 
+ANALYST = "Grace Hopper"
+# Seconds. A two-iteration run of the sample: ~1 min on two idle cores, 3-4 min when they are shared
+# (loading the embedder, embedding 1079 utterances and compiling UMAP's numba code come first, per server).
+RUN_TIMEOUT = 480.0
 
-def test_home_page_loads_the_sample_dialogues(studio: StudioServer, page: Page) -> None:
+
+def load_sample(page: Page) -> None:
+    with rerun(page):
+        page.get_by_role("button", name="Load the sample dialogues").click()
+    wait_for_text(page, "Sample dialogues are data set 1.")
+
+
+def start_run(page: Page, run_id: int, max_iterations: int, candidates: int | None = None) -> None:
+    """Discover's form without an LLM (cohesion judge), then Start: the live view takes over."""
+    go_to(page, "Discover")
+    choose(page, "LLM back end", "none")
+    choose(page, "Judge", "cohesion")
+    set_number(page, "Max iterations", max_iterations)
+    if candidates is not None:
+        set_number(page, "Candidate k per iteration", candidates)
+    with rerun(page):
+        page.get_by_role("button", name="Start the run").click()
+    wait_for_text(page, f"Run {run_id} started")
+
+
+def wait_until_finished(page: Page, run_id: int) -> None:
+    """The live view polls the run; once it ends the page redraws with the final progress."""
+    wait_for_text(page, f"Run {run_id}: finished", timeout=RUN_TIMEOUT)
+    wait_for_app(page)
+
+
+def decide(page: Page, button: Locator, confirmation: str) -> None:
+    """Click a decision's button: the page reruns twice (apply, then redraw), and the second run shows the
+    confirmation as a toast. Watched for at once: a toast is gone after four seconds."""
+    button.click()
+    expect(page.get_by_test_id("stToast").filter(has_text=confirmation)).to_be_visible(timeout=60_000)
+    wait_for_app(page)
+
+
+def clusters_by_size(page: Page) -> list[str]:
+    """The review's cluster labels ("12 · name (size)"), largest first, the unassigned pool left out."""
+    return [o for o in options(page, "Selected clusters") if o != "Select all" and not o.startswith("-1 ")]
+
+
+def mark_bad(page: Page, cluster: str) -> None:
+    with rerun(page):
+        pick(page, "Selected clusters", cluster)
+    decide(page, page.get_by_role("button", name="Mark bad", exact=True), "Mark bad: done")
+
+
+def cluster_id(label: str) -> int:
+    return int(label.split(" · ")[0])
+
+
+def test_the_main_flow_from_sample_data_to_export(studio: StudioServer, page: Page) -> None:
     page.goto(studio.url)
     wait_for_text(page, "Dial-In Studio")
-    page.get_by_role("button", name="Load the sample dialogues").click()
-    wait_for_text(page, "Sample dialogues are data set 1.", timeout=120)
     wait_for_app(page)
+    type_analyst(page, ANALYST)
+    load_sample(page)
     screenshot(page, "home")
 
-    # The server holds the DuckDB file open; read the workspace only once it has let go.
-    studio.stop()
+    start_run(page, 1, max_iterations=2)
+    wait_until_finished(page, 1)
+    expect(page.get_by_text("Clusters kept so far")).to_be_visible()
+    run_picker = page.get_by_test_id("stSelectbox").filter(has=page.get_by_role("combobox", name="Run", exact=True))
+    screenshot(page, "discover", top=run_picker)  # the live view, below the form
+
+    go_to(page, "Review")
+    wait_for_text(page, "Bulk actions")
+    largest, second = clusters_by_size(page)[:2]
+    mark_bad(page, largest)
+    with rerun(page):
+        choose(page, "Cluster", second)
+    rename = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="Rename", exact=True))
+    rename.get_by_label("Name", exact=True).fill("inquire-order_status")
+    decide(page, rename.get_by_role("button", name="Rename", exact=True), f"Cluster {cluster_id(second)} renamed")
+    expect(page.get_by_role("combobox", name="Cluster", exact=True)).to_have_value(
+        f"{cluster_id(second)} · inquire-order_status ({second.rsplit('(', 1)[1]}"
+    )
+    screenshot(page, "review", toast=True)
+
+    go_to(page, "Merges")
+    wait_for_text(page, "Merge proposals")
+    screenshot(page, "merges")
+
+    go_to(page, "Map")
+    wait_for_text(page, "Selection: 0 sentences")
+    screenshot(page, "map")
+
+    go_to(page, "Export")
+    with rerun(page):
+        page.get_by_role("button", name="Export", exact=True).click()
+    wait_for_text(page, "Wrote")
+    screenshot(page, "export", top=page.get_by_test_id("stForm"))
+
+    studio.stop()  # the server holds the DuckDB file: read the workspace only once it has let go
     with Store(studio.workspace) as store:
         (dataset,) = store.datasets()
+        run = store.run(1)
+        decisions = store.decisions(1)
+        state = review_state(store, 1)
     assert dataset.n_dialogues == 300
+    assert run["status"] == "finished" and run["config"]["llm"] == "none" and run["config"]["judge"] == "cohesion"
+    assert decisions["action"].tolist() == ["set_verdict", "rename"]
+    assert set(decisions["analyst"]) == {ANALYST}
+    live = state.live_clusters().sort_values("size", ascending=False, kind="stable")
+    assert cluster_id(largest) == int(live["cluster_id"].iloc[0])
+    assert state.cluster(cluster_id(largest))["verdict"] == "bad"
+    assert state.cluster(cluster_id(second))["name"] == "inquire-order_status"
+    assert (studio.workspace.parent / "exports" / "run-1" / "utterances.parquet").exists()
+
+
+def test_a_run_killed_with_the_server_resumes_when_it_restarts(studio: StudioServer, page: Page) -> None:
+    page.goto(studio.url)
+    wait_for_text(page, "Dial-In Studio")
+    wait_for_app(page)
+    type_analyst(page, ANALYST)
+    load_sample(page)
+    start_run(page, 1, max_iterations=1, candidates=2)  # the short run 1 only has to be there, reviewed
+    wait_until_finished(page, 1)
+    go_to(page, "Review")
+    wait_for_text(page, "Bulk actions")
+    largest = clusters_by_size(page)[0]
+    mark_bad(page, largest)
+
+    start_run(page, 2, max_iterations=2)  # about 15 s of loop once the embeddings are cached
+    wait_for_text(page, "Run 2: running · clustering", timeout=RUN_TIMEOUT)  # a first candidate k is judged
+    studio.kill()  # SIGKILL: no cleanup, nobody records how run 2 ended
+    with Store(studio.workspace) as store:  # the dead server has let go of the file
+        assert store.run_status(2) == "running"
+        assert any(e["kind"] == "candidate_judged" for e in store.events(2))
+
+    studio.start()
+    page.goto(studio.url)
+    expect(page.get_by_test_id("stSidebar").get_by_text("Resumed run 2, interrupted when the server stopped.")).to_be_visible(
+        timeout=60_000
+    )
+    go_to(page, "Discover")
+    wait_until_finished(page, 2)
+
+    studio.stop()
+    with Store(studio.workspace) as store:
+        decisions = store.decisions(1)
+        run_2 = store.run(2)
+        events = store.events(2)
+    assert decisions[["action", "analyst"]].values.tolist() == [["set_verdict", ANALYST]]
+    assert run_2["status"] == "finished"
+    judged = Counter((e["role"], e["iteration"], e["k"]) for e in events if e["kind"] == "candidate_judged")
+    assert judged and max(judged.values()) == 1, [key for key, n in judged.items() if n > 1]
