@@ -317,7 +317,7 @@ def write_export(store: Store, run_id: int, out_dir: str | Path, formats: Sequen
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = [_write_utterances(utterances, out / f"utterances.{f}", f) for f in formats]
-    written += [_write_jsonl(judge, out / "judge_sft.jsonl"), _write_jsonl(namer, out / "namer_sft.jsonl")]
+    written += [write_jsonl(judge, out / "judge_sft.jsonl"), write_jsonl(namer, out / "namer_sft.jsonl")]
     (out / "data_card.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "data_card.md").write_text(data_card_markdown(data), encoding="utf-8")
     return [*written, out / "data_card.json", out / "data_card.md"]
@@ -334,6 +334,7 @@ def _write_utterances(utterances: pd.DataFrame, path: Path, format: str) -> Path
     return path
 
 
-def _write_jsonl(records: list[dict[str, Any]], path: Path) -> Path:
+def write_jsonl(records: list[dict[str, Any]], path: Path) -> Path:
+    """One JSON object per line, UTF-8 as written (no \\u escapes)."""
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     return path

@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+from dialin_core.store import Store
+
 WORKSPACE_ENV = "DIALIN_WORKSPACE"
 
 
@@ -12,3 +14,8 @@ def default_workspace_path() -> Path:
         return Path(os.environ[WORKSPACE_ENV]).expanduser()
     data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return data_home / "dialin-studio" / "workspace.duckdb"
+
+
+def open_workspace(path: Path | None) -> Store:
+    """The workspace at `path`, or at the default place when the user gave none."""
+    return Store(path or default_workspace_path())

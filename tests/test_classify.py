@@ -340,6 +340,23 @@ def test_classify_eval_on_held_out_sgd_dialogues_is_far_above_chance(trained, sg
     assert kept["accuracy_kept"] >= report["accuracy"]  # the confident share is the more accurate one
 
 
+def test_classify_train_learns_a_reviewed_run_from_its_workspace(tmp_path):
+    workspace, head = tmp_path / "w.duckdb", tmp_path / "head.jsonl"
+    head.write_text("\n".join(SGD_SAMPLE.read_text(encoding="utf-8").splitlines()[:40]) + "\n", encoding="utf-8")
+    with Store(workspace) as store:
+        dataset_id = ingest_file(store, head)
+        run_id = run_discovery(store, dataset_id, RunConfig(method="kmeans", k=12, with_map=False, roles=("customer",))).run_id
+        named = store.clusters(run_id)["cluster_id"].tolist()[:6]
+        for n, cluster_id in enumerate(named):
+            review.rename(store, run_id, "ana", cluster_id, f"inquire-topic{n}")
+        review.set_verdict(store, run_id, "ana", store.clusters(run_id)["cluster_id"].tolist()[6:], "bad")
+    out = tmp_path / "model"
+    result = run_cli("classify-train", "--workspace", str(workspace), "--run", str(run_id), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["intents"] == 6
+    assert set(IntentClassifier.load(out).labels_) == {f"inquire-topic{n}" for n in range(6)}
+
+
 def test_classify_train_needs_a_file_or_a_run(tmp_path):
     result = run_cli("classify-train", "--out", str(tmp_path / "m"))
     assert result.returncode == 2 and "either a dialogue file or --run" in result.stderr

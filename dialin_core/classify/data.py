@@ -158,8 +158,9 @@ def dialogues_from_turns(turns: Iterable[Turn], gold: dict[tuple[str, int], tupl
     return [Dialogue(dialogue_id, tuple(sorted(ts, key=lambda t: t.turn_index))) for dialogue_id, ts in grouped.items()]
 
 
-def dialogues_from_file(path: FilePath, *, mask_pii: bool = False) -> list[Dialogue]:
-    """Labelled dialogues from a transcript file; JSON dialogue files keep every active intent of a turn."""
+def dialogues_from_file(path: FilePath, *, mask_pii: bool = False, require_labels: bool = True) -> list[Dialogue]:
+    """Dialogues from a transcript file, labelled where the file labels them (JSON dialogue files keep
+    every active intent of a turn); unless `require_labels` is off, a file labelling no turn is refused."""
     turns = read_transcripts(path, mask_pii=mask_pii)
     all_intents = active_intents(path) if Path(path).suffix.lower() in (".jsonl", ".json") else {}
     gold = {}
@@ -167,9 +168,23 @@ def dialogues_from_file(path: FilePath, *, mask_pii: bool = False) -> list[Dialo
         key = (turn.dialogue_id, turn.turn_index)
         gold[key] = all_intents.get(key) or ((turn.gold_label,) if turn.gold_label else ())
     dialogues = dialogues_from_turns(turns, gold)
-    if not any(turn.gold for dialogue in dialogues for turn in dialogue.turns):
+    if require_labels and not any(turn.gold for dialogue in dialogues for turn in dialogue.turns):
         raise IngestError(Path(path), 'no turn has an intent: give turns an "intent" or "active_intents" to train or evaluate on')
     return dialogues
+
+
+def dialogue_records(dialogues: Iterable[Dialogue], extras: dict[tuple[str, int], dict] | None = None) -> list[dict]:
+    """Dialogues as JSON records `dialogues_from_file` reads back: a labelled turn carries its intent as
+    "intent", and `extras` adds fields per (dialogue id, turn index), e.g. how an LLM labelled it."""
+    extras = extras or {}
+    return [
+        {"dialogue_id": d.dialogue_id, "turns": [
+            {"speaker": t.speaker, "utterance": t.text, **({"intent": t.gold[0]} if t.gold else {}),
+             **extras.get((d.dialogue_id, t.turn_index), {})}
+            for t in d.turns
+        ]}
+        for d in dialogues
+    ]
 
 
 # -- from a reviewed run -----------------------------------------------------------------------------------
