@@ -9,6 +9,7 @@ import json
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from dialin_core.ingest import ColumnMapping, deduplicate, read_transcripts
 from dialin_core.cohesion import CohesionModel, default_model_path, fit_cohesion_model, save_examples
 from dialin_core.judge_feedback import agreement, analyst_labels, refit_judge
 from dialin_core.judge_training import training_set
+from dialin_core.labelgen_run import approved_names, complete_labelgen_run, create_leftover_run, run_labelgen
 from dialin_core.llm.backends import open_backend
 from dialin_core.llm.base import LLMError
 from dialin_core.llm.cache import CachedLLM
@@ -94,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     dialin.add_argument("--leftover-min-cosine", type=float, default=RunConfig.leftover_min_cosine)
     dialin.add_argument("--no-role-split", action="store_true", help="cluster customer and agent utterances together")
     dialin.add_argument("--auto-merge", action="store_true", help="apply merge proposals without review")
+    labelgen = discover.add_argument_group("labelgen method (also uses --llm, --model)")
+    _add_labelgen_options(labelgen)
+    labelgen.add_argument("--example-label", action="append", help="an intent name the LLM may reuse (repeatable)")
+    labelgen.add_argument("--examples-from", type=int, metavar="RUN_ID", help="the approved cluster names of a reviewed run as example labels")
+
+    leftovers = commands.add_parser("leftovers", help="labelgen on the leftovers of a finished dialin run: new intents, as a new run")
+    leftovers.add_argument("run_id", type=int, help="the finished dialin run")
+    leftovers.add_argument("--out", type=Path, required=True, help="folder for assignments.csv, clusters.csv, summary.json")
+    leftovers.add_argument("--workspace", type=Path, default=None)
+    leftovers.add_argument("--llm", choices=("local", "openai"), default=RunConfig.llm)
+    leftovers.add_argument("--model", help="local: packaged model name or GGUF path; openai: served model name")
+    _add_labelgen_options(leftovers)
 
     resume = commands.add_parser("resume", help="continue a dialin run that was killed or failed")
     resume.add_argument("run_id", type=int)
@@ -190,10 +204,16 @@ def command_discover(args: argparse.Namespace) -> dict:
         leftover_min_cosine=args.leftover_min_cosine,
         separate_roles=not args.no_role_split,
         auto_merge=args.auto_merge,
+        example_labels=tuple(args.example_label or ()),
+        **_labelgen_fields(args),
     )
     with _open_store(args) as store:
         dataset_id = ingest_file(store, args.input, _mapping(args), mask_pii=args.mask_pii)
-        if config.method == "dialin":
+        if args.examples_from is not None:
+            config = replace(config, example_labels=config.example_labels + tuple(approved_names(store, args.examples_from)))
+        if config.method == "labelgen":
+            result = run_labelgen(store, dataset_id, config)
+        elif config.method == "dialin":
             result = run_dialin(store, dataset_id, config, on_event=_log_event)
         else:
             result = run_discovery(store, dataset_id, config)
@@ -204,6 +224,28 @@ def command_resume(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     with _open_store(args) as store:
         result = resume_dialin(store, args.run_id, on_event=_log_event)
+    return _write_outputs(result, args.out, started)
+
+
+def _add_labelgen_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--batch-size", type=int, default=RunConfig.labelgen_batch, help="utterances per label-generation call")
+    parser.add_argument("--classify-batch", type=int, default=RunConfig.classify_batch, help="utterances per classification call")
+    parser.add_argument("--candidate-labels", type=int, default=RunConfig.candidate_labels,
+                        help="nearest labels offered per utterance (0: every label)")
+    parser.add_argument("--sure-margin", type=float, default=RunConfig.sure_margin,
+                        help="the nearest label stands without the LLM when it leads the next by this cosine (1: always ask)")
+
+
+def _labelgen_fields(args: argparse.Namespace) -> dict:
+    return {"labelgen_batch": args.batch_size, "classify_batch": args.classify_batch,
+            "candidate_labels": args.candidate_labels, "sure_margin": args.sure_margin}
+
+
+def command_leftovers(args: argparse.Namespace) -> dict:
+    started = time.perf_counter()
+    overrides = {"llm": args.llm, "llm_model": args.model, **_labelgen_fields(args)}
+    with _open_store(args) as store:
+        result = complete_labelgen_run(store, create_leftover_run(store, args.run_id, overrides))
     return _write_outputs(result, args.out, started)
 
 
@@ -328,6 +370,7 @@ COMMANDS = {
     "discover": command_discover,
     "resume": command_resume,
     "refine": command_refine,
+    "leftovers": command_leftovers,
     "train-judge": command_train_judge,
     "refit-judge": command_refit_judge,
     "export": command_export,

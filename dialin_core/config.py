@@ -5,8 +5,8 @@ from typing import Any, Literal
 
 from dialin_core.embed import DEFAULT_EMBEDDER
 
-Method = Literal["dialin", "kmeans", "agglomerative", "hdbscan"]
-METHODS: tuple[str, ...] = ("dialin", "kmeans", "agglomerative", "hdbscan")
+Method = Literal["dialin", "labelgen", "kmeans", "agglomerative", "hdbscan"]
+METHODS: tuple[str, ...] = ("dialin", "labelgen", "kmeans", "agglomerative", "hdbscan")
 LLMS: tuple[str, ...] = ("local", "openai", "none")
 JUDGES: tuple[str, ...] = ("cascade", "cohesion", "llm")
 # Measured (BENCHMARKS.md): the packaged 0.5B model takes 5-10 s per call on 2 cores, so ~80 calls fit a
@@ -43,10 +43,27 @@ class RunConfig:
     separate_roles: bool = True  # customer and agent utterances are clustered apart when both exist
     auto_merge: bool = False  # apply merge proposals without review (headless runs)
     refine_of: int | None = None  # a reviewed run: its good and approved clusters are kept, the rest re-clustered
+    # Label generation (method "labelgen", seed 002); the LLM settings above name its back end.
+    labelgen_batch: int = 15  # utterances per label-generation call (the seed's B)
+    classify_batch: int = 8  # utterances per classification call
+    candidate_labels: int = 4  # nearest labels (by embedding) offered per utterance; 0: every label
+    sure_margin: float = 1.0  # the nearest label stands without the LLM when it leads the next by this cosine
+    example_labels: tuple[str, ...] = field(default_factory=tuple)  # e.g. approved names of a reviewed run
+    leftovers_of: int | None = None  # a finished dialin run: label only its leftovers, keep its clusters
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method '{self.method}': choose one of {', '.join(METHODS)}")
+        if self.method == "labelgen" and self.llm == "none":
+            raise ValueError("the labelgen method has an LLM label and classify the utterances: choose --llm local or openai")
+        if self.method == "labelgen" and self.k is not None:
+            raise ValueError("the labelgen method needs no k: the labels it generates are the clusters; drop --k")
+        if self.leftovers_of is not None and self.method != "labelgen":
+            raise ValueError("only a labelgen run labels the leftovers of another run")
+        if self.labelgen_batch < 1 or self.classify_batch < 1:
+            raise ValueError(f"batch sizes must be at least 1, got {self.labelgen_batch} and {self.classify_batch}")
+        if self.candidate_labels == 1 or self.candidate_labels < 0:
+            raise ValueError(f"candidate labels must be 0 (all) or at least 2, got {self.candidate_labels}")
         if self.k is not None and self.k < 2:
             raise ValueError(f"k must be at least 2, got {self.k}")
         if not 2 <= self.k_min <= self.k_max:
@@ -84,7 +101,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, stored: dict[str, Any]) -> "RunConfig":
         """The configuration a run was stored with (JSON has lists where the dataclass has tuples)."""
-        return cls(**{**stored, "roles": tuple(stored.get("roles", ()))})
+        return cls(**{**stored, "roles": tuple(stored.get("roles", ())), "example_labels": tuple(stored.get("example_labels", ()))})
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "roles": list(self.roles)}
+        return {**asdict(self), "roles": list(self.roles), "example_labels": list(self.example_labels)}

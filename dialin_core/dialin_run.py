@@ -39,7 +39,7 @@ from dialin_core.llm.backends import open_backend
 from dialin_core.llm.base import LLMBackend
 from dialin_core.llm.cache import CachedLLM
 from dialin_core.merge import propose_merges
-from dialin_core.naming import LLMNamer, base_name
+from dialin_core.naming import LLMNamer, base_name, name_as_text
 from dialin_core.progress import iterations_from_events
 from dialin_core.refine import StandingCluster, standing_clusters
 from dialin_core.review import review_state
@@ -356,11 +356,6 @@ def _name_clusters(
     return clusters.assign(name=clusters["cluster_id"].map(names))
 
 
-def _name_text(name: str) -> str:
-    """`report-lost_card` reads as "report lost card" to a sentence embedder."""
-    return name.replace("-", " ").replace("_", " ")
-
-
 def _merge_proposals(clusters: pd.DataFrame, texts: list[str], labels: np.ndarray, tools: Tools, store: Store) -> pd.DataFrame:
     """Clusters whose names share a base name, or whose base names pass the geodesic + vMF test.
 
@@ -380,7 +375,7 @@ def _merge_proposals(clusters: pd.DataFrame, texts: list[str], labels: np.ndarra
     base_of = {representative[b]: b for b in bases}
     by_name = []
     if len(bases) >= 2:
-        name_vectors = embed_texts([_name_text(b) for b in bases], tools.embedder, store)
+        name_vectors = embed_texts([name_as_text(b) for b in bases], tools.embedder, store)
         by_name = propose_merges([representative[b] for b in bases], name_vectors)
     linked = [([base_of[c] for c in p.cluster_ids], p.edges) for p in by_name]
     covered = {b for members, _ in linked for b in members}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dialin_core.config import RunConfig
 from dialin_core.dialin_run import Tools, create_dialin_run, create_refined_run, resume_dialin
+from dialin_core.labelgen_run import complete_labelgen_run
 from dialin_core.pipeline import complete_run, create_run
 from dialin_core.store import Store
 
@@ -151,6 +152,8 @@ def _work(workspace: Path, run_id: int, tools: ToolsFactory | None) -> None:
             if run["method"] == "dialin":
                 config = RunConfig.from_dict(run["config"])
                 resume_dialin(store, run_id, tools=tools(store, config) if tools else None)
+            elif run["method"] == "labelgen":
+                complete_labelgen_run(store, run_id)
             else:
                 complete_run(store, run_id)
         except Exception as error:  # a pause or cancel (RunStopped) included: the run row says which

@@ -51,6 +51,11 @@ def base_name(name: str) -> str:
     return re.sub(r"_[0-9]+$", "", name)
 
 
+def name_as_text(name: str) -> str:
+    """`report-lost_card` reads as "report lost card" to a sentence embedder."""
+    return name.replace("-", " ").replace("_", " ")
+
+
 def unique_name(name: str, taken: set[str]) -> str:
     """`name`, or `name_2`, `name_3`, … when it is taken within the run."""
     candidate, n = name, 2

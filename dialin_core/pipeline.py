@@ -110,13 +110,21 @@ def complete_run(store: Store, run_id: int, embedder: Embedder | None = None) ->
         texts = utterances["text"].tolist()
         vectors = embed_texts(texts, embedder or load_embedder(config.embedder), store)
         labels, details = cluster_labels(vectors, config)
-        clusters = cluster_table(texts, labels)
-        assignments = assignment_table(utterances, vectors, labels, clusters, config)
-        summary = run_summary(assignments, details, config, time.perf_counter() - started)
-        store.finish_run(run_id, clusters=clusters, assignments=assignments, summary=summary)
+        return store_result(store, run_id, utterances, vectors, labels, cluster_table(texts, labels), details, started)
     except BaseException as error:
         store.fail_run(run_id, f"{type(error).__name__}: {error}")
         raise
+
+
+def store_result(
+    store: Store, run_id: int, utterances: pd.DataFrame, vectors: np.ndarray, labels: np.ndarray, clusters: pd.DataFrame,
+    details: dict[str, Any], started: float,
+) -> RunResult:
+    """A run's final clusters, assignments and summary, stored in one transaction; what a finished run returns."""
+    config = RunConfig.from_dict(store.run(run_id)["config"])
+    assignments = assignment_table(utterances, vectors, labels, clusters, config)
+    summary = run_summary(assignments, details, config, time.perf_counter() - started)
+    store.finish_run(run_id, clusters=clusters, assignments=assignments, summary=summary)
     return RunResult(run_id=run_id, assignments=assignments, clusters=clusters, summary=summary)
 
 
