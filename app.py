@@ -34,5 +34,6 @@ navigation = st.navigation([
     st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
     st.Page("pages/judge.py", title="Judge", icon=":material/gavel:"),
+    st.Page("pages/classify.py", title="Classify", icon=":material/alt_route:"),
 ])
 navigation.run()

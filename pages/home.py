@@ -6,7 +6,7 @@ import streamlit as st
 
 from dialin_core.datasets import ingest_file
 from dialin_core.ingest import ColumnMapping, Turn, csv_columns, read_transcripts
-from studio.context import USER_ERRORS, attempt, open_store, workspace
+from studio.context import USER_ERRORS, attempt, open_store, save_upload, workspace
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data" / "dialogues.jsonl"
 NONE = "(none)"
@@ -69,9 +69,7 @@ with open_store() as store:
     with st.expander("Upload transcripts (CSV, JSONL dialogues, plain text)", expanded=False):
         upload = st.file_uploader("Transcript file", type=["csv", "tsv", "jsonl", "json", "txt"])
         if upload is not None:
-            saved = workspace().parent / "uploads" / Path(upload.name).name
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_bytes(upload.getvalue())
+            saved = save_upload(upload)
             mask_pii = st.checkbox("Mask personal data (emails, phone and card numbers) before storing")
             try:
                 mapping = _mapping_form(saved) if saved.suffix.lower() in (".csv", ".tsv") else None

@@ -130,3 +130,11 @@ def finished_run(store: Store, key: str) -> int:
         st.info("No finished run yet: start one on the Discover page.")
         st.stop()
     return run_id
+
+
+def save_upload(upload) -> Path:
+    """An uploaded file kept in `uploads/` beside the workspace, so what was stored can be traced to it."""
+    saved = workspace().parent / "uploads" / Path(upload.name).name
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_bytes(upload.getvalue())
+    return saved
