@@ -1,0 +1,113 @@
+"""The method bake-off (issue 5): k-means (true k), k-means (silhouette k), HDBSCAN, Dial-In and labelgen on
+BANKING77 test and on the SGD sample's customer turns, in one run.
+
+Usage: .venv/bin/python bench/bakeoff.py [--sample N] [--seed S] [--dialin-llm-calls N] [--skip-llm]
+
+--sample N draws a stratified subsample of N labelled unique utterances per data set (seeded; the same for
+every method), because the packaged 0.5B model answers in 5-10 s a call on 2 cores and labelgen over all
+3,080 BANKING77 test queries would take hours. Embeddings are computed once per data set, timed on their
+own; each row's seconds are its own wall time on cached vectors. Labelgen runs twice: as the seed does
+(the LLM classifies every utterance among its nearest labels) and with the nearest label answering alone
+(`sure_margin 0`: the generation calls are answered from the cache of the first row, so that row's time is
+nearly all embedding arithmetic). Nothing is tuned on the test labels: they are only read to score.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from dialin_core.config import RunConfig  # noqa: E402
+from dialin_core.datasets import ingest_file  # noqa: E402
+from dialin_core.dialin_run import build_tools, run_dialin  # noqa: E402
+from dialin_core.embed import DEFAULT_EMBEDDER, embed_texts, load_embedder  # noqa: E402
+from dialin_core.ingest import ColumnMapping  # noqa: E402
+from dialin_core.labelgen_run import run_labelgen  # noqa: E402
+from dialin_core.pipeline import run_discovery  # noqa: E402
+from dialin_core.store import Store  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data"
+DATA_SETS = {
+    "BANKING77 test": (SHARED / "banking77" / "test.csv", ColumnMapping(text="text", label="category"), ()),
+    "SGD sample, customer turns": (SHARED / "sgd" / "train_sample.jsonl", None, ("customer",)),
+}
+
+
+def stratified_sample(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+    """About `n` rows drawn in proportion to each gold intent's share, at least one per intent."""
+    if n is None or n >= len(frame):
+        return frame
+    share, rng = n / len(frame), np.random.default_rng(seed)
+    picks = [rng.choice(rows, max(1, round(len(rows) * share)), replace=False) for rows in frame.groupby("gold_label").indices.values()]
+    return frame.iloc[np.sort(np.concatenate(picks))]
+
+
+def labelled_sample(store: Store, path: Path, mapping: ColumnMapping | None, roles: tuple[str, ...], n: int | None, seed: int, folder: Path) -> Path:
+    """The data set's labelled unique utterances (of `roles`), subsampled, as a CSV every method reads."""
+    dataset_id = ingest_file(store, path, mapping)
+    utterances = store.utterances(dataset_id, roles=roles or None)
+    labelled = utterances[utterances["gold_label"].notna() & (utterances["gold_label"] != "")]
+    sample = stratified_sample(labelled, n, seed)
+    out = folder / f"{path.stem}-sample.csv"
+    sample[["text", "gold_label"]].to_csv(out, index=False)
+    return out
+
+
+def row(label: str, summary: dict) -> str:
+    m = summary["metrics"]
+    calls = summary.get("llm_calls", 0)
+    return (f"| {label} | {m['acc']:.3f} | {m['nmi']:.3f} | {m['ari']:.3f} | {m['f1']:.3f} | {summary['n_clusters']} | "
+            f"{calls} | {calls / summary['n_utterances']:.3f} | {summary.get('llm_tokens', 0)} | {summary['seconds']:.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sample", type=int, help="labelled utterances per data set (stratified; default: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dialin-llm-calls", type=int, default=16, help="the Dial-In run's LLM budget (judging and naming)")
+    parser.add_argument("--skip-llm", action="store_true", help="only the methods that need no LLM")
+    args = parser.parse_args()
+
+    embedder = load_embedder(DEFAULT_EMBEDDER)
+    with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "bench.duckdb") as store:
+        for title, (path, mapping, roles) in DATA_SETS.items():
+            sample_path = labelled_sample(store, path, mapping, roles, args.sample, args.seed, Path(folder))
+            dataset_id = ingest_file(store, sample_path, ColumnMapping(text="text", label="gold_label"))
+            utterances = store.utterances(dataset_id)
+            n_gold = utterances["gold_label"].nunique()
+            started = time.perf_counter()
+            embed_texts(utterances["text"].tolist(), embedder, store)
+            print(f"\n{title}: {len(utterances)} unique labelled utterances (seed {args.seed}), {n_gold} gold intents; "
+                  f"{DEFAULT_EMBEDDER}: {time.perf_counter() - started:.1f} s to embed\n")
+            print("| method | ACC | NMI | ARI | F1 | #clusters | LLM calls | calls/utterance | LLM tokens | seconds |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+            common = {"with_map": False, "seed": args.seed}
+            for label, config in {
+                f"kmeans, true k={n_gold}": RunConfig(method="kmeans", k=n_gold, **common),
+                "kmeans, silhouette k (5..150)": RunConfig(method="kmeans", **common),
+                "hdbscan (UMAP 10-d, min size 10)": RunConfig(method="hdbscan", **common),
+            }.items():
+                print(row(label, run_discovery(store, dataset_id, config, embedder).summary), flush=True)
+            if args.skip_llm:
+                continue
+            dialin = RunConfig(max_llm_calls=args.dialin_llm_calls, **common)
+            summary = run_dialin(store, dataset_id, dialin, tools=build_tools(store, dialin, embedder)).summary
+            print(row(f"dialin (cascade judge, LLM names, {args.dialin_llm_calls} calls budget)", summary), flush=True)
+            for label, config in {
+                "labelgen (LLM classifies all, top-4 labels by embedding)": RunConfig(method="labelgen", **common),
+                "labelgen, nearest label answers alone (sure margin 0)": RunConfig(method="labelgen", sure_margin=0.0, **common),
+            }.items():
+                summary = run_labelgen(store, dataset_id, config, embedder=embedder).summary
+                print(row(label, summary) + f" <!-- {summary['labels_proposed']} labels proposed, "
+                      f"{summary['labels_after_merge']} after merge, {summary['asked_llm']} utterances asked -->", flush=True)
+
+
+if __name__ == "__main__":
+    main()
