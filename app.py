@@ -32,6 +32,7 @@ navigation = st.navigation([
     st.Page("pages/review.py", title="Review", icon=":material/rule:"),
     st.Page("pages/merges.py", title="Merges", icon=":material/merge:"),
     st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
     st.Page("pages/judge.py", title="Judge", icon=":material/gavel:"),
     st.Page("pages/classify.py", title="Classify", icon=":material/alt_route:"),

@@ -33,6 +33,8 @@ from dialin_core.pipeline import OUTLIER_NAME, RunResult, create_run, store_resu
 from dialin_core.review import ReviewState, review_state
 from dialin_core.store import Store
 
+SAMPLE_SIZE = 10  # member utterances stored with each cluster for the studio to show
+
 
 def settings_of(config: RunConfig) -> LabelgenSettings:
     return LabelgenSettings(
@@ -82,7 +84,7 @@ def complete_labelgen_run(
         vectors = embed_texts(texts, embedder, store)
         source = review_state(store, config.leftovers_of) if config.leftovers_of is not None else None
         labels, names, details = _label(store, run_id, llm, texts, vectors, utterances["utterance_id"].to_numpy(), source, config, embedder)
-        clusters = _cluster_table(labels, names, set(details.get("kept_from_source", ())))
+        clusters = _cluster_table(labels, names, set(details.get("kept_from_source", ())), utterances["utterance_id"].to_numpy())
         calls = llm.counts.calls + llm.counts.cached_calls
         details |= {"llm": config.llm, "llm_model": llm.backend.model, "llm_calls": calls,
                     "llm_tokens": llm.counts.prompt_tokens + llm.counts.completion_tokens,
@@ -141,8 +143,9 @@ def _label(
     return labels, {cid: name for name, cid in label_id.items()}, details
 
 
-def _cluster_table(labels: np.ndarray, names: dict[int, str], from_source: set[int]) -> pd.DataFrame:
-    """One row per cluster that holds utterances, named by its label; a source run's cluster says so."""
+def _cluster_table(labels: np.ndarray, names: dict[int, str], from_source: set[int], utterance_ids: np.ndarray) -> pd.DataFrame:
+    """One row per cluster that holds utterances, named by its label, with its first members as the sample
+    the studio shows; a source run's cluster says so."""
     ids, sizes = np.unique(labels, return_counts=True)
     return pd.DataFrame({
         "cluster_id": ids.astype(int),
@@ -150,4 +153,5 @@ def _cluster_table(labels: np.ndarray, names: dict[int, str], from_source: set[i
         "size": sizes.astype(int),
         "verdict": pd.array([None] * len(ids), dtype="string"),
         "evidence": [json.dumps({"source_run_cluster": int(c)}) if int(c) in from_source else None for c in ids],
+        "sample": [utterance_ids[labels == c][:SAMPLE_SIZE].tolist() for c in ids],
     })

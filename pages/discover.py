@@ -1,5 +1,6 @@
 """Discover: configure a run, start it in the background, and watch each iteration as it happens."""
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
@@ -12,6 +13,7 @@ from studio.context import attempt, choose_run, open_store, workspace
 
 POLL_SECONDS = 2.0
 LIVE = ("running", "pausing", "cancelling")
+LABELGEN_STEP_COLUMNS = ["kind", "n_items", "n_labels", "asked_llm", "n_new_intents", "llm_calls_total", "llm_tokens_total"]
 
 
 def _config_form() -> RunConfig | None:
@@ -19,7 +21,8 @@ def _config_form() -> RunConfig | None:
     with st.form("run_config"):
         left, middle, right = st.columns(3)
         with left:
-            method = st.selectbox("Method", METHODS, help="dialin: the LLM-in-the-loop method; the others are baselines.")
+            method = st.selectbox("Method", METHODS, help="dialin: the LLM-in-the-loop method; labelgen: the LLM writes labels and "
+                                  "classifies every utterance into them (no k); the others are baselines.")
             embedder = st.selectbox("Embedder", EMBEDDER_CHOICES)
             k_min, k_max = st.slider("k search space", 2, 300, (5, 150))
         with middle:
@@ -34,6 +37,9 @@ def _config_form() -> RunConfig | None:
             n_candidates = st.number_input("Candidate k per iteration", 1, 10, 5)
             max_llm_calls = st.number_input("LLM call budget (0: the back end's default)", 0, 100_000, 0)
             separate_roles = st.checkbox("Cluster customer and agent utterances apart", value=True)
+            candidate_labels = st.number_input("Labels offered per utterance (labelgen; 0: all)", 0, 50, RunConfig.candidate_labels)
+            sure_margin = st.number_input("Sure margin (labelgen; 1: the LLM classifies every utterance)", 0.0, 1.0, RunConfig.sure_margin,
+                                          step=0.01, help="The nearest label stands without the LLM when its cosine leads the next by this much.")
         k = None
         if method in ("kmeans", "agglomerative"):
             k = st.number_input("k (0: chosen by silhouette)", 0, 1000, 0) or None
@@ -45,6 +51,7 @@ def _config_form() -> RunConfig | None:
         judge=judge, max_iterations=int(max_iterations), n_candidates=int(n_candidates),
         max_llm_calls=int(max_llm_calls) or None, separate_roles=separate_roles,
         cohesion_model=str(cohesion_model) if cohesion_model else None,
+        candidate_labels=int(candidate_labels), sure_margin=float(sure_margin),
     ))
 
 
@@ -72,6 +79,7 @@ def _watch(run_id: int, polling: bool) -> None:
     with open_store() as store:
         progress = run_progress(store, run_id)
         kept = kept_clusters(store, run_id)
+        method, steps = store.run(run_id)["method"], store.events(run_id)
     if polling and progress.status not in LIVE:
         st.rerun()  # the run ended: redraw the page once, without the timer
     st.progress(progress.fraction, text=f"Run {run_id}: {progress.status} · {progress.phase}")
@@ -82,6 +90,10 @@ def _watch(run_id: int, polling: bool) -> None:
         st.caption(f"LLM calls {progress.llm_calls} of {progress.llm_budget}")
     for reason in progress.stopped:
         st.caption(f"Loop stopped: {reason}")
+    if method == "labelgen":
+        st.caption("Labelgen: labels generated over mini-batches, near-duplicates merged, every utterance classified.")
+        st.dataframe(pd.DataFrame(steps).reindex(columns=LABELGEN_STEP_COLUMNS), hide_index=True)
+        return
     candidates = progress.candidates_frame()
     if candidates.empty:
         st.info("Embedding the utterances; the first candidate k appears here when it has been judged.")

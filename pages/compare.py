@@ -1,0 +1,36 @@
+"""Compare: two finished runs of one data set side by side (cluster counts, agreement, gold metrics)."""
+
+import streamlit as st
+
+from dialin_core.compare import compare_runs
+from studio.context import attempt, open_store, run_label
+
+st.title("Compare two runs")
+with open_store() as store:
+    runs = store.runs()
+finished = runs[runs["status"] == "finished"]
+if len(finished) < 2:
+    st.info("Comparing needs two finished runs: start another one on the Discover page.")
+    st.stop()
+ids = finished["run_id"].astype(int).tolist()[::-1]
+labels = {int(r["run_id"]): run_label(r) for _, r in finished.iterrows()}
+left, right = st.columns(2)
+first = left.selectbox("First run", ids, format_func=labels.get, key="compare_first")
+second = right.selectbox("Second run", ids, index=1, format_func=labels.get, key="compare_second")
+with open_store() as store:
+    comparison = attempt(lambda: compare_runs(store, first, second))
+if comparison is None:
+    st.stop()
+
+st.subheader("Each run")
+st.dataframe(comparison.runs, hide_index=True)
+if "acc" not in comparison.runs:
+    st.caption("No gold intents in this data set: the runs are compared with each other only.")
+agreement = comparison.agreement
+cells = st.columns(3)
+cells[0].metric("Utterances in both", agreement["n_shared"])
+cells[1].metric("Adjusted Rand index", f"{agreement['ari']:.3f}")
+cells[2].metric("NMI", f"{agreement['nmi']:.3f}")
+st.subheader(f"Where the clusters of run {first} went in run {second}")
+st.dataframe(comparison.overlap, hide_index=True, width="stretch",
+             column_config={"share_in_best_match": st.column_config.ProgressColumn("share in best match", min_value=0.0, max_value=1.0)})
