@@ -20,7 +20,7 @@ from dialin_core.classify.model import ClassifierSettings, IntentClassifier
 from dialin_core.classify.routing import DEFAULT_TAU, DEFAULT_TOP_K, HybridRouter, LLMChooser
 from dialin_core.config import JUDGES, LLMS, METHODS, RunConfig
 from dialin_core.datasets import ingest_file
-from dialin_core.dialin_run import create_refined_run, resume_dialin, run_dialin
+from dialin_core.dialin_run import create_refined_run, create_role_split_run, resume_dialin, run_dialin
 from dialin_core.embed import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, embed_texts, load_embedder
 from dialin_core.errors import IngestError, WorkspaceBusy
 from dialin_core.export import FORMATS, write_export
@@ -118,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     refine.add_argument("run_id", type=int, help="the reviewed run")
     refine.add_argument("--out", type=Path, required=True, help="folder for assignments.csv, clusters.csv, summary.json")
     refine.add_argument("--workspace", type=Path, default=None)
+
+    role_split = commands.add_parser("role-split", help="split a run's sentences by the role their cluster names imply, re-cluster each side")
+    role_split.add_argument("run_id", type=int, help="the finished run whose names give the roles (data without speaker roles)")
+    role_split.add_argument("--out", type=Path, required=True, help="folder for assignments.csv, clusters.csv, summary.json")
+    role_split.add_argument("--workspace", type=Path, default=None)
 
     refit = commands.add_parser("refit-judge", help="re-fit the cohesion judge on the analyst's verdicts in a workspace")
     refit.add_argument("--out", type=Path, required=True, help="JSON file for the re-fitted judge")
@@ -256,6 +261,14 @@ def command_refine(args: argparse.Namespace) -> dict:
     return _write_outputs(result, args.out, started)
 
 
+def command_role_split(args: argparse.Namespace) -> dict:
+    """Seed 3.4's second step headless: the roles a finished run's names give, each side clustered again."""
+    started = time.perf_counter()
+    with _open_store(args) as store:
+        result = resume_dialin(store, create_role_split_run(store, args.run_id), on_event=_log_event)
+    return _write_outputs(result, args.out, started)
+
+
 def _log_event(event: dict) -> None:
     """One line per loop step on stderr, so a headless run can be followed and its log kept."""
     print(json.dumps(event, sort_keys=True), file=sys.stderr, flush=True)
@@ -370,6 +383,7 @@ COMMANDS = {
     "discover": command_discover,
     "resume": command_resume,
     "refine": command_refine,
+    "role-split": command_role_split,
     "leftovers": command_leftovers,
     "train-judge": command_train_judge,
     "refit-judge": command_refit_judge,

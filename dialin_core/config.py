@@ -43,6 +43,7 @@ class RunConfig:
     separate_roles: bool = True  # customer and agent utterances are clustered apart when both exist
     auto_merge: bool = False  # apply merge proposals without review (headless runs)
     refine_of: int | None = None  # a reviewed run: its good and approved clusters are kept, the rest re-clustered
+    roles_from: int | None = None  # a finished run whose cluster names give each utterance its role (seed 3.4)
     # Label generation (method "labelgen", seed 002); the LLM settings above name its back end.
     labelgen_batch: int = 15  # utterances per label-generation call (the seed's B)
     classify_batch: int = 8  # utterances per classification call
@@ -82,6 +83,8 @@ class RunConfig:
             raise ValueError("max_llm_calls must be >= 0, max_iterations and n_candidates >= 1")
         if self.refine_of is not None and self.method != "dialin":
             raise ValueError("only a dialin run refines a reviewed run")
+        if self.roles_from is not None and (self.method != "dialin" or not self.separate_roles):
+            raise ValueError("roles read from a run's names split a dialin run by role: use the dialin method without --no-role-split")
         if not 0.0 <= self.naming_share <= 1.0:
             raise ValueError(f"naming_share must be between 0 and 1, got {self.naming_share}")
 

@@ -43,6 +43,7 @@ from dialin_core.naming import LLMNamer, base_name, name_as_text
 from dialin_core.progress import iterations_from_events
 from dialin_core.refine import StandingCluster, standing_clusters
 from dialin_core.review import review_state
+from dialin_core.role_split import check_splittable, derived_roles, has_speaker_roles, names_by_utterance, role_counts
 from dialin_core.pipeline import OUTLIER_NAME, RunResult, assignment_table, run_summary
 from dialin_core.sampling import SAMPLERS
 from dialin_core.store import Store
@@ -50,7 +51,8 @@ from dialin_core.store import Store
 EventListener = Callable[[dict[str, Any]], None]
 AUTO_MERGE_ANALYST = "auto-merge"
 SEEDED = "seeded_from_review"
-FINISHED_STEPS = (SEEDED, "iteration_done", "loop_stopped")
+ROLES_DERIVED = "roles_derived"
+FINISHED_STEPS = (ROLES_DERIVED, SEEDED, "iteration_done", "loop_stopped")
 STOPPED_AS = {"pausing": "paused", "cancelling": "cancelled"}
 
 
@@ -106,12 +108,29 @@ def run_dialin(
 def create_refined_run(store: Store, source_run_id: int) -> int:
     """A new run over the same data set that keeps what the analyst let stand in a reviewed run and
     clusters the rest again (seed 001's human-in-the-loop iteration); `resume_dialin` runs it."""
+    dataset_id, config = _follow_up(store, source_run_id, "refined")
+    return create_dialin_run(store, dataset_id, replace(config, refine_of=source_run_id))
+
+
+def create_role_split_run(store: Store, source_run_id: int) -> int:
+    """A new run over the same data set in which each sentence takes the role its cluster's name implies in
+    a finished run, and each role's sentences are clustered again (seed 001, section 3.4, second step);
+    `resume_dialin` runs it. Only for data whose ingest knew no speakers: ingest's roles split runs already."""
+    dataset_id, config = _follow_up(store, source_run_id, "split by role")
+    config = replace(config, refine_of=None, separate_roles=True, roles_from=source_run_id)
+    if has_speaker_roles(store.utterances(dataset_id, roles=config.roles or None)["roles"]):
+        raise ValueError(f"the data of run {source_run_id} has speaker roles from ingest: its runs split customer and agent already")
+    check_splittable(role_counts(derived_roles(names_by_utterance(review_state(store, source_run_id)))), source_run_id)
+    return create_dialin_run(store, dataset_id, config)
+
+
+def _follow_up(store: Store, source_run_id: int, purpose: str) -> tuple[int, RunConfig]:
+    """The data set and configuration of a finished run, as a Dial-In run that builds on it starts from them."""
     source = store.run(source_run_id)
     if source["status"] != "finished":
-        raise ValueError(f"run {source_run_id} is {source['status']}: only a finished, reviewed run can be refined")
+        raise ValueError(f"run {source_run_id} is {source['status']}: only a finished, reviewed run can be {purpose}")
     stored = {k: v for k, v in source["config"].items() if k in RunConfig.__dataclass_fields__}
-    config = replace(RunConfig.from_dict(stored), method="dialin", k=None, refine_of=source_run_id)
-    return create_dialin_run(store, source["dataset_id"], config)
+    return source["dataset_id"], replace(RunConfig.from_dict(stored), method="dialin", k=None)
 
 
 def create_dialin_run(store: Store, dataset_id: int, config: RunConfig) -> int:
@@ -248,6 +267,22 @@ class _Recorder:
         return clusters, assignments
 
 
+def _split_roles(store: Store, run_id: int, config: RunConfig, utterances: pd.DataFrame, recorder: _Recorder) -> pd.Series:
+    """The roles that partition the run: ingest's, or those a finished run's names give. The latter are
+    stored as the run's first step, so a resumed run splits as it started, whatever the analyst renamed since."""
+    if config.roles_from is None:
+        return utterances["roles"]
+    stored = [e for e in store.events(run_id) if e["kind"] == ROLES_DERIVED]
+    if stored:
+        agents = set(stored[0]["agent_ids"])
+    else:
+        roles = derived_roles(names_by_utterance(review_state(store, config.roles_from)))
+        agents = {u for u, role in roles.items() if role == "agent"}
+        recorder.record({"kind": ROLES_DERIVED, "source_run": config.roles_from, "counts": role_counts(roles),
+                         "agent_ids": sorted(agents)})
+    return utterances["utterance_id"].map(lambda u: ("agent",) if int(u) in agents else ("customer",))
+
+
 def _restored_state(store: Store, run_id: int, role: str, rows: np.ndarray, utterance_ids: np.ndarray) -> tuple[LoopState, bool]:
     """The loop state of one role group from the workspace, and whether its loop had already stopped."""
     events = [e for e in store.events(run_id) if e.get("role") == role]
@@ -281,7 +316,7 @@ def _execute(
         utterance_ids = utterances["utterance_id"].to_numpy()
         settings = _settings(config)
         labels = np.full(len(texts), NOISE)
-        partitions = role_partitions(utterances["roles"], config.separate_roles)
+        partitions = role_partitions(_split_roles(store, run_id, config, utterances, recorder), config.separate_roles)
         if config.refine_of is not None and not any(e["kind"] == SEEDED for e in store.events(run_id)):
             role_of = {int(u): role for role, rows in partitions.items() for u in utterance_ids[rows]}
             recorder.seed(standing_clusters(review_state(store, config.refine_of), role_of), config.refine_of)

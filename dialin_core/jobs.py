@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dialin_core.config import RunConfig
-from dialin_core.dialin_run import Tools, create_dialin_run, create_refined_run, resume_dialin
+from dialin_core.dialin_run import Tools, create_dialin_run, create_refined_run, create_role_split_run, resume_dialin
 from dialin_core.labelgen_run import complete_labelgen_run
 from dialin_core.pipeline import complete_run, create_run
 from dialin_core.store import Store
@@ -56,6 +56,11 @@ def start_run(workspace: str | Path, dataset_id: int, config: RunConfig, tools: 
 def start_refinement(workspace: str | Path, source_run_id: int, tools: ToolsFactory | None = None) -> int:
     """A new run that keeps what the analyst let stand in a reviewed run and re-clusters the rest."""
     return _start(workspace, lambda store: create_refined_run(store, source_run_id), tools)
+
+
+def start_role_split(workspace: str | Path, source_run_id: int, tools: ToolsFactory | None = None) -> int:
+    """A new run that splits sentences by the role their cluster names imply and re-clusters each side."""
+    return _start(workspace, lambda store: create_role_split_run(store, source_run_id), tools)
 
 
 def _start(workspace: str | Path, create: Callable[[Store], int], tools: ToolsFactory | None) -> int:

@@ -1,10 +1,13 @@
 """Review: the clusters of a finished run, filtered and judged by the analyst; every action is a decision."""
 
+from collections.abc import Callable
+
 import plotly.express as px
 import streamlit as st
 
 from dialin_core import jobs, review
 from dialin_core.review import UNASSIGNED, review_state
+from dialin_core.role_split import derived_roles, has_speaker_roles, names_by_utterance, role_counts, splittable
 from studio.context import attempt, decide, finished_run, open_store, require_analyst, show_current_label, workspace
 
 st.title("Review clusters")
@@ -13,7 +16,17 @@ with open_store() as store:
     state = review_state(store, run_id)
     utterances = store.assignments(run_id).set_index("utterance_id")
     decisions = store.decisions(run_id)
+    speaker_roles = has_speaker_roles(store.utterances(store.run(run_id)["dataset_id"])["roles"])
 analyst = require_analyst()
+
+
+def start_and_watch(start: Callable[[], int]) -> None:
+    """Start a run in the background and open Discover on it, where it is watched live."""
+    started = attempt(start)
+    if started is not None:
+        st.session_state["run_id"] = started
+        st.switch_page("pages/discover.py")
+
 
 clusters = state.clusters.sort_values("size", ascending=False)
 live = state.live_clusters()
@@ -107,10 +120,16 @@ back = int(live.loc[~live.index.isin(standing.index), "size"].sum()) + int(clust
 st.caption(f"A refined run keeps the {len(standing)} approved or good clusters as they stand now (names, moves and "
            f"merges included) and clusters the other {back} sentences again.")
 if st.button("Start a refined run", disabled=back == 0):
-    refined = attempt(lambda: jobs.start_refinement(workspace(), run_id))
-    if refined is not None:
-        st.session_state["run_id"] = refined
-        st.switch_page("pages/discover.py")
+    start_and_watch(lambda: jobs.start_refinement(workspace(), run_id))
+
+if not speaker_roles:  # with roles from ingest, runs split customer and agent already
+    st.subheader("Split by role")
+    by_role = role_counts(derived_roles(names_by_utterance(state)))
+    st.caption(f"This data has no speaker roles. The cluster names give {by_role['agent']} sentences to the agent "
+               f"(greet-, ask-, provide-, …) and {by_role['customer']} to the customer; the other {by_role['other']} "
+               "(unassigned, or named without a role verb) join the customer side. A new run clusters each side again.")
+    if st.button("Split by role and re-cluster", disabled=not splittable(by_role)):
+        start_and_watch(lambda: jobs.start_role_split(workspace(), run_id))
 
 with st.expander("Decisions (audit trail)"):
     st.dataframe(decisions.drop(columns=["run_id"]), hide_index=True, width="stretch")

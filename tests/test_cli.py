@@ -194,3 +194,36 @@ def test_train_judge_writes_a_judge_that_discover_can_use(tmp_path, banking77_su
     assert main(["discover", str(banking77_subset), "--out", str(out), "--llm", "none", "--cohesion-model", str(judge),
                  "--max-iterations", "1", "--no-map", "--workspace", str(tmp_path / "w.duckdb")]) == 0
     assert read_summary(out)["n_clusters"] >= 1
+
+
+def test_role_split_reclusters_a_run_on_data_without_speakers_by_the_roles_its_names_give(tmp_path):
+    from dialin_core import review
+    from dialin_core.store import Store
+
+    sentences = tmp_path / "sentences.txt"
+    turns = [t["utterance"] for line in SAMPLE_DIALOGUES.read_text(encoding="utf-8").splitlines()[:60] for t in json.loads(line)["turns"]]
+    sentences.write_text("\n".join(turns) + "\n", encoding="utf-8")
+    workspace = tmp_path / "w.duckdb"
+    assert main(["discover", str(sentences), "--out", str(tmp_path / "first"), "--llm", "none", "--max-iterations", "1",
+                 "--candidates", "2", "--k-max", "30", "--no-map", "--workspace", str(workspace)]) == 0
+    run_id = read_summary(tmp_path / "first")["run_id"]
+    with Store(workspace) as store:
+        live = review.review_state(store, run_id).live_clusters()
+        for cluster_id in live["cluster_id"]:
+            review.rename(store, run_id, "ana", int(cluster_id), f"request-thing_{chr(97 + int(cluster_id) % 26)}{int(cluster_id)}")
+        largest = live.nlargest(2, "size")["cluster_id"].astype(int).tolist()
+        for cluster_id, name in zip(largest, ["provide-help", "ask-details"]):
+            review.rename(store, run_id, "ana", cluster_id, name)  # the analyst's names decide the roles
+        members = review.review_state(store, run_id).members
+        agents = set(members.loc[members["cluster_id"].isin(largest), "utterance_id"])
+    assert main(["role-split", str(run_id), "--out", str(tmp_path / "split"), "--workspace", str(workspace)]) == 0
+    split = read_summary(tmp_path / "split")["run_id"]
+    assert (tmp_path / "split" / "clusters.csv").exists()
+    with Store(workspace) as store:
+        assert store.run(split)["config"]["roles_from"] == run_id
+        clusters = store.clusters(split)
+        members = store.assignments(split).merge(clusters[["cluster_id", "role"]], on="cluster_id")
+    assert set(members.loc[members["utterance_id"].isin(agents), "role"].dropna()) == {"agent"}
+    assert set(members.loc[~members["utterance_id"].isin(agents), "role"].dropna()) == {"customer"}
+    again = run_cli("role-split", str(split + 99), "--out", str(tmp_path / "x"), "--workspace", str(workspace))
+    assert again.returncode == 2 and f"no run {split + 99}" in again.stderr

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dialin_core import jobs
+from dialin_core import jobs, review
 from dialin_core.review import review_state
 from dialin_core.store import Store
 from tests.conftest import REPO, SAMPLE_TURNS
@@ -53,6 +53,16 @@ def start_run(app: AppTest, workspace: Path, **choices) -> int:
     assert jobs.wait(workspace, run_id, timeout=600)
     app.run()
     return run_id
+
+
+def run_started_by(app: AppTest, workspace: Path, button: str) -> tuple[int, dict]:
+    """Click a button that starts a run in the background; wait for it and return its id and stored row."""
+    labelled(app.button, button).click().run()
+    assert not app.exception, app.exception
+    run_id = app.session_state["run_id"]
+    assert jobs.wait(workspace, run_id, timeout=600)
+    with Store(workspace) as store:
+        return run_id, store.run(run_id)
 
 
 def scripted_llm() -> ScriptedLLM:
@@ -144,12 +154,9 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
     with Store(workspace) as store:
         assert "report-split_off" not in set(review_state(store, run_id).live_clusters()["name"])
 
-    labelled(app.button, "Start a refined run").click().run()
-    assert not app.exception, app.exception
-    refined = app.session_state["run_id"]
-    assert refined == run_id + 1 and jobs.wait(workspace, refined, timeout=600)
+    refined, row = run_started_by(app, workspace, "Start a refined run")
+    assert refined == run_id + 1 and row["status"] == "finished" and row["config"]["refine_of"] == run_id
     with Store(workspace) as store:
-        assert store.run(refined)["status"] == "finished" and store.run(refined)["config"]["refine_of"] == run_id
         refined_names = set(store.clusters(refined)["name"])
     assert "inquire-order_status" in refined_names  # the approved, renamed cluster stands
     app.switch_page("pages/review.py").run()
@@ -246,3 +253,41 @@ def test_sentences_with_html_and_markdown_are_shown_literally(workspace, tmp_pat
     assert any(t.value == f"▶ customer: {hostile}" or t.value.endswith(hostile) for t in app.text)
     assert not any("<script>" in m.value for m in app.markdown)
     assert not any("unsafe_allow_html" in p.read_text() for p in (REPO / "pages").glob("*.py"))
+
+
+def test_review_splits_a_run_without_speakers_by_role_and_hides_the_action_when_ingest_knew_them(workspace, tmp_path):
+    from dialin_core.config import RunConfig
+    from dialin_core.datasets import ingest_file
+    from dialin_core.dialin_run import ROLES_DERIVED
+    from dialin_core.ingest import ColumnMapping
+    from dialin_core.pipeline import run_discovery
+
+    rows = [f"I can provide the tracking number {i} for you now" for i in range(30)] + [f"where is my parcel number {i}" for i in range(30)]
+    path = tmp_path / "sentences.csv"
+    pd.DataFrame({"text": rows, "speaker": ["agent"] * 30 + ["customer"] * 30}).to_csv(path, index=False)
+    no_llm = RunConfig(method="kmeans", k=2, llm="none", judge="cohesion", with_map=False)
+    with Store(workspace) as store:
+        run_id = run_discovery(store, ingest_file(store, path, ColumnMapping(text="text")), no_llm).run_id
+        texts = store.utterance_texts(run_id)
+        members = store.cluster_members(run_id).set_index("utterance_id")["cluster_id"]
+        agent_cluster = int(members[next(u for u, t in texts.items() if t.startswith("I can provide"))])
+        review.rename(store, run_id, "ana", agent_cluster, "provide-tracking_number")
+        review.rename(store, run_id, "ana", 1 - agent_cluster, "inquire-parcel")
+    app = open_app(workspace)
+    app.switch_page("pages/review.py").run()
+    assert not app.exception, app.exception
+    assert any("give 30 sentences to the agent" in c.value and "30 to the customer" in c.value for c in app.caption)
+    split, row = run_started_by(app, workspace, "Split by role and re-cluster")
+    assert split == run_id + 1 and row["status"] == "finished" and row["config"]["roles_from"] == run_id
+    with Store(workspace) as store:
+        derived = next(e for e in store.events(split) if e["kind"] == ROLES_DERIVED)
+    assert derived["counts"] == {"customer": 30, "agent": 30, "other": 0}
+
+    with_speakers = tmp_path / "speakers.duckdb"
+    with Store(with_speakers) as store:
+        run_discovery(store, ingest_file(store, path, ColumnMapping(text="text", speaker="speaker")), no_llm)
+    app = open_app(with_speakers)
+    app.switch_page("pages/review.py").run()
+    assert not app.exception, app.exception
+    assert not any(b.label == "Split by role and re-cluster" for b in app.button)
+    assert any(b.label == "Start a refined run" for b in app.button)
