@@ -64,7 +64,7 @@ def create_leftover_run(store: Store, source_run_id: int, overrides: dict[str, A
     if not (review_state(store, source_run_id).members["cluster_id"] == NOISE).any():
         raise ValueError(f"run {source_run_id} has no leftovers: every utterance is in a cluster")
     stored = {k: v for k, v in source["config"].items() if k in RunConfig.__dataclass_fields__}
-    config = replace(RunConfig.from_dict(stored), method="labelgen", k=None, refine_of=None, auto_merge=False,
+    config = replace(RunConfig.from_dict(stored), method="labelgen", k=None, refine_of=None, roles_from=None, auto_merge=False,
                      leftovers_of=source_run_id, **(overrides or {}))
     return create_run(store, source["dataset_id"], config)
 
