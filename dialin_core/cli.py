@@ -8,16 +8,12 @@ import argparse
 import json
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from dialin_core.classify.data import DEFAULT_CONTEXT_TURNS, dialogues_from_file, dialogues_from_run, labelled_turns
-from dialin_core.classify.evaluate import evaluation_report, prediction_records, route_all, stream_dialogues
-from dialin_core.classify.model import ClassifierSettings, IntentClassifier
-from dialin_core.classify.routing import DEFAULT_TAU, DEFAULT_TOP_K, HybridRouter, LLMChooser
+from dialin_core.classify.commands import CLASSIFY_COMMANDS, add_classify_commands
 from dialin_core.config import JUDGES, LLMS, METHODS, RunConfig
 from dialin_core.datasets import ingest_file
 from dialin_core.dialin_run import create_refined_run, create_role_split_run, resume_dialin, run_dialin
@@ -29,13 +25,11 @@ from dialin_core.cohesion import CohesionModel, default_model_path, fit_cohesion
 from dialin_core.judge_feedback import agreement, analyst_labels, refit_judge
 from dialin_core.judge_training import training_set
 from dialin_core.labelgen_run import approved_names, complete_labelgen_run, create_leftover_run, run_labelgen
-from dialin_core.llm.backends import open_backend
 from dialin_core.llm.base import LLMError
-from dialin_core.llm.cache import CachedLLM
 from dialin_core.metrics import score_clustering
 from dialin_core.pipeline import RunResult, run_discovery
 from dialin_core.store import Store
-from dialin_core.workspace import default_workspace_path
+from dialin_core.workspace import open_workspace
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -151,32 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--text-column", default="text")
     evaluate.add_argument("--label-column", default="label", help="gold column of a CSV gold file (default: label)")
 
-    classify_train = commands.add_parser("classify-train", help="train the multi-turn intent classifier (seed 003)")
-    classify_train.add_argument("data", type=Path, nargs="?", help="JSONL/JSON dialogues whose turns carry intents (SGD shape)")
-    classify_train.add_argument("--out", type=Path, required=True, help="folder for the model (classifier.json, weights.npz)")
-    classify_train.add_argument("--no-context", action="store_true", help="classify each turn from its text alone")
-    classify_train.add_argument("--context-turns", type=int, default=DEFAULT_CONTEXT_TURNS, help="merged turns of context read")
-    classify_train.add_argument("--embedder", default=DEFAULT_EMBEDDER, help="a mean-pooled sentence-transformers model")
-    classify_train.add_argument("--float-encoder", action="store_true", help="the float embedder instead of int8 (~2-4x slower a turn)")
-    classify_train.add_argument("--workspace", type=Path, default=None, help="with --run: the workspace holding the run")
-    classify_train.add_argument("--run", type=int, help="train on this finished, reviewed run instead of a file")
-
-    classify_eval = commands.add_parser("classify-eval", help="score a classifier per turn on held-out dialogues")
-    classify_eval.add_argument("model", type=Path, help="folder written by classify-train")
-    classify_eval.add_argument("dialogues", type=Path, help="JSONL/JSON dialogues whose turns carry intents")
-    classify_eval.add_argument("--hybrid", action="store_true", help="send turns below --tau to an LLM choosing among the top K")
-    classify_eval.add_argument("--llm", choices=("local", "openai"), default="local")
-    classify_eval.add_argument("--model", dest="llm_model", help="local: packaged model name or GGUF path; openai: served model name")
-    classify_eval.add_argument("--tau", type=float, default=DEFAULT_TAU, help="confidence the classifier needs to answer alone")
-    classify_eval.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help="candidates the LLM chooses among")
-    classify_eval.add_argument("--max-llm-calls", type=int, help="LLM budget; unsure turns past it keep the classifier's answer")
-    classify_eval.add_argument("--workspace", type=Path, default=None, help="cache LLM answers in this workspace (default: no cache)")
-    classify_eval.add_argument("--predictions", type=Path, help="also write one JSON line per scored turn to this file")
+    add_classify_commands(commands)
     return parser
 
 
 def _open_store(args: argparse.Namespace) -> Store:
-    return Store(args.workspace or default_workspace_path())
+    return open_workspace(args.workspace)
 
 
 def command_ingest(args: argparse.Namespace) -> dict:
@@ -327,57 +301,6 @@ def command_evaluate(args: argparse.Namespace) -> dict:
     return {**scores.as_dict(), "n_scored": len(pairs)}
 
 
-def command_classify_train(args: argparse.Namespace) -> dict:
-    """Labelled dialogues (a file, or a reviewed run) -> a saved classifier; counts for a script to check."""
-    if (args.data is None) == (args.run is None):
-        raise ValueError("give either a dialogue file or --run RUN_ID (with --workspace), not both or neither")
-    if args.context_turns < 0:
-        raise ValueError(f"--context-turns is a count of turns, not {args.context_turns}")
-    started = time.perf_counter()
-    if args.run is not None:
-        with _open_store(args) as store:
-            dialogues = dialogues_from_run(store, args.run)
-    else:
-        dialogues = dialogues_from_file(args.data)
-    examples = labelled_turns(dialogues)
-    settings = ClassifierSettings(
-        embedder=args.embedder, quantized=not args.float_encoder, use_context=not args.no_context, context_turns=args.context_turns
-    )
-    model = IntentClassifier(settings).fit(examples)
-    model.save(args.out)
-    return {
-        "out": str(args.out), "dialogues": len(dialogues), "examples": len(examples), "intents": len(model.labels_),
-        "use_context": settings.use_context, "context_turns": settings.context_turns, "seconds": round(time.perf_counter() - started, 3),
-    }
-
-
-def command_classify_eval(args: argparse.Namespace) -> dict:
-    """Per-turn scores of a saved classifier, alone or routed through an LLM below --tau."""
-    if not 0 <= args.tau <= 1:
-        raise ValueError(f"--tau is a probability between 0 and 1, not {args.tau}")
-    if args.top_k < (2 if args.hybrid else 1):
-        raise ValueError(f"--top-k must be at least {2 if args.hybrid else 1}, not {args.top_k}")
-    if args.max_llm_calls is not None and args.max_llm_calls < 0:
-        raise ValueError(f"--max-llm-calls is a count of calls, not {args.max_llm_calls}")
-    model = IntentClassifier.load(args.model)
-    stream = stream_dialogues(model, dialogues_from_file(args.dialogues), args.top_k)
-    routed, counts = None, None
-    if args.hybrid:
-        backend = open_backend(args.llm, args.llm_model)
-        with Store(args.workspace) if args.workspace else nullcontext() as store:
-            llm = CachedLLM(backend, store) if store else backend
-            router = HybridRouter(LLMChooser(llm), args.tau, args.top_k, args.max_llm_calls)
-            routed = route_all(router, stream.turns, model.settings.context_turns)
-            counts = llm.counts.as_dict() if store else None
-    report = evaluation_report(stream, routed, args.tau, args.top_k)
-    if counts:
-        report["llm"]["cache"] = counts
-    if args.predictions:
-        records = prediction_records(stream, routed)
-        args.predictions.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    return {"model": str(args.model), "use_context": model.settings.use_context, **report}
-
-
 COMMANDS = {
     "ingest": command_ingest,
     "discover": command_discover,
@@ -389,8 +312,7 @@ COMMANDS = {
     "refit-judge": command_refit_judge,
     "export": command_export,
     "evaluate": command_evaluate,
-    "classify-train": command_classify_train,
-    "classify-eval": command_classify_eval,
+    **CLASSIFY_COMMANDS,
 }
 
 
