@@ -1,10 +1,11 @@
 """The Dial-In loop against k-means (true k, silhouette k) on BANKING77 test, in one run.
 
-Usage: .venv/bin/python bench/dialin.py [--data FILE] [--max-llm-calls N] [--skip-llm]
+Usage: .venv/bin/python bench/dialin.py [--data FILE] [--embedder NAME] [--max-llm-calls N] [--skip-llm]
 
 Rows: kmeans with the true k; kmeans with silhouette k; dialin with the cohesion judge alone (no
-LLM, keyword names); dialin with the cascade judge and LLM names on the local model (the default
-configuration), each with and without applying its merge proposals. Embeddings are computed once,
+LLM, keyword names), its loop clustering with Ward (the default) and with k-means; dialin with the
+cascade judge and LLM names on the local model (the default configuration); each dialin row with and
+without applying its merge proposals. Embeddings are computed once,
 timed on their own; each row's seconds are its own wall time on cached vectors. Nothing here is tuned
 on the test labels: they are only read to score.
 """
@@ -13,6 +14,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,6 +42,7 @@ def main() -> None:
     parser.add_argument("--label-column", default="category")
     parser.add_argument("--max-llm-calls", type=int, help="default: the back end's (80 for local)")
     parser.add_argument("--skip-llm", action="store_true", help="only the rows that need no LLM")
+    parser.add_argument("--embedder", default=DEFAULT_EMBEDDER, help="a packaged embedder with a shipped cohesion judge")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "bench.duckdb") as store:
@@ -47,23 +50,29 @@ def main() -> None:
         utterances = store.utterances(dataset_id)
         n_gold = utterances["gold_label"].nunique()
         started = time.perf_counter()
-        embedder = load_embedder(DEFAULT_EMBEDDER)
+        embedder = load_embedder(args.embedder)
         embed_texts(utterances["text"].tolist(), embedder, store)
         print(f"data: {args.data.name}, {len(utterances)} unique utterances, {n_gold} gold intents; "
-              f"{DEFAULT_EMBEDDER}: {time.perf_counter() - started:.1f} s to embed\n")
+              f"{args.embedder}: {time.perf_counter() - started:.1f} s to embed\n")
         print("| method | ACC | NMI | ARI | F1 | #clusters | outliers | LLM calls | goodness | seconds |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for label, config in {
-            f"kmeans, true k={n_gold}": RunConfig(method="kmeans", k=n_gold, with_map=False),
-            "kmeans, silhouette k (5..150)": RunConfig(method="kmeans", with_map=False),
+            f"kmeans, true k={n_gold}": RunConfig(method="kmeans", k=n_gold, embedder=args.embedder, with_map=False),
+            "kmeans, silhouette k (5..150)": RunConfig(method="kmeans", embedder=args.embedder, with_map=False),
         }.items():
             print(row(label, run_discovery(store, dataset_id, config, embedder).summary), flush=True)
-        dialin_configs = {"dialin, cohesion judge, no LLM": RunConfig(llm="none", judge="cohesion", with_map=False)}
+        no_llm = RunConfig(llm="none", judge="cohesion", embedder=args.embedder, with_map=False)
+        dialin_configs = {
+            "dialin, Ward, cohesion judge, no LLM": no_llm,
+            "dialin, k-means, cohesion judge, no LLM": replace(no_llm, loop_clustering="kmeans"),
+        }
         if not args.skip_llm:
-            dialin_configs["dialin, cascade + LLM names (local)"] = RunConfig(with_map=False, max_llm_calls=args.max_llm_calls)
+            dialin_configs["dialin, Ward, cascade + LLM names (local)"] = RunConfig(
+                embedder=args.embedder, with_map=False, max_llm_calls=args.max_llm_calls
+            )
         for label, config in dialin_configs.items():
             for merged in (False, True):
-                config = RunConfig(**{**config.as_dict(), "roles": (), "auto_merge": merged})
+                config = replace(config, roles=(), auto_merge=merged)
                 summary = run_dialin(store, dataset_id, config, tools=build_tools(store, config, embedder)).summary
                 suffix = f", merges applied ({summary['merge_proposals']})" if merged else f", {summary['merge_proposals']} merges proposed"
                 print(row(label + suffix, summary), flush=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dialin_core.classify.commands import CLASSIFY_COMMANDS, add_classify_commands
+from dialin_core.cluster import LOOP_CLUSTERINGS
 from dialin_core.config import JUDGES, LLMS, METHODS, RunConfig
 from dialin_core.datasets import ingest_file
 from dialin_core.dialin_run import create_refined_run, create_role_split_run, resume_dialin, run_dialin
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     dialin.add_argument("--llm", choices=LLMS, default=RunConfig.llm, help="LLM back end (none: cohesion judge and keyword names)")
     dialin.add_argument("--model", help="local: packaged model name or GGUF path; openai: served model name")
     dialin.add_argument("--judge", choices=JUDGES, default=RunConfig.judge)
+    dialin.add_argument("--loop-clustering", choices=LOOP_CLUSTERINGS, default=RunConfig.loop_clustering,
+                        help="clustering tried at each candidate k: one Ward tree cut at each k (default), or k-means")
     dialin.add_argument("--cohesion-model", help="a judge trained with train-judge (default: the one shipped for the embedder)")
     dialin.add_argument("--max-llm-calls", type=int, help="judging and naming together (default: 80 local, 600 openai)")
     dialin.add_argument("--max-iterations", type=int, default=RunConfig.max_iterations)
@@ -177,6 +180,7 @@ def command_discover(args: argparse.Namespace) -> dict:
         llm_model=args.model,
         judge="cohesion" if args.llm == "none" and args.judge == RunConfig.judge else args.judge,
         cohesion_model=args.cohesion_model,
+        loop_clustering=args.loop_clustering,
         max_llm_calls=args.max_llm_calls,
         max_iterations=args.max_iterations,
         n_candidates=args.candidates,

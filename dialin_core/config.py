@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from dialin_core.cluster import LOOP_CLUSTERINGS
 from dialin_core.embed import DEFAULT_EMBEDDER
 
 Method = Literal["dialin", "labelgen", "kmeans", "agglomerative", "hdbscan"]
@@ -30,6 +31,7 @@ class RunConfig:
     with_map: bool = True  # compute 2-D coordinates for the studio's map
     # The Dial-In loop (method "dialin"); k_min/k_max bound its first search space.
     judge: str = "cascade"
+    loop_clustering: str = "ward"  # how the loop clusters for each candidate k: "ward" or "kmeans"
     llm: str = "local"  # none: no LLM at all (cohesion judge, keyword names)
     llm_model: str | None = None  # None: the back end's default (the packaged GGUF for local)
     cohesion_model: str | None = None  # None: the judge shipped for the embedder
@@ -75,6 +77,8 @@ class RunConfig:
             raise ValueError("the dialin method chooses k itself: drop --k, or bound its search with --k-min/--k-max")
         if self.judge not in JUDGES:
             raise ValueError(f"unknown judge '{self.judge}': choose one of {', '.join(JUDGES)}")
+        if self.loop_clustering not in LOOP_CLUSTERINGS:
+            raise ValueError(f"unknown loop clustering '{self.loop_clustering}': choose one of {', '.join(LOOP_CLUSTERINGS)}")
         if self.llm not in LLMS:
             raise ValueError(f"unknown LLM back end '{self.llm}': choose one of {', '.join(LLMS)}")
         if self.llm == "none" and self.judge != "cohesion":
@@ -103,8 +107,11 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, stored: dict[str, Any]) -> "RunConfig":
-        """The configuration a run was stored with (JSON has lists where the dataclass has tuples)."""
-        return cls(**{**stored, "roles": tuple(stored.get("roles", ())), "example_labels": tuple(stored.get("example_labels", ()))})
+        """The configuration a run was stored with (JSON has lists where the dataclass has tuples).
+
+        Runs stored before the loop could use Ward clustered with k-means, and resume as they started.
+        """
+        return cls(**{"loop_clustering": "kmeans", **stored, "roles": tuple(stored.get("roles", ())), "example_labels": tuple(stored.get("example_labels", ()))})
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "roles": list(self.roles), "example_labels": list(self.example_labels)}

@@ -172,6 +172,7 @@ def _settings(config: RunConfig) -> LoopSettings:
         judge_llm_calls=round(config.llm_call_budget * (1 - config.naming_share)),
         min_remainder=config.min_remainder,
         min_cluster_size=config.min_intent_size,
+        clustering=config.loop_clustering,
         seed=config.seed,
     )
 

@@ -1,6 +1,7 @@
 """The Dial-In loop (seed 001, Algorithm 1): cluster for several k, judge, keep the good, repeat.
 
-Per iteration, over the still unassigned utterances: cluster for each candidate k, judge every
+Per iteration, over the still unassigned utterances: cluster for each candidate k (cuts of one Ward
+tree by default, the seed's best clustering; k-means on request or past cluster.WARD_MAX_ROWS), judge every
 cluster, choose the k with the best good/bad ratio, keep its good clusters and carry the rest into the
 next iteration. The loop is a generator of events, one per step, and touches no storage: the caller
 (`dialin_run`) persists each event as it comes, so the studio can watch it live and a killed run can
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dialin_core.cascade import ClusterCase, ClusterJudge, Judgement, LLMBudgetExhausted
-from dialin_core.cluster import NOISE, KMeansClusterer
+from dialin_core.cluster import NOISE, partitioner
 from dialin_core.cohesion import clustering_features
 from dialin_core.sampling import Sampler
 
@@ -36,6 +37,7 @@ class LoopSettings:
     min_remainder: int = 20  # stop when fewer utterances are left unassigned
     sample_size: int = 20
     min_cluster_size: int = 5  # smaller clusters are not intents to keep: judged bad without a look
+    clustering: str = "ward"  # or "kmeans"; see cluster.partitioner
     seed: int = 0
 
 
@@ -141,11 +143,10 @@ def kept_labels(n_items: int, kept: Sequence[KeptCluster]) -> np.ndarray:
 
 
 def _judge_candidate(
-    vectors: np.ndarray, texts: Sequence[str], k: int, judge: ClusterJudge, sampler: Sampler,
+    vectors: np.ndarray, texts: Sequence[str], labels: np.ndarray, judge: ClusterJudge, sampler: Sampler,
     settings: LoopSettings, allowance: int,
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[Judgement]]:
-    """Members and samples (local row indices) and the judgement of each cluster at `k`."""
-    labels = KMeansClusterer(k, settings.seed).fit_predict(vectors)
+    """Members and samples (local row indices) and the judgement of each cluster of one clustering."""
     ids, features = clustering_features(vectors, labels)
     members = [np.flatnonzero(labels == c) for c in ids]
     samples = [m[sampler(vectors[m], settings.sample_size, settings.seed)] for m in members]
@@ -182,12 +183,14 @@ def dialin_loop(
             yield LoopStopped(f"{len(rows)} utterances left, below the minimum remainder", len(rows))
             return
         best: tuple[float, int, list[np.ndarray], list[np.ndarray], list[Judgement]] | None = None
+        started = time.perf_counter()
+        cut = partitioner(vectors[rows], settings.clustering, settings.seed)
         for k in candidate_ks(len(rows), settings, state.previous):
-            started, calls_before = time.perf_counter(), llm_calls_used()
+            calls_before = llm_calls_used()
             allowance = min(per_candidate, settings.judge_llm_calls - calls_before)
             try:
                 members, samples, judgements = _judge_candidate(
-                    vectors[rows], [texts[i] for i in rows], k, judge, sampler, settings, allowance
+                    vectors[rows], [texts[i] for i in rows], cut(k), judge, sampler, settings, allowance
                 )
             except LLMBudgetExhausted as exhausted:
                 yield LoopStopped(f"LLM call budget: {exhausted}", len(rows))
@@ -199,6 +202,7 @@ def dialin_loop(
                 llm_calls_used() - calls_before, sum(j.llm is not None for j in judgements),
                 time.perf_counter() - started,
             )
+            started = time.perf_counter()
             if best is None or ratio > best[0]:
                 best = (ratio, k, members, samples, judgements)
         ratio, k, members, samples, judgements = best

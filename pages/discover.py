@@ -5,6 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 from dialin_core import jobs
+from dialin_core.cluster import LOOP_CLUSTERINGS
 from dialin_core.config import JUDGES, LLMS, METHODS, RunConfig
 from dialin_core.embed import EMBEDDER_CHOICES
 from dialin_core.judge_feedback import workspace_judges
@@ -25,6 +26,8 @@ def _config_form() -> RunConfig | None:
                                   "classifies every utterance into them (no k); the others are baselines.")
             embedder = st.selectbox("Embedder", EMBEDDER_CHOICES)
             k_min, k_max = st.slider("k search space", 2, 300, (5, 150))
+            loop_clustering = st.selectbox("Loop clustering (dialin)", LOOP_CLUSTERINGS,
+                                           help="ward: one hierarchical tree cut at each candidate k (the seed's best); kmeans: a k-means fit per k.")
         with middle:
             llm = st.selectbox("LLM back end", LLMS, help="local: the packaged quantized model; openai: any OpenAI-compatible server (OPENAI_BASE_URL).")
             llm_model = st.text_input("LLM model", placeholder="the back end's default", help="A packaged model name or a GGUF path for local; the served model's name for openai.")
@@ -48,7 +51,7 @@ def _config_form() -> RunConfig | None:
         return None
     return attempt(lambda: RunConfig(
         method=method, embedder=embedder, k_min=k_min, k_max=k_max, k=k, llm=llm, llm_model=llm_model.strip() or None,
-        judge=judge, max_iterations=int(max_iterations), n_candidates=int(n_candidates),
+        judge=judge, loop_clustering=loop_clustering, max_iterations=int(max_iterations), n_candidates=int(n_candidates),
         max_llm_calls=int(max_llm_calls) or None, separate_roles=separate_roles,
         cohesion_model=str(cohesion_model) if cohesion_model else None,
         candidate_labels=int(candidate_labels), sure_margin=float(sure_margin),

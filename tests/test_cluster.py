@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
 
 from dialin_core.cluster import (
@@ -11,6 +12,7 @@ from dialin_core.cluster import (
     KMeansClusterer,
     choose_k_by_silhouette,
     map_2d,
+    partitioner,
 )
 
 
@@ -26,6 +28,27 @@ def blobs(k: int = 4, per: int = 30, dim: int = 16, seed: int = 0) -> tuple[np.n
 def test_k_clusterers_recover_separated_blobs(clusterer):
     points, truth = blobs()
     assert adjusted_rand_score(truth, clusterer.fit_predict(points)) == pytest.approx(1.0)
+
+
+def test_one_ward_tree_gives_sklearn_wards_partition_at_every_k():
+    points, truth = blobs(k=4, per=30)
+    cut = partitioner(points, "ward")
+    assert adjusted_rand_score(truth, cut(4)) == pytest.approx(1.0)
+    for k in (2, 7, 12):
+        labels = cut(k)
+        assert sorted(set(labels)) == list(range(k))
+        assert adjusted_rand_score(AgglomerativeClustering(k, linkage="ward").fit_predict(points), labels) == pytest.approx(1.0)
+
+
+def test_ward_falls_back_to_k_means_past_its_memory_bound(monkeypatch):
+    points, _ = blobs(k=4, per=30)
+    monkeypatch.setattr("dialin_core.cluster.WARD_MAX_ROWS", len(points) - 1)
+    assert np.array_equal(partitioner(points, "ward", seed=3)(5), KMeansClusterer(5, 3).fit_predict(points))
+
+
+def test_an_unknown_loop_clustering_is_refused():
+    with pytest.raises(ValueError, match="unknown loop clustering 'dbscan'.*ward, kmeans"):
+        partitioner(np.eye(4, dtype=np.float32), "dbscan")
 
 
 def test_hdbscan_finds_blobs_without_being_told_k():

@@ -21,8 +21,16 @@ def test_dialin_is_the_default_method_and_its_budget_follows_the_back_end():
         ({"judge": "oracle"}, "unknown judge"),
         ({"llm": "gpt"}, "unknown LLM back end"),
         ({"naming_share": 1.5}, "naming_share"),
+        ({"loop_clustering": "spectral"}, "unknown loop clustering 'spectral'"),
     ],
 )
 def test_impossible_settings_are_refused_with_a_reason(settings, message):
     with pytest.raises(ValueError, match=message):
         RunConfig(**settings)
+
+
+def test_runs_stored_before_ward_resume_with_the_k_means_they_started_with():
+    stored = RunConfig().as_dict()
+    assert RunConfig.from_dict(stored).loop_clustering == "ward"
+    del stored["loop_clustering"]
+    assert RunConfig.from_dict(stored).loop_clustering == "kmeans"

@@ -113,7 +113,10 @@ def test_names_come_from_the_llm_and_alike_names_become_a_merge_proposal_applied
     assert "inquire-card_delivery" in proposals["merged_name"].tolist()
     decisions = store.decisions(result.run_id)
     assert decisions["analyst"].tolist() == ["auto-merge"] * 2 and set(decisions["action"]) == {"accept_merge"}
-    assert result.summary["llm_calls"] == len(tools.llm.backend.requests) > 0
+    # Nested Ward cuts can show the judge one cluster twice: the second ask is answered from the cache
+    # and still counts against the budget.
+    assert len(tools.llm.backend.requests) == tools.llm.counts.calls > 0
+    assert result.summary["llm_calls"] == tools.llm.counts.calls + tools.llm.counts.cached_calls
 
 
 def test_without_auto_merge_proposals_wait_for_the_analyst(banking):

@@ -61,10 +61,12 @@ def test_good_bad_ratio_floors_bad_at_one():
     assert good_bad_ratio([good, good]) == 2.0
 
 
-def test_loop_with_a_perfect_judge_keeps_only_pure_clusters_and_reports_each_step():
+@pytest.mark.parametrize("clustering", ["ward", "kmeans"])
+def test_loop_with_a_perfect_judge_keeps_only_pure_clusters_and_reports_each_step(clustering):
     """A coherence judge cannot see that a pure cluster is a fragment of an intent: that is for merging."""
     vectors, labels = blobs(12, 30, 0.25)
-    events, state = run(vectors, blob_texts(labels), PurityOracle(), LoopSettings(k_min=4, k_max=40, max_iterations=6))
+    settings = LoopSettings(k_min=4, k_max=40, max_iterations=6, clustering=clustering)
+    events, state = run(vectors, blob_texts(labels), PurityOracle(), settings)
     kinds = Counter(type(e).__name__ for e in events)
     assert kinds["CandidateJudged"] >= 5 and kinds["IterationDone"] >= 1 and isinstance(events[-1], LoopStopped)
     first_iteration = [e for e in events if isinstance(e, CandidateJudged) and e.iteration == 1]
@@ -95,10 +97,10 @@ def test_an_llm_only_judge_stops_the_loop_when_the_budget_cannot_cover_a_cluster
     vectors, labels = blobs(6, 20, 0.25)
     llm = ScriptedLLM(lambda _: verdict_response(0.9))
     judge = LLMOnlyJudge(LLMJudge(llm))
-    settings = LoopSettings(k_min=3, k_max=12, judge_llm_calls=40, max_iterations=2, n_candidates=2)
+    settings = LoopSettings(k_min=3, k_max=12, judge_llm_calls=20, max_iterations=2, n_candidates=2)
     events, _ = run(vectors, blob_texts(labels), judge, settings, calls=lambda: len(llm.requests))
     assert isinstance(events[-1], LoopStopped) and "budget" in events[-1].reason
-    assert len(llm.requests) <= 40
+    assert len(llm.requests) <= 20
 
 
 def flat_cohesion(probability: float) -> CohesionJudge:

@@ -109,9 +109,11 @@ def test_an_upload_that_cannot_be_read_is_a_message_and_stores_nothing(workspace
 def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path):
     app = open_app(workspace)
     load_sample(app)
-    run_id = start_run(app, workspace, **{"LLM back end": "none", "Judge": "cohesion", "Max iterations": 2})
+    run_id = start_run(app, workspace, **{"LLM back end": "none", "Judge": "cohesion", "Max iterations": 2,
+                                          "Loop clustering (dialin)": "kmeans"})
     with Store(workspace) as store:
         assert store.run_status(run_id) == "finished"
+        assert store.run(run_id)["config"]["loop_clustering"] == "kmeans"
     assert any("Clusters kept so far" in s.value for s in app.subheader)
     assert app.progress[0].value == 100
 
