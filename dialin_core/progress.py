@@ -22,7 +22,7 @@ class Progress:
     status: str
     phase: str
     iterations: list[dict[str, Any]]  # role, iteration, candidates [...], chosen_k, n_kept, n_remaining
-    stopped: list[str]  # why each role group's loop stopped
+    stopped: list[tuple[str, str]]  # (role group, why its loop stopped)
     llm_calls: int
     llm_budget: int
     error: str | None
@@ -79,7 +79,7 @@ def run_progress(store: Store, run_id: int) -> Progress:
         status=run["status"],
         phase=_phase(run["status"], [e["kind"] for e in events]),
         iterations=iterations_from_events(events),
-        stopped=[e["reason"] for e in events if e["kind"] == "loop_stopped"],
+        stopped=[(e["role"], e["reason"]) for e in events if e["kind"] == "loop_stopped"],
         llm_calls=summary.get("llm_calls", totals[-1] if totals else 0),
         llm_budget=config.llm_call_budget if config.method == "dialin" else 0,
         error=summary.get("error"),

@@ -91,8 +91,8 @@ def _watch(run_id: int, polling: bool) -> None:
         st.error(f"The run failed: {progress.error}")
     if progress.llm_budget:
         st.caption(f"LLM calls {progress.llm_calls} of {progress.llm_budget}")
-    for reason in progress.stopped:
-        st.caption(f"Loop stopped: {reason}")
+    for role, reason in progress.stopped:
+        st.caption(f"Loop stopped ({role} utterances): {reason}" if role != "all" else f"Loop stopped: {reason}")
     if method == "labelgen":
         st.caption("Labelgen: labels generated over mini-batches, near-duplicates merged, every utterance classified.")
         st.dataframe(pd.DataFrame(steps).reindex(columns=LABELGEN_STEP_COLUMNS), hide_index=True)

@@ -12,6 +12,7 @@ from dialin_core.ingest import ColumnMapping
 from dialin_core.judge import VERDICT_GRAMMAR
 from dialin_core.llm.base import ChatResponse
 from dialin_core.naming import validate_intent_name
+from dialin_core.progress import run_progress
 from dialin_core.store import Store
 from tests.conftest import SAMPLE_DIALOGUES
 from tests.fakes import ScriptedLLM, verdict_response
@@ -138,6 +139,8 @@ def test_customer_and_agent_utterances_are_clustered_apart(tmp_path):
         assignments = store.assignments(result.run_id).merge(clusters[["cluster_id", "role"]], on="cluster_id")
         agent_rows = assignments[assignments["role"] == "agent"]
         assert all("agent" in roles[u] for u in agent_rows["utterance_id"])
+        stopped = run_progress(store, result.run_id).stopped
+        assert sorted(role for role, _ in stopped) == ["agent", "customer"] and all(why for _, why in stopped)
 
 
 def test_a_cascade_run_with_the_real_local_model_stays_in_budget_and_replays_from_the_cache(banking):
