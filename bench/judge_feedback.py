@@ -38,7 +38,7 @@ from dialin_core.cohesion import CohesionModel, default_model_path, fit_cohesion
 from dialin_core.embed import DEFAULT_EMBEDDER, embed_texts, load_embedder  # noqa: E402
 from dialin_core.ingest import deduplicate, read_transcripts  # noqa: E402
 from dialin_core.judge_feedback import ANALYST_WEIGHT, AnalystLabel, agreement, refit_judge  # noqa: E402
-from dialin_core.judge_training import LabelledCluster, kmeans_clusters  # noqa: E402
+from dialin_core.judge_training import LabelledCluster, loop_clusters  # noqa: E402
 from dialin_core.store import Store  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
@@ -94,7 +94,7 @@ def domain_results(vectors: np.ndarray, gold: np.ndarray, ks: tuple[int, ...], a
     for seed in range(args.seeds):
         half_a, half_b = train_test_split(np.arange(len(gold)), test_size=0.5, stratify=gold, random_state=seed)
         pool, held = (
-            as_labels(kmeans_clusters(vectors[half], gold[half], subset_size=len(half), ks=ks, repeats=args.repeats, seed=offset + 100 * seed))
+            as_labels(loop_clusters(vectors[half], gold[half], algorithm="kmeans", subset_size=len(half), ks=ks, repeats=args.repeats, seed=offset + 100 * seed))
             for half, offset in ((half_a, 0), (half_b, 50))
         )
         sizes["reviewable"].append(len(pool))

@@ -1,13 +1,14 @@
 """Coherence judges on BANKING77 *train* clusters: cohesion, LLM, cascade; AUC, accuracy, time.
 
-Usage: .venv/bin/python bench/judges.py [--n 30] [--model NAME_OR_GGUF] [--band 0.25]
+Usage: .venv/bin/python bench/judges.py [--n 30] [--model NAME_OR_GGUF] [--band 0.25] [--cohesion-only]
 
 Protocol (never touches BANKING77 test): train utterances are split 50/50, stratified by intent. A
 cohesion judge is trained on half A exactly as `train-judge` does; all clusters judged come from half B:
 - easy: n pure and n random mixes of 3-5 intents, 20 utterances each;
-- realistic: k-means clusterings of a 3,000-utterance subset of B at k = 50, 80, 120, n good and n bad
-  clusters drawn from them, good meaning the shipped rule (one intent >= 90% of the members and >= 50%
-  of that intent's utterances in the clustering).
+- realistic: k-means clusterings, and cuts of a Ward tree (the loop's default clustering), of a
+  3,000-utterance subset of B at k = 50, 80, 120, n good and n bad clusters drawn from each, good
+  meaning the shipped rule (one intent >= 90% of the members and >= 50% of that intent's utterances in
+  the clustering).
 The LLM sees the same 20-sentence convex sample the discovery loop shows it. Its calibration for the
 cascade (Platt scaling of logit P(good)) is fitted here, on half B, and printed for cascade.py.
 """
@@ -29,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from dialin_core.cascade import LLMCalibration  # noqa: E402
 from dialin_core.embed import DEFAULT_EMBEDDER, embed_texts, load_embedder  # noqa: E402
 from dialin_core.judge import LLMJudge  # noqa: E402
-from dialin_core.judge_training import composed_clusters, kmeans_clusters, train_cohesion_judge  # noqa: E402
+from dialin_core.judge_training import composed_clusters, loop_clusters, train_cohesion_judge  # noqa: E402
 from dialin_core.llm.backends import open_backend  # noqa: E402
 from dialin_core.llm.cache import CachedLLM  # noqa: E402
 from dialin_core.llm.models import DEFAULT_LOCAL_MODEL  # noqa: E402
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=30, help="clusters per class in each set")
     parser.add_argument("--model", default=DEFAULT_LOCAL_MODEL)
     parser.add_argument("--band", type=float, default=0.25)
+    parser.add_argument("--cohesion-only", action="store_true", help="no LLM: the cohesion judge's rows alone")
     parser.add_argument("--workspace", type=Path, default=REPO / "bench" / "out" / "judges.duckdb")
     args = parser.parse_args()
     args.workspace.parent.mkdir(parents=True, exist_ok=True)
@@ -78,10 +80,23 @@ def main() -> None:
         gold_b, texts_b = half_b["category"].to_numpy(), half_b["text"].tolist()
         sets = {
             "easy (pure vs random mix)": [c for c in composed_clusters(vectors_b, gold_b, n_each=args.n, sizes=(20,), seed=1) if c.kind != "neighbour-mix"],
-            "realistic (k-means clusters)": pick(
-                kmeans_clusters(vectors_b, gold_b, subset_size=3000, ks=(50, 80, 120), repeats=1, seed=2), args.n, rng
-            ),
+            **{
+                f"realistic ({label})": pick(
+                    loop_clusters(vectors_b, gold_b, algorithm=algorithm, subset_size=3000, ks=(50, 80, 120), repeats=1, seed=2), args.n, rng
+                )
+                for algorithm, label in (("kmeans", "k-means clusters"), ("ward", "Ward cuts"))
+            },
         }
+        print(f"cohesion judge trained on half A: {cohesion.training['n_clusters']} clusters {cohesion.training['kinds']}, "
+              f"cross-validated AUC {cohesion.training['cross_validated_auc']}")
+        if args.cohesion_only:
+            for name, clusters in sets.items():
+                good = np.array([c.good for c in clusters])
+                started = time.perf_counter()
+                probability = cohesion.probability_good(np.stack([c.features for c in clusters]))
+                print(f"\n### {name}: {int(good.sum())} good, {int((~good).sum())} bad\n")
+                print(report("cohesion", good, probability, (time.perf_counter() - started) / len(clusters)))
+            return
         llm = CachedLLM(open_backend("local", args.model), store)
         judge = LLMJudge(llm)
         results: dict[str, dict[str, np.ndarray]] = {}
@@ -102,8 +117,6 @@ def main() -> None:
         raw = np.concatenate([r["llm"] for r in results.values()])
         platt = LogisticRegression().fit(logit(raw)[:, None], good)
         calibration = LLMCalibration(slope=float(platt.coef_[0, 0]), centre=float(-platt.intercept_[0] / platt.coef_[0, 0]))
-        print(f"cohesion judge trained on half A: {cohesion.training['n_clusters']} clusters, "
-              f"cross-validated AUC {cohesion.training['cross_validated_auc']}")
         print(f"LLM: {args.model}; calibration fitted on half B: slope={calibration.slope:.4f}, centre={calibration.centre:.4f}\n")
         for name, r in results.items():
             out_of_fold = cross_val_predict(LogisticRegression(), logit(r["llm"])[:, None], r["good"],

@@ -1,9 +1,11 @@
 """Labelled clusters for training and measuring coherence judges, built from labelled utterances.
 
 Random mixes of intents are the easy case; the clusters the discovery loop really judges come from
-k-means and mix *neighbouring* intents (card_arrival with card_delivery_estimate). So the training
-set holds both: k-means clusterings of random subsets (several k, labelled by purity), pure and
-randomly mixed clusters, and mixes of an intent with its nearest intents.
+its clustering and mix *neighbouring* intents (card_arrival with card_delivery_estimate). So the
+training set holds both: k-means clusterings of random subsets (several k, labelled by purity), pure
+and randomly mixed clusters, and mixes of an intent with its nearest intents. Ward cuts, the loop's
+default, are harder to judge than k-means clusters, and adding them to the training set did not help
+on held-out Ward cuts (BENCHMARKS.md), so `loop_clusters` builds them for measurement only.
 
 A cluster is good when one gold intent holds at least GOOD_PURITY of its members (an analyst would
 accept it as that intent with a few strays to move) and, within a clustering, it holds at least
@@ -21,12 +23,12 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from dialin_core.cluster import KMeansClusterer
+from dialin_core.cluster import KMeansClusterer, partitioner
 from dialin_core.cohesion import CohesionModel, centroids, cohesion_estimator, cluster_features, clustering_features, fit_cohesion_model
 
 GOOD_PURITY = 0.9
 GOOD_COMPLETENESS = 0.5
-ClusterKind = Literal["kmeans", "pure", "random-mix", "neighbour-mix"]
+ClusterKind = Literal["ward", "kmeans", "pure", "random-mix", "neighbour-mix"]
 
 
 @dataclass(frozen=True)
@@ -49,18 +51,20 @@ def completeness(members: np.ndarray, gold: np.ndarray, among: np.ndarray) -> fl
     return count / int((gold[among] == dominant).sum())
 
 
-def kmeans_clusters(
-    vectors: np.ndarray, gold: np.ndarray, *, subset_size: int, ks: Sequence[int], repeats: int, seed: int
+def loop_clusters(
+    vectors: np.ndarray, gold: np.ndarray, *, algorithm: str, subset_size: int, ks: Sequence[int], repeats: int, seed: int
 ) -> list[LabelledCluster]:
-    """Clusters as the discovery loop meets them: k-means on random subsets, at several k."""
+    """Clusters as the discovery loop meets them: Ward cuts or k-means (one restart) on random subsets."""
     rng = np.random.default_rng(seed)
     found: list[LabelledCluster] = []
     for repeat in range(repeats):
         subset = rng.choice(len(vectors), size=min(subset_size, len(vectors)), replace=False)
+        tree = partitioner(vectors[subset], algorithm) if algorithm == "ward" else None
         for k in ks:
             if k >= len(subset):
                 continue
-            labels = KMeansClusterer(k, seed + repeat, n_init=1).fit_predict(vectors[subset])
+            # k-means with one restart: many cheap, varied clusterings rather than a few polished ones
+            labels = tree(k) if tree else KMeansClusterer(k, seed + repeat, n_init=1).fit_predict(vectors[subset])
             ids, features = clustering_features(vectors[subset], labels)
             for cid, row in zip(ids, features):
                 members = subset[labels == cid]
@@ -68,7 +72,7 @@ def kmeans_clusters(
                     continue
                 share = purity(gold[members].tolist())
                 good = share >= GOOD_PURITY and completeness(members, gold, subset) >= GOOD_COMPLETENESS
-                found.append(LabelledCluster(members, row, good, share, "kmeans"))
+                found.append(LabelledCluster(members, row, good, share, algorithm))
     return found
 
 
@@ -107,8 +111,8 @@ def composed_clusters(
 def training_clusters(vectors: np.ndarray, gold: np.ndarray, seed: int = 0) -> list[LabelledCluster]:
     """The default training mix: sizes and k chosen to span what a run on a few thousand utterances meets."""
     return [
-        *kmeans_clusters(vectors, gold, subset_size=3000, ks=(30, 50, 80, 110, 150), repeats=3, seed=seed),
-        *kmeans_clusters(vectors, gold, subset_size=1000, ks=(10, 20, 40), repeats=3, seed=seed + 100),
+        *loop_clusters(vectors, gold, algorithm="kmeans", subset_size=3000, ks=(30, 50, 80, 110, 150), repeats=3, seed=seed),
+        *loop_clusters(vectors, gold, algorithm="kmeans", subset_size=1000, ks=(10, 20, 40), repeats=3, seed=seed + 100),
         *composed_clusters(vectors, gold, n_each=300, sizes=(8, 15, 25, 40, 80), seed=seed),
     ]
 

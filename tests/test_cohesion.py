@@ -12,7 +12,7 @@ from dialin_core.cohesion import (
     load_cohesion_model,
     unit_rows,
 )
-from dialin_core.judge_training import completeness, composed_clusters, purity, train_cohesion_judge
+from dialin_core.judge_training import completeness, composed_clusters, loop_clusters, purity, train_cohesion_judge
 
 
 def blobs(n_blobs: int, per_blob: int, spread: float, dim: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -47,6 +47,18 @@ def test_purity_and_completeness():
     gold = np.array(["a", "a", "a", "b", "a", "b"])
     assert purity(["a", "a", "b", "a"]) == 0.75
     assert completeness(np.array([0, 1]), gold, np.arange(6)) == 0.5
+
+
+@pytest.mark.parametrize("algorithm", ["ward", "kmeans"])
+def test_loop_clusters_are_labelled_good_only_when_pure_and_whole(algorithm):
+    vectors, labels = blobs(6, 30, 0.2)
+    gold = np.array([f"intent{i}" for i in labels])
+    clusters = loop_clusters(vectors, gold, algorithm=algorithm, subset_size=180, ks=(6, 18), repeats=1, seed=0)
+    assert {c.kind for c in clusters} == {algorithm}
+    at_true_k = [c for c in clusters if len(c.members) >= 25]  # k = 6 on well separated blobs: whole intents
+    assert at_true_k and all(c.good for c in at_true_k)
+    fragments = [c for c in clusters if len(c.members) < 15]  # k = 18: thirds of intents, pure but partial
+    assert fragments and not any(c.good for c in fragments)
 
 
 def test_training_on_labelled_blobs_separates_pure_from_mixed_and_round_trips(tmp_path):
