@@ -111,10 +111,10 @@ def _apply(action: str, after: dict[str, Any], table: pd.DataFrame, membership: 
         proposals.loc[after["proposal_id"], "status"] = "rejected"
 
 
-def review_state(store: Store, run_id: int) -> ReviewState:
-    return derive_state(
-        store.clusters(run_id), store.cluster_members(run_id), store.merge_proposals(run_id), store.decisions(run_id)
-    )
+def review_state(store: Store, run_id: int, decisions: pd.DataFrame | None = None) -> ReviewState:
+    """The current state; `decisions` when the caller has already read them for another purpose."""
+    decisions = store.decisions(run_id) if decisions is None else decisions
+    return derive_state(store.clusters(run_id), store.cluster_members(run_id), store.merge_proposals(run_id), decisions)
 
 
 # -- actions: validate against the current state, then append one decision ----------------------------
@@ -204,10 +204,11 @@ def move(store: Store, run_id: int, analyst: str, utterance_ids: Sequence[int], 
 
 def new_cluster(store: Store, run_id: int, analyst: str, utterance_ids: Sequence[int], name: str) -> int:
     """A new cluster from selected sentences (a split, or a lasso on the map); returns its id."""
-    state = review_state(store, run_id)
+    decisions = store.decisions(run_id)
+    state = review_state(store, run_id, decisions)
     ids, before = _checked_utterances(state, utterance_ids)
     name = _checked_name(state, name)
-    cluster_id = int(max(state.clusters["cluster_id"].max(), _max_created(store, run_id)) + 1)
+    cluster_id = int(max(state.clusters["cluster_id"].max(), _max_created(decisions)) + 1)
     sources = state.clusters.set_index("cluster_id")["role"].reindex(list(before.values())).dropna()
     role = sources.mode().iloc[0] if not sources.empty else None
     store.record_decision(run_id, analyst=_analyst(analyst), action="new_cluster", target=f"cluster:{cluster_id}",
@@ -216,10 +217,9 @@ def new_cluster(store: Store, run_id: int, analyst: str, utterance_ids: Sequence
     return cluster_id
 
 
-def _max_created(store: Store, run_id: int) -> int:
+def _max_created(decisions: pd.DataFrame) -> int:
     """Ids of created clusters are never reused, even when their creation was undone."""
-    made = store.decisions(run_id)
-    made = made[made["action"] == "new_cluster"]
+    made = decisions[decisions["action"] == "new_cluster"]
     return max((json.loads(a)["cluster_id"] for a in made["after"]), default=UNASSIGNED)
 
 
