@@ -41,11 +41,13 @@ def load_sample(page: Page) -> None:
     wait_for_text(page, "Sample dialogues are data set 1.")
 
 
-def start_run(page: Page, run_id: int, max_iterations: int, candidates: int | None = None) -> None:
+def start_run(page: Page, run_id: int, max_iterations: int, candidates: int | None = None, loop_clustering: str | None = None) -> None:
     """Discover's form without an LLM (cohesion judge), then Start: the live view takes over."""
     go_to(page, "Discover")
     choose(page, "LLM back end", "none")
     choose(page, "Judge", "cohesion")
+    if loop_clustering is not None:
+        choose(page, "Loop clustering (dialin)", loop_clustering)
     set_number(page, "Max iterations", max_iterations)
     if candidates is not None:
         set_number(page, "Candidate k per iteration", candidates)
@@ -155,7 +157,9 @@ def test_a_run_killed_with_the_server_resumes_when_it_restarts(studio: StudioSer
     largest = clusters_by_size(page)[0]
     mark_bad(page, largest)
 
-    start_run(page, 2, max_iterations=2)  # about 15 s of loop once the embeddings are cached
+    # k-means fits take about 15 s of loop once the embeddings are cached (Ward cuts: ~2 s, too quick to
+    # kill the server in the middle)
+    start_run(page, 2, max_iterations=2, loop_clustering="kmeans")
     wait_for_text(page, "Run 2: running · clustering", timeout=RUN_TIMEOUT)  # a first candidate k is judged
     studio.kill()  # SIGKILL: no cleanup, nobody records how run 2 ended
     with Store(studio.workspace) as store:  # the dead server has let go of the file

@@ -8,7 +8,10 @@ the critic right on most of the rest, so the revise rate is the figure to watch.
 Both answers are constrained by a JSON schema (llama.cpp turns it into a grammar; OpenAI-compatible
 servers take it as `response_format`): the intent is an enum of the taxonomy, and the critic's schema
 ties "kept" to the Stage-1 intent and "revised" to any other, so "which did it do" cannot be
-misreported. The reason comes before the intent so the label is decided after the explanation.
+misreported. The reason comes before the intent so the label is decided after the explanation; in
+the critic's answer the evidence and the intent come before the decision, which the chosen intent
+then fixes. Asked for the decision first, the packaged 0.5B model answered "revised" to every one of
+30 SGD turns and turned 92% right labels into 8% (BENCHMARKS.md).
 """
 
 import json
@@ -90,8 +93,8 @@ def _audit_schema(stage1: str, labels: Sequence[str]) -> dict[str, Any]:
     def branch(decision: str, intent: dict[str, Any]) -> dict[str, Any]:
         return {
             "type": "object",
-            "properties": {"decision": {"const": decision}, "evidence": {"type": "string", "maxLength": REASON_CHARS}, "intent": intent},
-            "required": ["decision", "evidence", "intent"],
+            "properties": {"evidence": {"type": "string", "maxLength": REASON_CHARS}, "intent": intent, "decision": {"const": decision}},
+            "required": ["evidence", "intent", "decision"],
         }
 
     others = [label for label in labels if label != stage1]
