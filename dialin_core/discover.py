@@ -184,13 +184,14 @@ def dialin_loop(
             return
         best: tuple[float, int, list[np.ndarray], list[np.ndarray], list[Judgement]] | None = None
         started = time.perf_counter()
-        cut = partitioner(vectors[rows], settings.clustering, settings.seed)
+        local_vectors, local_texts = vectors[rows], [texts[i] for i in rows]
+        cut = partitioner(local_vectors, settings.clustering, settings.seed)
         for k in candidate_ks(len(rows), settings, state.previous):
             calls_before = llm_calls_used()
             allowance = min(per_candidate, settings.judge_llm_calls - calls_before)
             try:
                 members, samples, judgements = _judge_candidate(
-                    vectors[rows], [texts[i] for i in rows], cut(k), judge, sampler, settings, allowance
+                    local_vectors, local_texts, cut(k), judge, sampler, settings, allowance
                 )
             except LLMBudgetExhausted as exhausted:
                 yield LoopStopped(f"LLM call budget: {exhausted}", len(rows))

@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from dialin_core.cluster import KMeansClusterer, partitioner
+from dialin_core.cluster import partitioner
 from dialin_core.cohesion import CohesionModel, centroids, cohesion_estimator, cluster_features, clustering_features, fit_cohesion_model
 
 GOOD_PURITY = 0.9
@@ -59,12 +59,12 @@ def loop_clusters(
     found: list[LabelledCluster] = []
     for repeat in range(repeats):
         subset = rng.choice(len(vectors), size=min(subset_size, len(vectors)), replace=False)
-        tree = partitioner(vectors[subset], algorithm) if algorithm == "ward" else None
+        # k-means with one restart: many cheap, varied clusterings rather than a few polished ones
+        cut = partitioner(vectors[subset], algorithm, seed + repeat, kmeans_restarts=1)
         for k in ks:
             if k >= len(subset):
                 continue
-            # k-means with one restart: many cheap, varied clusterings rather than a few polished ones
-            labels = tree(k) if tree else KMeansClusterer(k, seed + repeat, n_init=1).fit_predict(vectors[subset])
+            labels = cut(k)
             ids, features = clustering_features(vectors[subset], labels)
             for cid, row in zip(ids, features):
                 members = subset[labels == cid]
