@@ -6,10 +6,10 @@ Usage: .venv/bin/python bench/bakeoff.py [--sample N] [--seed S] [--dialin-llm-c
 --sample N draws a stratified subsample of N labelled unique utterances per data set (seeded; the same for
 every method), because the packaged 0.5B model answers in 5-10 s a call on 2 cores and labelgen over all
 3,080 BANKING77 test queries would take hours. Embeddings are computed once per data set, timed on their
-own; each row's seconds are its own wall time on cached vectors. Labelgen runs twice: as the seed does
-(the LLM classifies every utterance among its nearest labels) and with the nearest label answering alone
-(`sure_margin 0`: the generation calls are answered from the cache of the first row, so that row's time is
-nearly all embedding arithmetic). Nothing is tuned on the test labels: they are only read to score.
+own; each row's seconds are its own wall time on cached vectors. Labelgen runs twice: by default (the LLM
+generates the labels, the nearest label prototype classifies) and with the LLM also choosing among the
+nearest labels where the nearest leads by less than 0.05 (its generation calls are answered from the cache
+of the first row). Nothing is tuned on the test labels: they are only read to score.
 """
 
 import argparse
@@ -101,12 +101,12 @@ def main() -> None:
             summary = run_dialin(store, dataset_id, dialin, tools=build_tools(store, dialin, embedder)).summary
             print(row(f"dialin (cascade judge, LLM names, {args.dialin_llm_calls} calls budget)", summary), flush=True)
             for label, config in {
-                "labelgen (LLM classifies all, top-4 labels by embedding)": RunConfig(method="labelgen", **common),
-                "labelgen, nearest label answers alone (sure margin 0)": RunConfig(method="labelgen", sure_margin=0.0, **common),
+                "labelgen (LLM labels, nearest label prototype classifies)": RunConfig(method="labelgen", **common),
+                "labelgen, LLM chooses among the top-4 where unsure (sure margin 0.05)": RunConfig(method="labelgen", sure_margin=0.05, **common),
             }.items():
                 summary = run_labelgen(store, dataset_id, config, embedder=embedder).summary
                 print(row(label, summary) + f" <!-- {summary['labels_proposed']} labels proposed, "
-                      f"{summary['labels_after_merge']} after merge, {summary['asked_llm']} utterances asked -->", flush=True)
+                      f"{summary['labels_after_merge']} after merge, {summary['labels_kept']} kept, {summary['asked_llm']} utterances asked -->", flush=True)
 
 
 if __name__ == "__main__":

@@ -216,12 +216,14 @@ def _add_labelgen_options(parser: argparse.ArgumentParser | argparse._ArgumentGr
     parser.add_argument("--candidate-labels", type=int, default=RunConfig.candidate_labels,
                         help="nearest labels offered per utterance (0: every label)")
     parser.add_argument("--sure-margin", type=float, default=RunConfig.sure_margin,
-                        help="the nearest label stands without the LLM when it leads the next by this cosine (1: always ask)")
+                        help="the nearest label stands without the LLM when it leads the next by this cosine (0: never ask, 1: always ask)")
+    parser.add_argument("--min-share", type=float, default=RunConfig.min_share,
+                        help="a label holding less than this share of the utterances is dropped (at least 2 utterances)")
 
 
 def _labelgen_fields(args: argparse.Namespace) -> dict:
     return {"labelgen_batch": args.batch_size, "classify_batch": args.classify_batch,
-            "candidate_labels": args.candidate_labels, "sure_margin": args.sure_margin}
+            "candidate_labels": args.candidate_labels, "sure_margin": args.sure_margin, "min_share": args.min_share}
 
 
 def command_leftovers(args: argparse.Namespace) -> dict:

@@ -49,8 +49,11 @@ class RunConfig:
     # Label generation (method "labelgen", seed 002); the LLM settings above name its back end.
     labelgen_batch: int = 15  # utterances per label-generation call (the seed's B)
     classify_batch: int = 8  # utterances per classification call
-    candidate_labels: int = 4  # nearest labels (by embedding) offered per utterance; 0: every label
-    sure_margin: float = 1.0  # the nearest label stands without the LLM when it leads the next by this cosine
+    candidate_labels: int = 4  # nearest labels (by prototype) offered per utterance; 0: every label
+    # The nearest label stands without the LLM when it leads the next by this cosine; 1: the LLM classifies
+    # every utterance. 0 by default: the packaged 0.5B model's choices are worse than the nearest prototype.
+    sure_margin: float = 0.0
+    min_share: float = 0.006  # a generated label holding less of the utterances is not an intent (at least 2 utterances)
     example_labels: tuple[str, ...] = field(default_factory=tuple)  # e.g. approved names of a reviewed run
     leftovers_of: int | None = None  # a finished dialin run: label only its leftovers, keep its clusters
 
@@ -65,6 +68,8 @@ class RunConfig:
             raise ValueError("only a labelgen run labels the leftovers of another run")
         if self.labelgen_batch < 1 or self.classify_batch < 1:
             raise ValueError(f"batch sizes must be at least 1, got {self.labelgen_batch} and {self.classify_batch}")
+        if not 0 <= self.min_share < 1:
+            raise ValueError(f"the minimum share of a label must be in [0, 1), got {self.min_share}")
         if self.candidate_labels == 1 or self.candidate_labels < 0:
             raise ValueError(f"candidate labels must be 0 (all) or at least 2, got {self.candidate_labels}")
         if self.k is not None and self.k < 2:

@@ -8,15 +8,26 @@
    label-embedding test the Dial-In method proposes merges with (geodesic distance + vMF posterior,
    `merge.propose_merges`), each group keeping its most proposed label. The seed asks the LLM to merge;
    a 0.5B model rewriting a list of a hundred labels drops and invents labels, the embedding test does not.
-3. Classification: every utterance gets one label. Embeddings pre-select each utterance's few nearest
-   labels (the seed-003 hybrid), so a prompt holds several utterances with a short candidate list each,
-   and the grammar lets line i name only utterance i's candidates. An answer off the list (a server that
-   ignores grammars) falls back to the nearest label.
+3. Classification: every utterance gets one label. A label stands for the utterances it was proposed
+   for: its prototype is their mean embedding, refined by k-means steps from there, and labels that
+   hold less than `min_share` of the utterances are dropped, smallest first. The prototypes pre-select each utterance's
+   few nearest labels (the seed-003 hybrid), so a prompt holds several utterances with a short candidate
+   list each, and the grammar lets line i name only utterance i's candidates; where the nearest
+   prototype leads by `sure_margin`, it answers alone. An answer off the list (a server that ignores
+   grammars) falls back to the nearest label.
+
+Why prototypes and a minimum share, measured on BANKING77 *train* samples (never test): the embedding of
+a two-word name is a poor stand-in for an intent (ACC 0.23-0.29 classifying 231-462 queries by it),
+the mean of the utterances the LLM gave that name is a good one (0.52-0.54). The 0.5B model proposes
+ever more labels as the data grows (610 distinct ones for 3,000 queries of 77 intents, 578 after the
+merge), so labels that hold too little of the data are dropped: ACC 0.29 with 434 clusters when only
+single-utterance labels go, 0.60 with 92 when labels under 0.6% go (k-means with the true k: 0.58).
 
 No k: the number of clusters is the number of labels the data asked for. Cost: one call per `batch_size`
-utterances to generate, one per `classify_batch` to classify.
+utterances to generate, one per `classify_batch` unsure utterances to classify.
 """
 
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -43,7 +54,7 @@ class LabelgenSettings:
     classify_batch: int = 8  # utterances per classification call
     candidate_labels: int = 4  # nearest labels offered per utterance; 0: the whole label list
     sure_margin: float = 1.0  # cosine lead of the nearest label over the next that needs no LLM; 1.0: always ask
-    min_proposals: int = 2  # a label proposed for fewer utterances is dropped (when enough others remain)
+    min_share: float = 0.006  # a label holding less of the utterances is dropped (fixed labels never are)
     max_examples: int = 20  # example labels shown while generating (the seed shows ~20% of the labels)
     seed: int = 0
 
@@ -102,13 +113,6 @@ def generate_labels(llm: ChatModel, texts: Sequence[str], settings: LabelgenSett
 # -- 2. merge ---------------------------------------------------------------------------------------------
 
 
-def supported_labels(proposed: Counter[str], min_proposals: int) -> Counter[str]:
-    """The labels proposed for at least `min_proposals` utterances, or all of them when fewer than two
-    would remain: a label the LLM gave one utterance of the whole sample is rarely an intent."""
-    kept = Counter({label: n for label, n in proposed.items() if n >= min_proposals})
-    return kept if len(kept) >= 2 else proposed
-
-
 def merge_labels(proposed: Counter[str], name_vectors: Callable[[list[str]], np.ndarray], fixed: Sequence[str] = ()) -> dict[str, str]:
     """Each label -> the label it is merged into: the most proposed one of its near-duplicate group.
 
@@ -132,7 +136,54 @@ def merge_labels(proposed: Counter[str], name_vectors: Callable[[list[str]], np.
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+MAX_ROUNDS = 300  # assignment rounds: label drops, then k-means steps until no utterance changes label
+DROP_FRACTION = 0.05  # at most this share of the labels is dropped per round, smallest first
+
+
+def min_members(n_utterances: int, min_share: float) -> int:
+    """The fewest utterances a label must hold to stay an intent: `min_share` of the data, at least two."""
+    return max(2, math.ceil(min_share * n_utterances))
+
+
+def label_prototypes(vectors: np.ndarray, owners: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Per label, the unit mean of the utterances it labels (`owners[i]` is utterance i's label index, or
+    -1); a label that labels none keeps its row of `fallback`."""
+    prototypes = np.array(fallback, dtype=float)
+    for label in np.unique(owners[owners >= 0]):
+        prototypes[label] = vectors[owners == label].mean(axis=0)
+    return _unit(prototypes)
+
+
+def refine_prototypes(
+    vectors: np.ndarray, prototypes: np.ndarray, fixed: np.ndarray, min_members: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prototypes moved to where their utterances lie, and the indices of the labels kept.
+
+    Each utterance takes its nearest prototype. While labels hold fewer than `min_members`, the smallest
+    of them are dropped (a few at a time, never a `fixed` one) and their utterances go to their next
+    nearest; dropping every small label at once would leave a handful of generic labels to take
+    everything. Then spherical k-means steps from there: each prototype moves to the mean of its
+    utterances. Written out rather than using scikit-learn's KMeans, which re-seeds an empty cluster at
+    a far point: that cluster would keep a label's name while holding other utterances.
+    """
+    kept, current, assignment = np.arange(len(prototypes)), prototypes, None
+    for _ in range(MAX_ROUNDS):
+        nearest = (vectors @ current.T).argmax(axis=1)
+        sizes = np.bincount(nearest, minlength=len(current)).astype(float)
+        sizes[fixed[kept]] = np.inf
+        small = np.flatnonzero(sizes < min_members)
+        if len(small) and len(small) < len(current):
+            drop = small[np.argsort(sizes[small], kind="stable")[: math.ceil(DROP_FRACTION * len(current))]]
+            keep = ~np.isin(np.arange(len(current)), drop)
+            kept, current = kept[keep], current[keep]
+            continue
+        if assignment is not None and np.array_equal(nearest, assignment):
+            break
+        assignment, current = nearest, label_prototypes(vectors, nearest, current)
+    return current, kept
 
 
 def shortlists(text_vectors: np.ndarray, label_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,9 @@ import pandas as pd
 from dialin_core.cluster import NOISE
 from dialin_core.config import RunConfig
 from dialin_core.embed import Embedder, embed_texts, load_embedder
-from dialin_core.labelgen import LabelgenSettings, classify, generate_labels, merge_labels, supported_labels
+from dialin_core.labelgen import (
+    LabelgenSettings, classify, generate_labels, label_prototypes, merge_labels, min_members, refine_prototypes,
+)
 from dialin_core.llm.backends import open_backend
 from dialin_core.llm.base import LLMBackend
 from dialin_core.llm.cache import CachedLLM
@@ -39,7 +41,7 @@ SAMPLE_SIZE = 10  # member utterances stored with each cluster for the studio to
 def settings_of(config: RunConfig) -> LabelgenSettings:
     return LabelgenSettings(
         batch_size=config.labelgen_batch, classify_batch=config.classify_batch, candidate_labels=config.candidate_labels,
-        sure_margin=config.sure_margin, seed=config.seed,
+        sure_margin=config.sure_margin, min_share=config.min_share, seed=config.seed,
     )
 
 
@@ -122,12 +124,24 @@ def _label(
         return embed_texts([name_as_text(n) for n in names], embedder, store)
 
     subset = [texts[i] for i in rows]
-    proposed = Counter(generate_labels(llm, subset, settings, examples).values())
+    proposals = generate_labels(llm, subset, settings, examples)
+    proposed = Counter(proposals.values())
     record({"kind": "labels_generated", "n_items": len(subset), "n_labels": len(proposed), "labels": dict(proposed.most_common())})
-    merged = merge_labels(supported_labels(proposed, settings.min_proposals), name_vectors, fixed=list(existing))
+    if not proposed and not existing:
+        raise ValueError(f"the LLM ({llm.backend.model}) proposed no action-objective label for any of {len(subset)} utterances")
+    merged = merge_labels(proposed, name_vectors, fixed=list(existing))
     candidates = sorted(set(merged.values()))
-    record({"kind": "labels_merged", "n_labels": len(candidates), "merged": {k: v for k, v in merged.items() if k != v}})
-    result = classify(llm, subset, vectors[rows], candidates, name_vectors(candidates), settings)
+    index = {label: i for i, label in enumerate(candidates)}
+    name_of = {cid: name for name, cid in existing.items()}
+    owners = np.array([index.get(name_of.get(int(c), ""), -1) for c in labels])
+    owners[rows[list(proposals)]] = [index[merged[label]] for label in proposals.values()]
+    prototypes, kept = refine_prototypes(
+        vectors, label_prototypes(vectors, owners, name_vectors(candidates)), np.isin(candidates, list(existing)),
+        min_members(len(texts), settings.min_share),
+    )
+    n_merged, candidates = len(candidates), [candidates[i] for i in kept]
+    record({"kind": "labels_merged", "n_labels": n_merged, "n_kept": len(candidates), "merged": {k: v for k, v in merged.items() if k != v}})
+    result = classify(llm, subset, vectors[rows], candidates, prototypes, settings)
     chosen = [candidates[i] for i in result.label_index]
     new_labels = [label for label, _ in Counter(c for c in chosen if c not in existing).most_common()]
     next_id = max(existing.values(), default=-1) + 1
@@ -135,7 +149,8 @@ def _label(
     labels[rows] = [label_id[c] for c in chosen]
     record({"kind": "utterances_classified", "n_items": len(subset), "asked_llm": int(result.asked_llm.sum()),
             "off_list": result.off_list, "n_new_intents": len(new_labels)})
-    details = {"labels_proposed": len(proposed), "labels_after_merge": len(candidates), "asked_llm": int(result.asked_llm.sum()),
+    details = {"labels_proposed": len(proposed), "labels_after_merge": n_merged, "labels_kept": len(candidates),
+               "asked_llm": int(result.asked_llm.sum()),
                "off_list": result.off_list, "example_labels": examples}
     if source is not None:
         details |= {"leftovers_of": config.leftovers_of, "n_leftovers": len(subset), "n_new_intents": len(new_labels),

@@ -41,8 +41,10 @@ def _config_form() -> RunConfig | None:
             max_llm_calls = st.number_input("LLM call budget (0: the back end's default)", 0, 100_000, 0)
             separate_roles = st.checkbox("Cluster customer and agent utterances apart", value=True)
             candidate_labels = st.number_input("Labels offered per utterance (labelgen; 0: all)", 0, 50, RunConfig.candidate_labels)
-            sure_margin = st.number_input("Sure margin (labelgen; 1: the LLM classifies every utterance)", 0.0, 1.0, RunConfig.sure_margin,
+            sure_margin = st.number_input("Sure margin (labelgen; 0: nearest label, 1: the LLM classifies every utterance)", 0.0, 1.0, RunConfig.sure_margin,
                                           step=0.01, help="The nearest label stands without the LLM when its cosine leads the next by this much.")
+            min_share = st.number_input("Smallest intent, share of the utterances (labelgen)", 0.0, 0.5, RunConfig.min_share, step=0.001,
+                                        format="%.3f", help="A generated label that holds less of the utterances is dropped.")
         k = None
         if method in ("kmeans", "agglomerative"):
             k = st.number_input("k (0: chosen by silhouette)", 0, 1000, 0) or None
@@ -54,7 +56,7 @@ def _config_form() -> RunConfig | None:
         judge=judge, loop_clustering=loop_clustering, max_iterations=int(max_iterations), n_candidates=int(n_candidates),
         max_llm_calls=int(max_llm_calls) or None, separate_roles=separate_roles,
         cohesion_model=str(cohesion_model) if cohesion_model else None,
-        candidate_labels=int(candidate_labels), sure_margin=float(sure_margin),
+        candidate_labels=int(candidate_labels), sure_margin=float(sure_margin), min_share=float(min_share),
     ))
 
 

@@ -18,7 +18,9 @@ from dialin_core.datasets import ingest_file
 from dialin_core.dialin_run import run_dialin
 from dialin_core.embed import embed_texts, load_embedder
 from dialin_core.ingest import ColumnMapping
-from dialin_core.labelgen import LabelgenSettings, classify, generate_labels, merge_labels, numbered_lines, supported_labels
+from dialin_core.labelgen import (
+    LabelgenSettings, classify, generate_labels, label_prototypes, merge_labels, numbered_lines, refine_prototypes,
+)
 from dialin_core.labelgen_run import approved_names, complete_labelgen_run, create_leftover_run, run_labelgen
 from dialin_core.llm.base import ChatRequest, ChatResponse
 from dialin_core.naming import name_as_text, validate_intent_name
@@ -68,9 +70,39 @@ def test_generation_labels_every_utterance_in_mini_batches_with_the_examples_sho
     assert first_batch != texts[:15] and set(first_batch) <= set(texts)  # shuffled
 
 
-def test_a_label_proposed_once_is_dropped_unless_too_few_would_remain():
-    assert supported_labels(Counter({"inquire-card": 5, "report-fraud": 2, "inquire-weather": 1}), 2) == Counter({"inquire-card": 5, "report-fraud": 2})
-    assert supported_labels(Counter({"inquire-card": 5, "report-fraud": 1}), 2) == Counter({"inquire-card": 5, "report-fraud": 1})
+def test_a_label_s_prototype_is_the_mean_of_the_utterances_it_was_proposed_for():
+    vectors = np.array([[1, 0, 0], [1, 0.2, 0], [0, 1, 0], [0, 0, 1]], dtype=float)
+    names = np.array([[0, 0, 1], [0, 1, 0], [0.6, 0.8, 0]])
+    prototypes = label_prototypes(vectors, np.array([0, 0, 1, -1]), names)
+    assert np.allclose(prototypes[0], np.array([2, 0.2, 0]) / np.linalg.norm([2, 0.2, 0]))
+    assert np.allclose(prototypes[1], [0, 1, 0])
+    assert np.allclose(prototypes[2], names[2])  # proposed for no utterance: its name stands in
+
+
+def test_refinement_moves_prototypes_to_their_utterances_and_drops_labels_too_few_take():
+    rng = np.random.default_rng(0)
+    axes = np.eye(4)
+    vectors = np.vstack([axes[i] + rng.normal(0, 0.05, (10, 4)) for i in range(3)])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    start = np.vstack([axes[0] + 0.3 * axes[1], axes[1], axes[2], axes[3]])  # a stray fourth label no utterance is near
+    prototypes, kept = refine_prototypes(vectors, start / np.linalg.norm(start, axis=1, keepdims=True), np.zeros(4, bool), 2)
+    assert kept.tolist() == [0, 1, 2] and np.allclose(np.diag(prototypes @ axes[:3].T), 1, atol=0.01)
+    prototypes, kept = refine_prototypes(vectors, start / np.linalg.norm(start, axis=1, keepdims=True), np.array([0, 0, 0, 1], bool), 2)
+    assert kept.tolist() == [0, 1, 2, 3]  # an existing intent is never dropped
+
+
+def test_small_labels_are_dropped_a_few_at_a_time_so_the_specific_ones_survive_a_generic_one():
+    """Five labels share each of three intents and one generic label sits between them. Dropping every
+    label under five utterances at once would leave the generic label with all thirty."""
+    rng = np.random.default_rng(1)
+    axes = np.eye(3)
+    vectors = np.vstack([axes[i] + rng.normal(0, 0.1, (10, 3)) for i in range(3)])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    start = np.vstack([vectors[i * 10 : i * 10 + 5] for i in range(3)] + [np.ones((1, 3)) / np.sqrt(3)])
+    prototypes, kept = refine_prototypes(vectors, start, np.zeros(len(start), bool), 5)
+    nearest = (vectors @ prototypes.T).argmax(axis=1)
+    assert len(kept) == 3 and 15 not in kept
+    assert [len(set(nearest[i * 10 : i * 10 + 10])) for i in range(3)] == [1, 1, 1] and len(set(nearest)) == 3
 
 
 def test_near_duplicate_labels_fold_into_the_most_proposed_and_fixed_labels_win(embedder):
@@ -120,7 +152,7 @@ def banking(tmp_path: Path, banking77_subset: Path):
     store.close()
 
 
-LABELGEN = RunConfig(method="labelgen", with_map=False)
+LABELGEN = RunConfig(method="labelgen", with_map=False, sure_margin=1.0)  # the LLM classifies every utterance
 
 
 def test_a_labelgen_run_is_stored_with_named_clusters_counted_calls_and_metrics(banking, embedder):
@@ -143,6 +175,9 @@ def test_a_labelgen_run_is_stored_with_named_clusters_counted_calls_and_metrics(
     again = run_labelgen(store, dataset_id, LABELGEN, embedder=embedder, backend=llm)
     assert again.summary["llm_counts_this_session"]["calls"] == 0 and len(llm.requests) == summary["llm_calls"]  # all from the cache
     assert again.summary["llm_calls"] == summary["llm_calls"]
+    nearest = run_labelgen(store, dataset_id, RunConfig(method="labelgen", with_map=False), embedder=embedder, backend=llm)
+    assert nearest.summary["asked_llm"] == 0 and nearest.summary["llm_calls"] == math.ceil(n / 15)  # by default the LLM only proposes
+    assert set(store.clusters(nearest.run_id)["name"]) <= {label for _, label in KEYWORD_LABELS}
 
 
 def test_labelgen_refuses_to_run_without_an_llm(tmp_path, capsys):
