@@ -22,7 +22,9 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
 
 REPO = Path(__file__).resolve().parent.parent
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# A test run must not rewrite the tracked pictures the README shows: it writes to tests/screenshots/
+# (ignored by git); `DIALIN_SCREENSHOTS=docs/screenshots` refreshes the README's pictures on purpose.
+SCREENSHOTS = REPO / os.environ.get("DIALIN_SCREENSHOTS", "tests/screenshots")
 CHROMIUM = Path("/usr/bin/chromium")
 # Offline, as root, without a GPU: without these Chromium tries the network (QUIC, updates, sync)
 # and stalls, refuses to run as root without --no-sandbox, or fails to initialise the GPU.
@@ -203,7 +205,7 @@ def wait_for_app(page: Page, timeout: float = 60.0) -> None:
 
 
 def screenshot(page: Page, name: str, top: Locator | None = None, toast: bool = False) -> Path:
-    """Save docs/screenshots/<name>.png: the window at 1400x900, for the docs and for reviewing a failed walk.
+    """Save SCREENSHOTS/<name>.png: the window at 1400x900, for the docs and for reviewing a failed walk.
 
     Streamlit scrolls its main area, not the document, so a full-page capture is only the window: the
     main area is scrolled to put `top` (default: the page's start) at the top of the picture. A toast

@@ -1,6 +1,7 @@
 """The studio through a real Streamlit server and headless Chromium: what a user clicking sees.
 
-The walk takes the screenshots the README shows (docs/screenshots/). The server holds the DuckDB file
+The walk takes the screenshots the README shows (into tests/screenshots/; DIALIN_SCREENSHOTS=docs/screenshots
+refreshes the README's). The server holds the DuckDB file
 open, so the workspace is read only once the server has let go of it.
 """
 
