@@ -159,7 +159,7 @@ def _open_store(args: argparse.Namespace) -> Store:
 def command_ingest(args: argparse.Namespace) -> dict:
     with _open_store(args) as store:
         dataset_id = ingest_file(store, args.input, _mapping(args), mask_pii=args.mask_pii)
-        info = next(d for d in store.datasets() if d.dataset_id == dataset_id)
+        info = store.dataset(dataset_id)
     return {"dataset_id": dataset_id, "dialogues": info.n_dialogues, "turns": info.n_turns, "utterances": info.n_utterances}
 
 

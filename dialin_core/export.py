@@ -50,10 +50,10 @@ def load_snapshot(store: Store, run_id: int) -> RunSnapshot:
     run = store.run(run_id)
     if run["status"] != "finished":
         raise ValueError(f"run {run_id} is {run['status']}, not finished: export it once it has finished")
-    times = store.runs().set_index("run_id").loc[run_id]
+    created_at, finished_at = store.run_times(run_id)
     return RunSnapshot(
-        run={**run, "created_at": _iso(times["created_at"]), "finished_at": _iso(times["finished_at"])},
-        dataset=next(d for d in store.datasets() if d.dataset_id == run["dataset_id"]),
+        run={**run, "created_at": _iso(created_at), "finished_at": _iso(finished_at)},
+        dataset=store.dataset(run["dataset_id"]),
         utterances=store.utterances(run["dataset_id"]),
         assigned=store.cluster_members(run_id),
         state=review_state(store, run_id),

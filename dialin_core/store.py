@@ -303,17 +303,26 @@ class Store:
             tx.unregister("utterance_frame")
         return dataset_id
 
-    def datasets(self) -> list[DatasetInfo]:
+    def datasets(self, dataset_id: int | None = None) -> list[DatasetInfo]:
+        """Every data set with its counts, or only `dataset_id`'s (counting a workspace's every data set
+        to show one costs a scan of all their turns)."""
         rows = self.connection.execute(
             """
             SELECT d.dataset_id, d.name, d.source, d.format,
                    (SELECT count(*) FROM dialogues g WHERE g.dataset_id = d.dataset_id),
                    (SELECT count(*) FROM turns t WHERE t.dataset_id = d.dataset_id),
                    (SELECT count(*) FROM utterances u WHERE u.dataset_id = d.dataset_id)
-            FROM datasets d ORDER BY d.dataset_id
-            """
+            FROM datasets d WHERE ? IS NULL OR d.dataset_id = ? ORDER BY d.dataset_id
+            """,
+            [dataset_id, dataset_id],
         ).fetchall()
         return [DatasetInfo(*row) for row in rows]
+
+    def dataset(self, dataset_id: int) -> DatasetInfo:
+        found = self.datasets(dataset_id)
+        if not found:
+            raise ValueError(f"workspace {self.path} has no data set {dataset_id}")
+        return found[0]
 
     def utterances(self, dataset_id: int, roles: Sequence[str] | None = None) -> pd.DataFrame:
         """Unique utterances of a data set, optionally only those spoken in one of `roles`."""
@@ -501,6 +510,13 @@ class Store:
         return self.connection.execute(
             "SELECT run_id, dataset_id, method, status, created_at, finished_at FROM runs ORDER BY run_id"
         ).df()
+
+    def run_times(self, run_id: int) -> tuple[Any, Any]:
+        """When a run was created and when it finished (None while it has not)."""
+        rows = self.connection.execute("SELECT created_at, finished_at FROM runs WHERE run_id = ?", [run_id]).fetchall()
+        if not rows:
+            raise ValueError(f"workspace {self.path} has no run {run_id}")
+        return rows[0]
 
     def utterance_texts(self, run_id: int) -> dict[int, str]:
         """utterance_id -> text for the run's data set: what samples and evidence are shown with."""

@@ -103,3 +103,15 @@ def test_a_reopened_workspace_accepts_writes_that_register_frames(tmp_path):
         store.put_embeddings("m", ["a"], np.ones((1, 3), dtype=np.float32))
         assert set(store.cached_embeddings("m", ["a"])) == {"a"}
         assert store.find_dataset("h1", {}) == dataset_id
+
+
+def test_one_data_set_is_read_by_its_id_and_an_unknown_id_is_named():
+    with Store(":memory:") as store:
+        first = add(store, make_turns("hello there", "my card is lost"))
+        second = add(store, make_turns("a", "b", "c", dialogue="d2"), content_hash="h2")
+        assert store.dataset(second).n_turns == 3 and store.dataset(first).n_turns == 2
+        assert [d.dataset_id for d in store.datasets()] == [first, second]
+        with pytest.raises(ValueError, match="no data set 99"):
+            store.dataset(99)
+        with pytest.raises(ValueError, match="no run 7"):
+            store.run_times(7)
