@@ -9,9 +9,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from dialin_core import review
-from dialin_core.review import UNASSIGNED, review_state
-from studio.context import decide, finished_run, open_store, require_analyst
+from dialin_core.review import review_state
+from studio.context import finished_run, move_or_split, open_store, require_analyst
 
 MAX_POINTS = 8000  # what a browser draws smoothly; the data behind the map is never cut
 
@@ -51,13 +50,6 @@ if selected:
     st.dataframe(chosen[["utterance_id", "text", "intent"]], hide_index=True, width="stretch")
     live = state.live_clusters()
     label = {int(c): f"{c} · {n}" for c, n in zip(live["cluster_id"], live["name"].fillna("unnamed"))}
-    cells = st.columns([3, 1])
-    target = cells[0].selectbox("Assign them to", [UNASSIGNED, *label], format_func=lambda c: label.get(c, "unassigned"))
-    if cells[1].button("Assign"):
-        decide(lambda s: review.move(s, run_id, analyst, selected, target), f"{len(selected)} sentences assigned")
-    cells = st.columns([3, 1])
-    new_name = cells[0].text_input("…or make them a new cluster named")
-    if cells[1].button("New cluster"):
-        decide(lambda s: review.new_cluster(s, run_id, analyst, selected, new_name), f"New cluster '{new_name}' made")
+    move_or_split(run_id, analyst, selected, label)
 else:
     st.caption("Draw a lasso or a box around points to select them.")

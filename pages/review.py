@@ -8,7 +8,7 @@ import streamlit as st
 from dialin_core import jobs, review
 from dialin_core.review import UNASSIGNED, review_state
 from dialin_core.role_split import derived_roles, has_speaker_roles, names_by_utterance, role_counts, splittable
-from studio.context import attempt, decide, finished_run, open_store, require_analyst, show_current_label, workspace
+from studio.context import attempt, decide, finished_run, move_or_split, open_store, require_analyst, show_current_label, workspace
 
 st.title("Review clusters")
 with open_store() as store:
@@ -94,15 +94,7 @@ sentences = utterances.loc[member_ids, ["text", "frequency", "gold_label"]].rese
 st.dataframe(sentences, hide_index=True, width="stretch")
 text_of = dict(zip(sentences["utterance_id"], sentences["text"]))
 chosen = st.multiselect("Selected sentences", member_ids, format_func=lambda u: text_of[u][:120], key="sentence_selection")
-targets = [UNASSIGNED] + [c for c in live["cluster_id"].astype(int) if c != cluster_id]
-move_cells = st.columns([3, 1])
-target = move_cells[0].selectbox("Move them to", targets, format_func=lambda c: "unassigned" if c == UNASSIGNED else label[c])
-if move_cells[1].button("Move"):
-    decide(lambda s: review.move(s, run_id, analyst, chosen, target), f"{len(chosen)} sentences moved")
-split_cells = st.columns([3, 1])
-split_name = split_cells[0].text_input("…or split them into a new cluster named")
-if split_cells[1].button("Split"):
-    decide(lambda s: review.new_cluster(s, run_id, analyst, chosen, split_name), f"New cluster '{split_name}' made")
+move_or_split(run_id, analyst, chosen, {c: label[c] for c in live["cluster_id"].astype(int) if c != cluster_id})
 
 context_of = st.selectbox("Read a sentence in its dialogue", member_ids, format_func=lambda u: text_of[u][:120], key="context_sentence")
 if st.button("Show the dialogue"):

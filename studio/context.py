@@ -8,8 +8,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dialin_core import review
 from dialin_core.errors import IngestError, WorkspaceBusy
-from dialin_core.review import ReviewError
+from dialin_core.review import UNASSIGNED, ReviewError
 from dialin_core.store import Store
 from dialin_core.workspace import default_workspace_path
 
@@ -138,3 +139,16 @@ def save_upload(upload) -> Path:
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_bytes(upload.getvalue())
     return saved
+
+
+def move_or_split(run_id: int, analyst: str, utterance_ids: list[int], targets: dict[int, str]) -> None:
+    """The two things an analyst does with selected sentences, the same wherever they were selected (a
+    cluster's list, the map): move them to another cluster or to unassigned, or make them a new cluster."""
+    cells = st.columns([3, 1])
+    target = cells[0].selectbox("Move them to", [UNASSIGNED, *targets], format_func=lambda c: targets.get(c, "unassigned"))
+    if cells[1].button("Move"):
+        decide(lambda s: review.move(s, run_id, analyst, utterance_ids, target), f"{len(utterance_ids)} sentences moved")
+    cells = st.columns([3, 1])
+    name = cells[0].text_input("…or make them a new cluster named")
+    if cells[1].button("New cluster"):
+        decide(lambda s: review.new_cluster(s, run_id, analyst, utterance_ids, name), f"New cluster '{name}' made")

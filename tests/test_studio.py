@@ -137,8 +137,8 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
     labelled(app.selectbox, "Move them to").set_value(second)
     labelled(app.button, "Move").click().run()
     app.multiselect(key="sentence_selection").set_value(inside[2:5]).run()
-    labelled(app.text_input, "…or split them into a new cluster named").set_value("report-split_off")
-    labelled(app.button, "Split").click().run()
+    labelled(app.text_input, "…or make them a new cluster named").set_value("report-split_off")
+    labelled(app.button, "New cluster").click().run()
     assert not app.exception, app.exception
     with Store(workspace) as store:
         state = review_state(store, run_id)
