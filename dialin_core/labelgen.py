@@ -37,6 +37,7 @@ import numpy as np
 
 from dialin_core import prompts
 from dialin_core.classify.routing import choice_grammar
+from dialin_core.cohesion import unit_rows
 from dialin_core.judge import ChatModel, few_shot_turns
 from dialin_core.llm.base import ChatRequest
 from dialin_core.merge import propose_merges
@@ -53,7 +54,7 @@ class LabelgenSettings:
     batch_size: int = 15  # utterances per label-generation call (the seed's B)
     classify_batch: int = 8  # utterances per classification call
     candidate_labels: int = 4  # nearest labels offered per utterance; 0: the whole label list
-    sure_margin: float = 1.0  # cosine lead of the nearest label over the next that needs no LLM; 1.0: always ask
+    sure_margin: float = 0.0  # cosine lead of the nearest label over the next that needs no LLM; 1.0: always ask
     min_share: float = 0.006  # a label holding less of the utterances is dropped (fixed labels never are)
     max_examples: int = 20  # example labels shown while generating (the seed shows ~20% of the labels)
     seed: int = 0
@@ -135,10 +136,6 @@ def merge_labels(proposed: Counter[str], name_vectors: Callable[[list[str]], np.
 # -- 3. classification ------------------------------------------------------------------------------------
 
 
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-
-
 MAX_ROUNDS = 300  # assignment rounds: label drops, then k-means steps until no utterance changes label
 DROP_FRACTION = 0.05  # at most this share of the labels is dropped per round, smallest first
 
@@ -154,7 +151,7 @@ def label_prototypes(vectors: np.ndarray, owners: np.ndarray, fallback: np.ndarr
     prototypes = np.array(fallback, dtype=float)
     for label in np.unique(owners[owners >= 0]):
         prototypes[label] = vectors[owners == label].mean(axis=0)
-    return _unit(prototypes)
+    return unit_rows(prototypes)
 
 
 def refine_prototypes(
@@ -177,8 +174,7 @@ def refine_prototypes(
         small = np.flatnonzero(sizes < min_members)
         if len(small) and len(small) < len(current):
             drop = small[np.argsort(sizes[small], kind="stable")[: math.ceil(DROP_FRACTION * len(current))]]
-            keep = ~np.isin(np.arange(len(current)), drop)
-            kept, current = kept[keep], current[keep]
+            kept, current = np.delete(kept, drop), np.delete(current, drop, axis=0)
             continue
         if assignment is not None and np.array_equal(nearest, assignment):
             break
@@ -189,7 +185,7 @@ def refine_prototypes(
 def shortlists(text_vectors: np.ndarray, label_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per utterance, its `k` nearest labels by cosine, nearest first (all when k is 0), and how far the
     nearest is ahead of the second (1.0 when there is only one label)."""
-    similarity = _unit(text_vectors) @ _unit(label_vectors).T
+    similarity = unit_rows(text_vectors) @ unit_rows(label_vectors).T
     order = np.argsort(-similarity, axis=1, kind="stable")
     k = label_vectors.shape[0] if k == 0 else min(k, label_vectors.shape[0])
     ranked = np.take_along_axis(similarity, order[:, :2], axis=1)

@@ -124,7 +124,7 @@ def test_classification_offers_each_utterance_its_nearest_labels_several_per_cal
         return ChatResponse(text="\n".join(f"{i}. {c.split(', ')[1] if i > 1 else 'inquire-zzz'}" for i, c in enumerate(rows, 1)))
 
     llm = ScriptedLLM(second_candidate_except_off_list)
-    result = classify(llm, texts, text_vectors, labels, label_vectors, LabelgenSettings(classify_batch=4, candidate_labels=2))
+    result = classify(llm, texts, text_vectors, labels, label_vectors, LabelgenSettings(classify_batch=4, candidate_labels=2, sure_margin=1.0))
     assert len(llm.requests) == 3  # ceil(10 / 4)
     first = llm.requests[0]
     assert "1. utterance 0\n   candidates: inquire-a, inquire-b" in first.messages[-1][1]
