@@ -1,7 +1,7 @@
-"""The method bake-off (issue 5): k-means (true k), k-means (silhouette k), HDBSCAN, Dial-In and labelgen on
-BANKING77 test and on the SGD sample's customer turns, in one run.
+"""The method bake-off: k-means (true k, silhouette k), HDBSCAN, BERTopic, Dial-In and labelgen on BANKING77
+test and on the SGD sample's customer turns, in one run, every method on the same stored vectors.
 
-Usage: .venv/bin/python bench/bakeoff.py [--sample N] [--seed S] [--dialin-llm-calls N] [--skip-llm]
+Usage: .venv/bin/python bench/bakeoff.py [--sample N] [--seed S] [--dialin-llm-calls N] [--skip-llm] [--skip-labelgen]
 
 --sample N draws a stratified subsample of N labelled unique utterances per data set (seeded; the same for
 every method), because the packaged 0.5B model answers in 5-10 s a call on 2 cores and labelgen over all
@@ -23,6 +23,9 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from peers import bertopic_rows  # noqa: E402
 
 from dialin_core.config import RunConfig  # noqa: E402
 from dialin_core.datasets import ingest_file  # noqa: E402
@@ -71,8 +74,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=int, help="labelled utterances per data set (stratified; default: all)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dialin-llm-calls", type=int, default=16, help="the Dial-In run's LLM budget (judging and naming)")
+    parser.add_argument("--dialin-llm-calls", type=int, help="the Dial-In run's LLM budget (judging and naming; default: the back end's)")
     parser.add_argument("--skip-llm", action="store_true", help="only the methods that need no LLM")
+    parser.add_argument("--skip-labelgen", action="store_true", help="no labelgen rows (about 20 minutes a data set)")
     args = parser.parse_args()
 
     embedder = load_embedder(DEFAULT_EMBEDDER)
@@ -95,11 +99,19 @@ def main() -> None:
                 "hdbscan (UMAP 10-d, min size 10)": RunConfig(method="hdbscan", **common),
             }.items():
                 print(row(label, run_discovery(store, dataset_id, config, embedder).summary), flush=True)
+            texts, gold = utterances["text"].tolist(), utterances["gold_label"].tolist()
+            for peer in bertopic_rows(texts, embed_texts(texts, embedder, store), args.seed):
+                print(row(peer.label, peer.summary(gold)), flush=True)
+            no_llm = RunConfig(llm="none", judge="cohesion", **common)
+            summary = run_dialin(store, dataset_id, no_llm, tools=build_tools(store, no_llm, embedder)).summary
+            print(row("dialin, defaults but no LLM (cohesion judge, keyword names)", summary), flush=True)
             if args.skip_llm:
                 continue
             dialin = RunConfig(max_llm_calls=args.dialin_llm_calls, **common)
             summary = run_dialin(store, dataset_id, dialin, tools=build_tools(store, dialin, embedder)).summary
-            print(row(f"dialin (cascade judge, LLM names, {args.dialin_llm_calls} calls budget)", summary), flush=True)
+            print(row(f"dialin, defaults (cascade judge, LLM names, {dialin.llm_call_budget} calls budget)", summary), flush=True)
+            if args.skip_labelgen:
+                continue
             for label, config in {
                 "labelgen (LLM labels, nearest label prototype classifies)": RunConfig(method="labelgen", **common),
                 "labelgen, LLM chooses among the top-4 where unsure (sure margin 0.05)": RunConfig(method="labelgen", sure_margin=0.05, **common),

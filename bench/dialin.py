@@ -2,10 +2,11 @@
 
 Usage: .venv/bin/python bench/dialin.py [--data FILE] [--embedder NAME] [--max-llm-calls N] [--skip-llm]
 
-Rows: kmeans with the true k; kmeans with silhouette k; dialin with the cohesion judge alone (no
-LLM, keyword names), its loop clustering with Ward (the default) and with k-means; dialin with the
-cascade judge and LLM names on the local model (the default configuration); each dialin row with and
-without applying its merge proposals. Embeddings are computed once,
+Rows: kmeans with the true k; kmeans with silhouette k; BERTopic (defaults, and + reduce_outliers) on the
+same vectors; dialin with the cohesion judge alone (no LLM, keyword names): the default (Ward cuts of a UMAP
+reduction, k by silhouette, remainder kept), the same with k-means cuts, and the loop as it was before
+(Ward on the raw vectors, k by the good/bad ratio); dialin with the cascade judge and LLM names on the local
+model (the default configuration); each dialin row with and without applying its merge proposals. Embeddings are computed once,
 timed on their own; each row's seconds are its own wall time on cached vectors. Nothing here is tuned
 on the test labels: they are only read to score.
 """
@@ -19,6 +20,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from peers import bertopic_rows  # noqa: E402
 
 from dialin_core.config import RunConfig  # noqa: E402
 from dialin_core.datasets import ingest_file  # noqa: E402
@@ -61,10 +65,15 @@ def main() -> None:
             "kmeans, silhouette k (5..150)": RunConfig(method="kmeans", embedder=args.embedder, with_map=False),
         }.items():
             print(row(label, run_discovery(store, dataset_id, config, embedder).summary), flush=True)
+        texts, gold = utterances["text"].tolist(), utterances["gold_label"].tolist()
+        for peer in bertopic_rows(texts, embed_texts(texts, embedder, store)):
+            print(row(peer.label, {**peer.summary(gold), "goodness": None}), flush=True)
         no_llm = RunConfig(llm="none", judge="cohesion", embedder=args.embedder, with_map=False)
         dialin_configs = {
-            "dialin, Ward, cohesion judge, no LLM": no_llm,
-            "dialin, k-means, cohesion judge, no LLM": replace(no_llm, loop_clustering="kmeans"),
+            "dialin, Ward on UMAP, silhouette k, cohesion judge, no LLM": no_llm,
+            "dialin, k-means on UMAP, silhouette k, cohesion judge, no LLM": replace(no_llm, loop_clustering="kmeans"),
+            "dialin as before: Ward on raw vectors, good/bad ratio, cohesion judge, no LLM": replace(
+                no_llm, loop_space="embedding", loop_k_choice="ratio", keep_remainder=False),
         }
         if not args.skip_llm:
             dialin_configs["dialin, Ward, cascade + LLM names (local)"] = RunConfig(

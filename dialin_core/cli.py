@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from dialin_core.classify.commands import CLASSIFY_COMMANDS, add_classify_commands
-from dialin_core.cluster import LOOP_CLUSTERINGS
-from dialin_core.config import JUDGES, LLMS, METHODS, RunConfig
+from dialin_core.cluster import LOOP_CLUSTERINGS, LOOP_SPACES
+from dialin_core.config import DEFAULT_LLM_CALLS, JUDGES, K_CHOICES, LLMS, METHODS, RunConfig
 from dialin_core.datasets import ingest_file
 from dialin_core.dialin_run import create_refined_run, create_role_split_run, resume_dialin, run_dialin
 from dialin_core.embed import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, embed_texts, load_embedder
@@ -86,8 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     dialin.add_argument("--judge", choices=JUDGES, default=RunConfig.judge)
     dialin.add_argument("--loop-clustering", choices=LOOP_CLUSTERINGS, default=RunConfig.loop_clustering,
                         help="clustering tried at each candidate k: one Ward tree cut at each k (default), or k-means")
+    dialin.add_argument("--loop-space", choices=LOOP_SPACES, default=RunConfig.loop_space,
+                        help="where the loop clusters: a 5-d UMAP reduction of the embeddings (default), or the embeddings")
+    dialin.add_argument("--k-choice", choices=K_CHOICES, default=RunConfig.loop_k_choice,
+                        help="the first iteration's k: best silhouette (default), or the seed's good/bad ratio over --candidates k")
+    dialin.add_argument("--no-remainder", action="store_true",
+                        help="leave what the loop did not keep to the leftover step, instead of clustering it once more for review")
     dialin.add_argument("--cohesion-model", help="a judge trained with train-judge (default: the one shipped for the embedder)")
-    dialin.add_argument("--max-llm-calls", type=int, help="judging and naming together (default: 80 local, 600 openai)")
+    dialin.add_argument("--max-llm-calls", type=int, help=f"judging and naming together (default: {DEFAULT_LLM_CALLS['local']} local, {DEFAULT_LLM_CALLS['openai']} openai)")
     dialin.add_argument("--max-iterations", type=int, default=RunConfig.max_iterations)
     dialin.add_argument("--candidates", type=int, default=RunConfig.n_candidates, help="candidate k per iteration")
     dialin.add_argument("--leftover-min-cosine", type=float, default=RunConfig.leftover_min_cosine)
@@ -181,6 +187,9 @@ def command_discover(args: argparse.Namespace) -> dict:
         judge="cohesion" if args.llm == "none" and args.judge == RunConfig.judge else args.judge,
         cohesion_model=args.cohesion_model,
         loop_clustering=args.loop_clustering,
+        loop_space=args.loop_space,
+        loop_k_choice=args.k_choice,
+        keep_remainder=not args.no_remainder,
         max_llm_calls=args.max_llm_calls,
         max_iterations=args.max_iterations,
         n_candidates=args.candidates,

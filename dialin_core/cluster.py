@@ -19,6 +19,7 @@ MINIBATCH_ABOVE = 20_000  # past this many points full k-means is too slow for a
 SILHOUETTE_SAMPLE = 5_000  # silhouette is quadratic in n: score larger inputs on a fixed random sample
 WARD_MAX_ROWS = 20_000  # Ward's tree holds n^2/2 distances (1.6 GB at 20k rows); k-means beyond
 LOOP_CLUSTERINGS: tuple[str, ...] = ("ward", "kmeans")
+LOOP_SPACES: tuple[str, ...] = ("umap", "embedding")  # where the Dial-In loop clusters
 
 
 class Clusterer(Protocol):
@@ -124,6 +125,20 @@ def reduce_dimensions(vectors: np.ndarray, n_components: int, seed: int = 0) -> 
         n_components=n_components, n_neighbors=n_neighbors, metric="cosine", min_dist=0.0, random_state=seed
     )
     return reducer.fit_transform(vectors)
+
+
+def loop_coordinates(vectors: np.ndarray, space: str, dimensions: int, seed: int = 0) -> np.ndarray:
+    """The points the Dial-In loop clusters: a UMAP reduction of the unit vectors, or the vectors themselves.
+
+    UMAP to a few dimensions with min_dist 0 (BERTopic's recipe) keeps each intent's neighbourhood and
+    opens gaps between intents that Ward's variance criterion then finds. Inputs too small for UMAP's
+    spectral layout are clustered as they are.
+    """
+    if space not in LOOP_SPACES:
+        raise ValueError(f"unknown loop space '{space}': choose one of {', '.join(LOOP_SPACES)}")
+    if space == "embedding" or len(vectors) <= dimensions + 2 or vectors.shape[1] <= dimensions:
+        return vectors
+    return reduce_dimensions(vectors, dimensions, seed).astype(np.float32)
 
 
 def map_2d(vectors: np.ndarray, seed: int = 0) -> np.ndarray:

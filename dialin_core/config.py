@@ -3,16 +3,19 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from dialin_core.cluster import LOOP_CLUSTERINGS
+from dialin_core.cluster import LOOP_CLUSTERINGS, LOOP_SPACES
 from dialin_core.embed import DEFAULT_EMBEDDER
+
+K_CHOICES: tuple[str, ...] = ("silhouette", "ratio")  # how the Dial-In loop chooses k (dialin_core.discover)
 
 Method = Literal["dialin", "labelgen", "kmeans", "agglomerative", "hdbscan"]
 METHODS: tuple[str, ...] = ("dialin", "labelgen", "kmeans", "agglomerative", "hdbscan")
 LLMS: tuple[str, ...] = ("local", "openai", "none")
 JUDGES: tuple[str, ...] = ("cascade", "cohesion", "llm")
-# Measured (BENCHMARKS.md): the packaged 0.5B model takes 5-10 s per call on 2 cores, so ~80 calls fit a
-# ten-minute run; a served model answers in well under a second, and 600 is the seed's cost on BANKING77.
-DEFAULT_LLM_CALLS: dict[str, int] = {"local": 80, "openai": 600}
+# Measured (BENCHMARKS.md): the packaged 0.5B model takes about 3 s per naming call on 2 cores, so 100 calls
+# fit a ten-minute run with room for embedding and the loop; a served model answers in well under a second,
+# and 600 is the seed's cost on BANKING77.
+DEFAULT_LLM_CALLS: dict[str, int] = {"local": 100, "openai": 600}
 
 
 @dataclass(frozen=True)
@@ -32,13 +35,19 @@ class RunConfig:
     # The Dial-In loop (method "dialin"); k_min/k_max bound its first search space.
     judge: str = "cascade"
     loop_clustering: str = "ward"  # how the loop clusters for each candidate k: "ward" or "kmeans"
+    loop_space: str = "umap"  # where the loop clusters: a UMAP reduction ("umap") or the raw vectors ("embedding")
+    loop_dimensions: int = 5  # of the UMAP reduction
+    loop_k_choice: str = "silhouette"  # the first iteration's k: best "silhouette", or the seed's good/bad "ratio"
+    keep_remainder: bool = True  # what the loop leaves is clustered once more, for review, not made outliers
     llm: str = "local"  # none: no LLM at all (cohesion judge, keyword names)
     llm_model: str | None = None  # None: the back end's default (the packaged GGUF for local)
     cohesion_model: str | None = None  # None: the judge shipped for the embedder
     max_iterations: int = 5
     n_candidates: int = 5
     max_llm_calls: int | None = None  # judging and naming together; None: DEFAULT_LLM_CALLS for the back end
-    naming_share: float = 0.6  # of the budget, kept for naming; judging may use the rest
+    # Of the budget, kept for naming; judging may use the rest. Names first: every final cluster should get an
+    # LLM name (merge proposals compare names), while the packaged model judges near chance (AUC 0.58).
+    naming_share: float = 0.8
     min_remainder: int = 20
     min_intent_size: int = 5  # the loop never keeps a smaller cluster
     leftover_min_cosine: float = 0.4  # leftovers nearer than this to a kept cluster join it, else outlier
@@ -84,6 +93,12 @@ class RunConfig:
             raise ValueError(f"unknown judge '{self.judge}': choose one of {', '.join(JUDGES)}")
         if self.loop_clustering not in LOOP_CLUSTERINGS:
             raise ValueError(f"unknown loop clustering '{self.loop_clustering}': choose one of {', '.join(LOOP_CLUSTERINGS)}")
+        if self.loop_space not in LOOP_SPACES:
+            raise ValueError(f"unknown loop space '{self.loop_space}': choose one of {', '.join(LOOP_SPACES)}")
+        if self.loop_k_choice not in K_CHOICES:
+            raise ValueError(f"unknown k choice '{self.loop_k_choice}': choose one of {', '.join(K_CHOICES)}")
+        if self.loop_dimensions < 2:
+            raise ValueError(f"the loop's UMAP reduction needs at least 2 dimensions, got {self.loop_dimensions}")
         if self.llm not in LLMS:
             raise ValueError(f"unknown LLM back end '{self.llm}': choose one of {', '.join(LLMS)}")
         if self.llm == "none" and self.judge != "cohesion":
@@ -114,9 +129,11 @@ class RunConfig:
     def from_dict(cls, stored: dict[str, Any]) -> "RunConfig":
         """The configuration a run was stored with (JSON has lists where the dataclass has tuples).
 
-        Runs stored before the loop could use Ward clustered with k-means, and resume as they started.
+        Runs stored before the loop could use Ward clustered with k-means, and runs stored before the loop
+        clustered a UMAP reduction chose k by the good/bad ratio on the raw vectors: each resumes as it started.
         """
-        return cls(**{"loop_clustering": "kmeans", **stored, "roles": tuple(stored.get("roles", ())), "example_labels": tuple(stored.get("example_labels", ()))})
+        older = {"loop_clustering": "kmeans", "loop_space": "embedding", "loop_k_choice": "ratio", "keep_remainder": False}
+        return cls(**{**older, **stored, "roles": tuple(stored.get("roles", ())), "example_labels": tuple(stored.get("example_labels", ()))})
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "roles": list(self.roles), "example_labels": list(self.example_labels)}

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from dialin_core.cascade import CascadeJudge, ClusterCase, ClusterJudge, CohesionJudge, Judgement, LLMOnlyJudge, calibration_for
-from dialin_core.cluster import NOISE
+from dialin_core.cluster import NOISE, loop_coordinates
 from dialin_core.cohesion import clustering_features, load_cohesion_model
 from dialin_core.config import RunConfig
 from dialin_core.discover import (
@@ -28,6 +28,7 @@ from dialin_core.discover import (
     LoopSettings,
     LoopState,
     LoopStopped,
+    RemainderKept,
     assign_leftovers,
     dialin_loop,
     kept_labels,
@@ -52,7 +53,7 @@ EventListener = Callable[[dict[str, Any]], None]
 AUTO_MERGE_ANALYST = "auto-merge"
 SEEDED = "seeded_from_review"
 ROLES_DERIVED = "roles_derived"
-FINISHED_STEPS = (ROLES_DERIVED, SEEDED, "iteration_done", "loop_stopped")
+FINISHED_STEPS = (ROLES_DERIVED, SEEDED, "iteration_done", "remainder_kept", "loop_stopped")
 STOPPED_AS = {"pausing": "paused", "cancelling": "cancelled"}
 
 
@@ -173,6 +174,8 @@ def _settings(config: RunConfig) -> LoopSettings:
         min_remainder=config.min_remainder,
         min_cluster_size=config.min_intent_size,
         clustering=config.loop_clustering,
+        k_choice=config.loop_k_choice,
+        keep_remainder=config.keep_remainder,
         seed=config.seed,
     )
 
@@ -238,7 +241,15 @@ class _Recorder:
         self.record(payload, clusters if standing else None, assignments if standing else None)
 
     def loop_event(self, event: LoopEvent, role: str, rows: np.ndarray) -> None:
-        if isinstance(event, IterationDone):
+        if isinstance(event, RemainderKept):
+            ids = list(range(self.next_cluster_id, self.next_cluster_id + len(event.kept)))
+            self.next_cluster_id += len(event.kept)
+            clusters, assignments = self._kept_frames(event.kept, ids, role, rows)
+            payload = {"kind": event.kind, "role": role, "iteration": event.iteration, "k": event.k,
+                       "n_kept": len(event.kept), "n_good": int(sum(c.judgement.good for c in event.kept)),
+                       "n_remaining": event.n_remaining, "cluster_ids": ids}
+            self.record(payload, clusters, assignments)
+        elif isinstance(event, IterationDone):
             ids = list(range(self.next_cluster_id, self.next_cluster_id + len(event.kept)))
             self.next_cluster_id += len(event.kept)
             clusters, assignments = self._kept_frames(event.kept, ids, role, rows)
@@ -255,7 +266,7 @@ class _Recorder:
             "cluster_id": ids,
             "size": [len(c.members) for c in kept],
             "iteration": [c.iteration for c in kept],
-            "verdict": "good",
+            "verdict": ["good" if c.judgement.good else "bad" for c in kept],
             "probability": [c.judgement.probability for c in kept],
             "role": role,
             "sample": [utterance_ids[rows[c.sample]].tolist() for c in kept],
@@ -324,7 +335,9 @@ def _execute(
         for role, rows in partitions.items():
             state, stopped = _restored_state(store, run_id, role, rows, utterance_ids)
             if not stopped:
-                loop = dialin_loop(vectors[rows], [texts[i] for i in rows], tools.judge, SAMPLERS["convex"], settings, recorder.calls_used, state)
+                coordinates = _loop_coordinates(store, run_id, config, vectors[rows], utterance_ids[rows], recorder)
+                loop = dialin_loop(vectors[rows], [texts[i] for i in rows], tools.judge, SAMPLERS["convex"], settings,
+                                   recorder.calls_used, state, coordinates)
                 for event in loop:
                     recorder.loop_event(event, role, rows)
         stored = store.cluster_members(run_id)
@@ -351,6 +364,26 @@ def _execute(
         store.fail_run(run_id, f"{type(error).__name__}: {error}")
         raise
     return RunResult(run_id=run_id, assignments=assignments, clusters=clusters, summary=summary)
+
+
+def _loop_coordinates(
+    store: Store, run_id: int, config: RunConfig, vectors: np.ndarray, utterance_ids: np.ndarray, recorder: _Recorder
+) -> np.ndarray | None:
+    """Where one role group's loop clusters: its UMAP coordinates, reduced once per run and stored, so a
+    resumed run clusters the same points (UMAP is not bit-for-bit repeatable across processes)."""
+    if config.loop_space == "embedding":
+        return None
+    stored = store.coordinates(run_id, utterance_ids.tolist())
+    if stored is not None:
+        return stored
+    started = time.perf_counter()
+    coordinates = loop_coordinates(vectors, config.loop_space, config.loop_dimensions, config.seed)
+    if coordinates is vectors:
+        return None
+    store.save_coordinates(run_id, utterance_ids.tolist(), coordinates)
+    recorder.record({"kind": "space_reduced", "n_items": int(len(vectors)), "dimensions": int(coordinates.shape[1]),
+                     "seconds": round(time.perf_counter() - started, 2)})
+    return coordinates
 
 
 def _final_clusters(store: Store, run_id: int, labels: np.ndarray) -> pd.DataFrame:

@@ -56,6 +56,10 @@ def iterations_from_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]
             iterations[-1]["candidates"].append({k: event[k] for k in ("k", "n_good", "n_bad", "ratio", "llm_calls", "escalated")})
         elif event["kind"] == "iteration_done":
             iterations[-1].update(chosen_k=event["k"], n_kept=event["n_kept"], n_remaining=event["n_remaining"])
+        elif event["kind"] == "remainder_kept":  # what the loop left, clustered once more with the judge's verdicts
+            iterations.append({"role": event["role"], "iteration": event["iteration"], "candidates": [], "chosen_k": event["k"],
+                               "n_kept": event["n_kept"], "n_remaining": event["n_remaining"], "remainder": True,
+                               "n_good": event["n_good"]})
     return iterations
 
 
@@ -63,7 +67,8 @@ def _phase(status: str, kinds: list[str]) -> str:
     if status == "finished":
         return "done"
     for kind, phase in (("clusters_named", "proposing merges"), ("leftovers_assigned", "naming"),
-                        ("loop_stopped", "assigning leftovers"), ("candidate_judged", "clustering")):
+                        ("loop_stopped", "assigning leftovers"), ("candidate_judged", "clustering"),
+                        ("space_reduced", "clustering")):
         if kind in kinds:
             return phase
     return "embedding"

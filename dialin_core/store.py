@@ -149,6 +149,17 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, proposal_id)
     );
     """,
+    # 4: where a Dial-In run's loop clusters (its UMAP coordinates), stored once so a resume clusters the
+    # same points. No foreign key: DuckDB refuses updates of a runs row that other rows reference while a
+    # run writes them, and these rows live and die with their run's clusters.
+    """
+    CREATE TABLE run_coordinates (
+        run_id       INTEGER NOT NULL,
+        utterance_id INTEGER NOT NULL,
+        coordinates  FLOAT[] NOT NULL,
+        PRIMARY KEY (run_id, utterance_id)
+    );
+    """,
 )
 
 
@@ -459,6 +470,28 @@ class Store:
             "SELECT utterance_id, cluster_id FROM assignments WHERE run_id = ? ORDER BY utterance_id", [run_id]
         ).df()
 
+    def save_coordinates(self, run_id: int, utterance_ids: Sequence[int], coordinates: np.ndarray) -> None:
+        frame = pd.DataFrame({"utterance_id": np.asarray(utterance_ids, dtype=np.int64), "coordinates": list(coordinates.astype(np.float32))})
+        with self._transaction() as tx:
+            tx.register("coordinate_frame", frame)
+            tx.execute("INSERT INTO run_coordinates SELECT ?, utterance_id, coordinates FROM coordinate_frame", [run_id])
+            tx.unregister("coordinate_frame")
+
+    def coordinates(self, run_id: int, utterance_ids: Sequence[int]) -> np.ndarray | None:
+        """The stored loop coordinates of these utterances, in their order; None unless all are stored."""
+        wanted = pd.DataFrame({"utterance_id": np.asarray(utterance_ids, dtype=np.int64), "position": np.arange(len(utterance_ids))})
+        self.connection.register("wanted_frame", wanted)
+        try:
+            rows = self.connection.execute(
+                "SELECT c.coordinates FROM wanted_frame w JOIN run_coordinates c ON c.utterance_id = w.utterance_id "
+                "AND c.run_id = ? ORDER BY w.position", [run_id]
+            ).fetchall()
+        finally:
+            self.connection.unregister("wanted_frame")
+        if len(rows) != len(utterance_ids) or not rows:
+            return None
+        return np.array([r[0] for r in rows], dtype=np.float32)
+
     def mark_running(self, run_id: int) -> None:
         self.connection.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run_id])
 
@@ -484,12 +517,15 @@ class Store:
     def request_stop(self, run_id: int, stopping: str) -> bool:
         """Ask a running run to pause or cancel ('pausing' / 'cancelling'); its worker stops at the next step.
 
-        False when the run was not running: nothing to stop.
+        False when the run was not running: nothing to stop. The changed-row count answers that, not
+        `RETURNING`: DuckDB executes an UPDATE ... RETURNING as a delete and an insert, which its foreign keys
+        refuse once the run has stored clusters or events ("key is still referenced"), so a pause of any run
+        past its first step failed. Plain updates of non-key columns are done in place.
         """
-        rows = self.connection.execute(
-            "UPDATE runs SET status = ? WHERE run_id = ? AND status = 'running' RETURNING run_id", [stopping, run_id]
+        changed = self.connection.execute(
+            "UPDATE runs SET status = ? WHERE run_id = ? AND status = 'running'", [stopping, run_id]
         ).fetchall()
-        return bool(rows)
+        return changed[0][0] > 0
 
     def run_status(self, run_id: int) -> str:
         return self.run(run_id)["status"]

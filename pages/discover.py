@@ -5,8 +5,8 @@ import plotly.express as px
 import streamlit as st
 
 from dialin_core import jobs
-from dialin_core.cluster import LOOP_CLUSTERINGS
-from dialin_core.config import JUDGES, LLMS, METHODS, RunConfig
+from dialin_core.cluster import LOOP_CLUSTERINGS, LOOP_SPACES
+from dialin_core.config import JUDGES, K_CHOICES, LLMS, METHODS, RunConfig
 from dialin_core.embed import EMBEDDER_CHOICES
 from dialin_core.judge_feedback import workspace_judges
 from dialin_core.progress import kept_clusters, run_progress
@@ -28,6 +28,10 @@ def _config_form() -> RunConfig | None:
             k_min, k_max = st.slider("k search space", 2, 300, (5, 150))
             loop_clustering = st.selectbox("Loop clustering (dialin)", LOOP_CLUSTERINGS,
                                            help="ward: one hierarchical tree cut at each candidate k (the seed's best); kmeans: a k-means fit per k.")
+            loop_space = st.selectbox("Loop space (dialin)", LOOP_SPACES, help="umap: cluster a 5-d UMAP reduction of the embeddings "
+                                      "(the judge still reads the full vectors); embedding: cluster the embeddings themselves.")
+            loop_k_choice = st.selectbox("k choice (dialin)", K_CHOICES, help="silhouette: the first iteration takes the k with the best "
+                                         "silhouette, later ones keep its intent density; ratio: the seed's best good/bad ratio over the candidates.")
         with middle:
             llm = st.selectbox("LLM back end", LLMS, help="local: the packaged quantized model; openai: any OpenAI-compatible server (OPENAI_BASE_URL).")
             llm_model = st.text_input("LLM model", placeholder="the back end's default", help="A packaged model name or a GGUF path for local; the served model's name for openai.")
@@ -40,6 +44,8 @@ def _config_form() -> RunConfig | None:
             n_candidates = st.number_input("Candidate k per iteration", 1, 10, 5)
             max_llm_calls = st.number_input("LLM call budget (0: the back end's default)", 0, 100_000, 0)
             separate_roles = st.checkbox("Cluster customer and agent utterances apart", value=True)
+            keep_remainder = st.checkbox("Cluster what the loop leaves once more, for review", value=RunConfig.keep_remainder,
+                                         help="Off: it joins the nearest kept cluster when close enough, else 'outlier'.")
             candidate_labels = st.number_input("Labels offered per utterance (labelgen; 0: all)", 0, 50, RunConfig.candidate_labels)
             sure_margin = st.number_input("Sure margin (labelgen; 0: nearest label, 1: the LLM classifies every utterance)", 0.0, 1.0, RunConfig.sure_margin,
                                           step=0.01, help="The nearest label stands without the LLM when its cosine leads the next by this much.")
@@ -53,7 +59,8 @@ def _config_form() -> RunConfig | None:
         return None
     return attempt(lambda: RunConfig(
         method=method, embedder=embedder, k_min=k_min, k_max=k_max, k=k, llm=llm, llm_model=llm_model.strip() or None,
-        judge=judge, loop_clustering=loop_clustering, max_iterations=int(max_iterations), n_candidates=int(n_candidates),
+        judge=judge, loop_clustering=loop_clustering, loop_space=loop_space, loop_k_choice=loop_k_choice,
+        keep_remainder=keep_remainder, max_iterations=int(max_iterations), n_candidates=int(n_candidates),
         max_llm_calls=int(max_llm_calls) or None, separate_roles=separate_roles,
         cohesion_model=str(cohesion_model) if cohesion_model else None,
         candidate_labels=int(candidate_labels), sure_margin=float(sure_margin), min_share=float(min_share),

@@ -131,7 +131,7 @@ def test_discover_defaults_to_the_dialin_loop_and_logs_each_step(tmp_path, banki
     assert [i["iteration"] for i in summary["iterations"]] == list(range(1, len(summary["iterations"]) + 1))
     assert summary["metrics"]["nmi"] > 0.6 and summary["n_clusters"] >= 4
     logged = [json.loads(line)["kind"] for line in result.stderr.splitlines() if line.startswith("{")]
-    assert logged[0] == "candidate_judged" and logged[-1] == "merges_proposed"
+    assert logged[:2] == ["space_reduced", "candidate_judged"] and logged[-1] == "merges_proposed"
 
 
 def test_k_is_refused_for_the_dialin_method(tmp_path, banking77_subset):

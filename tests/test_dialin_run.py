@@ -46,7 +46,11 @@ def test_a_run_persists_every_step_and_finishes_with_a_summary(banking):
     assert summary["metrics"]["nmi"] > 0.6
     clusters = store.clusters(result.run_id)
     kept = clusters[clusters["cluster_id"] >= 0]
-    assert (kept["verdict"] == "good").all() and kept["sample"].map(len).between(1, 20).all()
+    assert kept["sample"].map(len).between(1, 20).all()
+    # the loop's clusters are good; what it left when it stopped is kept with the judge's verdicts, for review
+    remainder = [c for e in store.events(result.run_id) if e["kind"] == "remainder_kept" for c in e["cluster_ids"]]
+    assert (kept.loc[~kept["cluster_id"].isin(remainder), "verdict"] == "good").all() and (kept["verdict"] == "good").any()
+    assert set(kept["verdict"]) <= {"good", "bad"}
     assert {"probability", "judged_by", "k"} <= set(json.loads(kept["evidence"].iloc[0]))
     assert len(store.assignments(result.run_id)) == len(store.utterances(dataset_id))
 
@@ -60,7 +64,7 @@ def test_a_killed_run_resumes_from_its_last_finished_step(banking, kill_at):
 
     def die(event):
         seen.append(event["kind"])
-        if seen.count(kill_at) == (3 if kill_at == "candidate_judged" else 1):
+        if seen.count(kill_at) == (2 if kill_at == "candidate_judged" else 1):
             raise Interrupted
 
     with pytest.raises(Interrupted):

@@ -4,7 +4,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from sklearn.metrics import homogeneity_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_rand_score, homogeneity_score, normalized_mutual_info_score
 
 from dialin_core.cascade import CascadeJudge, ClusterCase, CohesionJudge, Judgement, LLMOnlyJudge
 from dialin_core.cluster import NOISE
@@ -15,6 +15,8 @@ from dialin_core.discover import (
     LoopSettings,
     LoopState,
     LoopStopped,
+    RemainderKept,
+    SILHOUETTE_GRID,
     assign_leftovers,
     candidate_ks,
     dialin_loop,
@@ -48,11 +50,58 @@ def run(vectors, texts, judge, settings, calls=lambda: 0, state=None):
 
 
 def test_first_search_space_is_geometric_and_later_ones_centre_on_the_predicted_k():
-    settings = LoopSettings(k_min=5, k_max=150, n_candidates=5)
+    settings = LoopSettings(k_min=5, k_max=150, n_candidates=5, k_choice="ratio")
     first = candidate_ks(3000, settings, None)
     assert first[0] == 5 and first[-1] == 150 and len(first) == 5
     assert candidate_ks(1000, settings, previous=(100, 2000)) == [25, 35, 50, 70, 100]
     assert max(candidate_ks(40, settings, None)) <= 10  # never more clusters than n / 4
+
+
+def test_a_silhouette_loop_scans_a_fine_grid_first_and_then_keeps_the_intent_density():
+    settings = LoopSettings(k_min=5, k_max=150)
+    first = candidate_ks(3000, settings, None)
+    assert first[0] == 5 and first[-1] == 150 and len(first) == SILHOUETTE_GRID
+    assert candidate_ks(1000, settings, previous=(100, 2000)) == [50]
+
+
+@pytest.mark.parametrize("clustering", ["ward", "kmeans"])
+def test_the_silhouette_finds_intents_where_the_ratio_keeps_fragments(clustering):
+    """A perfect coherence judge calls every fragment good, so the seed's ratio picks the largest k; the
+    silhouette picks the k of the blobs, and the loop keeps one cluster per intent."""
+    vectors, labels = blobs(12, 30, 0.15)
+    common = {"k_min": 4, "k_max": 60, "max_iterations": 3, "clustering": clustering}
+    _, by_ratio = run(vectors, blob_texts(labels), PurityOracle(), LoopSettings(k_choice="ratio", **common))
+    events, by_silhouette = run(vectors, blob_texts(labels), PurityOracle(), LoopSettings(**common))
+    assert len(by_ratio.kept) > 12  # fragments
+    assert len(by_silhouette.kept) == 12 and all(c.judgement.good for c in by_silhouette.kept)
+    assert adjusted_rand_score(labels, kept_labels(len(vectors), by_silhouette.kept)) == pytest.approx(1.0)
+    first = [e for e in events if isinstance(e, CandidateJudged)]
+    assert first[0].k == 12 and first[0].silhouette > 0.2
+
+
+def test_the_remainder_is_kept_with_its_verdicts_when_no_cluster_is_good():
+    vectors, labels = blobs(6, 20, 0.25)
+    never = lambda cases, allowance: [Judgement(0.2, "test") for _ in cases]  # noqa: E731
+    judge = type("Never", (), {"judge_all": staticmethod(never)})()
+    events, state = run(vectors, blob_texts(labels), judge, LoopSettings(k_min=2, k_max=20))
+    remainder = [e for e in events if isinstance(e, RemainderKept)]
+    assert len(remainder) == 1 and isinstance(events[-1], LoopStopped) and "no good cluster" in events[-1].reason
+    assert len(state.kept) == 6 and not any(c.judgement.good for c in state.kept)
+    assert state.unassigned(len(vectors)).size == 0
+    _, dropped = run(vectors, blob_texts(labels), judge, LoopSettings(k_min=2, k_max=20, keep_remainder=False))
+    assert dropped.kept == []
+
+
+def test_the_loop_clusters_the_coordinates_it_is_given_and_judges_the_vectors():
+    vectors, labels = blobs(6, 20, 0.25)
+    scrambled = np.random.default_rng(1).permutation(len(vectors))
+    coordinates = vectors[scrambled]  # clusters of these points are random mixes of the blobs
+    state = LoopState()
+    events = list(dialin_loop(vectors, blob_texts(labels), PurityOracle(), random_sample, LoopSettings(k_min=2, k_max=20, max_iterations=1),
+                              lambda: 0, state, coordinates))
+    kept = kept_labels(len(vectors), state.kept)
+    assert not any(c.judgement.good for c in state.kept)
+    assert adjusted_rand_score(labels[scrambled], kept) > 0.5 > 0.1 > adjusted_rand_score(labels, kept)
 
 
 def test_good_bad_ratio_floors_bad_at_one():
@@ -65,7 +114,7 @@ def test_good_bad_ratio_floors_bad_at_one():
 def test_loop_with_a_perfect_judge_keeps_only_pure_clusters_and_reports_each_step(clustering):
     """A coherence judge cannot see that a pure cluster is a fragment of an intent: that is for merging."""
     vectors, labels = blobs(12, 30, 0.25)
-    settings = LoopSettings(k_min=4, k_max=40, max_iterations=6, clustering=clustering)
+    settings = LoopSettings(k_min=4, k_max=40, max_iterations=6, clustering=clustering, k_choice="ratio", keep_remainder=False)
     events, state = run(vectors, blob_texts(labels), PurityOracle(), settings)
     kinds = Counter(type(e).__name__ for e in events)
     assert kinds["CandidateJudged"] >= 5 and kinds["IterationDone"] >= 1 and isinstance(events[-1], LoopStopped)
@@ -88,7 +137,8 @@ def test_leftovers_join_the_nearest_cluster_only_when_close_enough():
 def test_small_clusters_are_never_kept_nor_shown_to_the_judge():
     vectors, labels = blobs(6, 3, 0.05)  # blobs of 3 utterances
     oracle = PurityOracle()
-    events, state = run(vectors, blob_texts(labels), oracle, LoopSettings(k_min=2, k_max=6, min_cluster_size=5, min_remainder=4))
+    settings = LoopSettings(k_min=2, k_max=6, min_cluster_size=5, min_remainder=4, k_choice="ratio", keep_remainder=False)
+    events, state = run(vectors, blob_texts(labels), oracle, settings)
     assert state.kept == [] and oracle.cases <= 2 * 5
     assert "no good cluster" in events[-1].reason
 
@@ -97,7 +147,7 @@ def test_an_llm_only_judge_stops_the_loop_when_the_budget_cannot_cover_a_cluster
     vectors, labels = blobs(6, 20, 0.25)
     llm = ScriptedLLM(lambda _: verdict_response(0.9))
     judge = LLMOnlyJudge(LLMJudge(llm))
-    settings = LoopSettings(k_min=3, k_max=12, judge_llm_calls=20, max_iterations=2, n_candidates=2)
+    settings = LoopSettings(k_min=3, k_max=12, judge_llm_calls=20, max_iterations=2, n_candidates=2, k_choice="ratio")
     events, _ = run(vectors, blob_texts(labels), judge, settings, calls=lambda: len(llm.requests))
     assert isinstance(events[-1], LoopStopped) and "budget" in events[-1].reason
     assert len(llm.requests) <= 20
@@ -126,7 +176,7 @@ def test_the_cascade_budget_per_candidate_bounds_the_whole_loop():
     vectors, labels = blobs(10, 20, 0.3)
     llm = ScriptedLLM(lambda _: verdict_response(0.7))
     judge = CascadeJudge(flat_cohesion(0.5), LLMJudge(llm))
-    settings = LoopSettings(k_min=4, k_max=30, judge_llm_calls=50, max_iterations=2, n_candidates=5)
+    settings = LoopSettings(k_min=4, k_max=30, judge_llm_calls=50, max_iterations=2, n_candidates=5, k_choice="ratio")
     events, _ = run(vectors, blob_texts(labels), judge, settings, calls=lambda: len(llm.requests))
     per_candidate = [e.llm_calls for e in events if isinstance(e, CandidateJudged)]
     assert per_candidate and max(per_candidate) <= 50 // (2 * 5) and len(llm.requests) <= 50

@@ -78,7 +78,7 @@ def test_a_paused_run_stops_at_its_next_step_and_resumes_where_it_stopped(worksp
     with Store(path) as store:
         assert store.run_status(run_id) == "paused"
         steps_before = [(e["kind"], e.get("k")) for e in store.events(run_id)]
-    assert len(steps_before) == 1  # the first candidate's step, then it stopped
+    assert [kind for kind, _ in steps_before] == ["space_reduced", "candidate_judged"]  # the step under way, then it stopped
     assert not jobs.pause_run(path, run_id)  # nothing running to pause
 
     jobs.resume_run(path, run_id, tools)
@@ -87,6 +87,33 @@ def test_a_paused_run_stops_at_its_next_step_and_resumes_where_it_stopped(worksp
         assert store.run_status(run_id) == "finished"
         candidates = [(e["iteration"], e["k"]) for e in store.events(run_id) if e["kind"] == "candidate_judged"]
     assert len(candidates) == len(set(candidates))  # nothing logged twice
+
+
+def test_a_run_pauses_while_naming_its_stored_clusters_and_resumes_to_the_end(workspace):
+    """Past its first step a run has clusters and events that reference it: the pause must still land."""
+    path, dataset_id = workspace
+    gate = threading.Event()
+
+    def answer(request):
+        if request.grammar == VERDICT_GRAMMAR:
+            return verdict_response(0.9)
+        gate.wait(30)  # naming: the loop is over and its clusters are stored
+        return ChatResponse(text=f"inquire-topic_{len(llm.requests)}")
+
+    llm = ScriptedLLM(answer)
+    tools = lambda store, config: build_tools(store, config, backend=llm)  # noqa: E731
+    run_id = jobs.start_run(path, dataset_id, LLM_JUDGED, tools)
+    wait_until(lambda: any(r.grammar != VERDICT_GRAMMAR for r in llm.requests))
+    assert jobs.pause_run(path, run_id)
+    gate.set()
+    assert jobs.wait(path, run_id, timeout=60)
+    with Store(path) as store:
+        assert store.run_status(run_id) == "paused"
+        assert len(store.clusters(run_id)) > 0 and "clusters_named" not in {e["kind"] for e in store.events(run_id)}
+    jobs.resume_run(path, run_id, tools)
+    assert jobs.wait(path, run_id, timeout=120)
+    with Store(path) as store:
+        assert store.run_status(run_id) == "finished"
 
 
 def test_cancel_stops_a_run_for_good(workspace):

@@ -2,6 +2,7 @@
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
 from dialin_core.ingest import Turn, deduplicate
@@ -115,3 +116,28 @@ def test_one_data_set_is_read_by_its_id_and_an_unknown_id_is_named():
             store.dataset(99)
         with pytest.raises(ValueError, match="no run 7"):
             store.run_times(7)
+
+
+def test_a_run_with_stored_clusters_and_events_can_be_asked_to_pause_or_cancel(tmp_path):
+    """DuckDB refuses an UPDATE ... RETURNING of a row other rows reference; a pause past the first step used one."""
+    with Store(tmp_path / "w.duckdb") as store:
+        dataset_id = add(store, make_turns("x y z", "a b c"))
+        run_id = store.create_run(dataset_id, "dialin", {})
+        store.save_step(run_id, {"kind": "iteration_done"}, pd.DataFrame({"cluster_id": [0], "size": [2]}),
+                        pd.DataFrame({"utterance_id": [0, 1], "cluster_id": [0, 0]}))
+        store.record_decision(run_id, analyst="ana", action="rename", target="cluster:0", before="a", after="b")
+        assert store.request_stop(run_id, "pausing") and store.run_status(run_id) == "pausing"
+        assert not store.request_stop(run_id, "cancelling")  # already stopping: nothing running to stop
+        store.stop_run(run_id, "paused")
+        store.mark_running(run_id)
+        assert store.request_stop(run_id, "cancelling") and store.run_status(run_id) == "cancelling"
+
+
+def test_loop_coordinates_round_trip_in_the_order_asked_and_only_when_all_are_stored():
+    with Store() as store:
+        dataset_id = add(store, make_turns("x y z", "a b c", "d e f"))
+        run_id = store.create_run(dataset_id, "dialin", {})
+        points = np.arange(15, dtype=np.float32).reshape(3, 5)
+        store.save_coordinates(run_id, [0, 1, 2], points)
+        assert np.array_equal(store.coordinates(run_id, [2, 0]), points[[2, 0]])
+        assert store.coordinates(run_id, [0, 7]) is None and store.coordinates(run_id + 1, [0]) is None
