@@ -17,6 +17,14 @@ def _remember_analyst() -> None:
 
 
 st.set_page_config(page_title="Dial-In Studio", layout="wide")
+# Who the analyst is lives in the page's address too (?analyst=...), so a reload, a bookmark or a restarted
+# server finds it again: session state alone dies with the browser tab's session.
+if not st.session_state.get("analyst") and st.query_params.get("analyst", "").strip():
+    st.session_state["analyst"] = st.query_params["analyst"].strip()
+if st.session_state.get("analyst"):
+    st.query_params["analyst"] = st.session_state["analyst"]
+elif "analyst" in st.query_params:
+    del st.query_params["analyst"]
 with st.sidebar:
     # The name lives under a key no widget owns: Streamlit drops a widget's state when the page changes.
     st.session_state["analyst_input"] = st.session_state.get("analyst", "")

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     dialin.add_argument("--loop-space", choices=LOOP_SPACES, default=RunConfig.loop_space,
                         help="where the loop clusters: a 5-d UMAP reduction of the embeddings (default), or the embeddings")
     dialin.add_argument("--k-choice", choices=K_CHOICES, default=RunConfig.loop_k_choice,
-                        help="the first iteration's k: best silhouette (default), or the seed's good/bad ratio over --candidates k")
+                        help="the first iteration's k: best silhouette (default), or the Dial-In paper's good/bad ratio over --candidates k")
     dialin.add_argument("--no-remainder", action="store_true",
                         help="leave what the loop did not keep to the leftover step, instead of clustering it once more for review")
     dialin.add_argument("--cohesion-model", help="a judge trained with train-judge (default: the one shipped for the embedder)")
@@ -203,6 +203,7 @@ def command_discover(args: argparse.Namespace) -> dict:
         dataset_id = ingest_file(store, args.input, _mapping(args), mask_pii=args.mask_pii)
         if args.examples_from is not None:
             config = replace(config, example_labels=config.example_labels + tuple(approved_names(store, args.examples_from)))
+        print(f"{config.method} run: {config.cost_estimate()}", file=sys.stderr, flush=True)
         if config.method == "labelgen":
             result = run_labelgen(store, dataset_id, config)
         elif config.method == "dialin":

@@ -16,6 +16,11 @@ JUDGES: tuple[str, ...] = ("cascade", "cohesion", "llm")
 # fit a ten-minute run with room for embedding and the loop; a served model answers in well under a second,
 # and 600 is the seed's cost on BANKING77.
 DEFAULT_LLM_CALLS: dict[str, int] = {"local": 100, "openai": 600}
+# The Dial-In paper's LLM judge sees every cluster: the first iteration alone may cut at k_max, later ones at fewer, so
+# its default budget adds 2 * k_max judging calls to the names' share of the default.
+LLM_JUDGE_CALLS_PER_K_MAX = 2
+# Measured seconds per call (BENCHMARKS.md) for the estimate shown before a run starts.
+SECONDS_PER_CALL: dict[str, float] = {"local": 3.0, "openai": 0.5}
 
 
 @dataclass(frozen=True)
@@ -114,10 +119,33 @@ class RunConfig:
 
     @property
     def llm_call_budget(self) -> int:
-        """The run's LLM calls, judging and naming together: what a back end affords in about ten minutes."""
+        """The run's LLM calls, judging and naming together: what a back end affords in about ten minutes,
+        plus, for the Dial-In paper's LLM-only judge, enough to judge every cluster the loop cuts."""
         if self.llm == "none":
             return 0
-        return self.max_llm_calls if self.max_llm_calls is not None else DEFAULT_LLM_CALLS[self.llm]
+        if self.max_llm_calls is not None:
+            return self.max_llm_calls
+        extra = LLM_JUDGE_CALLS_PER_K_MAX * self.k_max if self.judge == "llm" else 0
+        return DEFAULT_LLM_CALLS[self.llm] + extra
+
+    @property
+    def judging_calls(self) -> int:
+        """What judging may spend of the budget. The cascade asks the LLM about a few uncertain clusters and
+        leaves `naming_share` to names; the LLM-only judge keeps for names only their share of the default."""
+        if self.judge == "llm":
+            return max(0, self.llm_call_budget - round(DEFAULT_LLM_CALLS[self.llm] * self.naming_share))
+        return round(self.llm_call_budget * (1 - self.naming_share))
+
+    def cost_estimate(self) -> str:
+        """What a run may cost, said before it starts: its call budget and, at measured speed, the minutes."""
+        if self.method not in ("dialin", "labelgen") or self.llm == "none":
+            return "no LLM calls"
+        if self.method == "labelgen":
+            return f"about one LLM call per {self.labelgen_batch} utterances (more with a sure margin)"
+        budget = self.llm_call_budget
+        minutes = budget * SECONDS_PER_CALL[self.llm] / 60
+        return (f"up to {budget} LLM calls ({self.judging_calls} for judging, the rest for names): "
+                f"at most about {minutes:.0f} min at {SECONDS_PER_CALL[self.llm]:g} s a call ({self.llm})")
 
     def k_candidates(self, n_items: int) -> list[int]:
         """The silhouette search space, clipped to what `n_items` utterances allow."""

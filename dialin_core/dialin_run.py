@@ -43,7 +43,7 @@ from dialin_core.merge import propose_merges
 from dialin_core.naming import LLMNamer, base_name, name_as_text
 from dialin_core.progress import iterations_from_events
 from dialin_core.refine import StandingCluster, standing_clusters
-from dialin_core.review import review_state
+from dialin_core.review import merged_verdict, review_state
 from dialin_core.role_split import check_splittable, derived_roles, has_speaker_roles, names_by_utterance, role_counts
 from dialin_core.pipeline import OUTLIER_NAME, RunResult, assignment_table, run_summary
 from dialin_core.sampling import SAMPLERS
@@ -170,7 +170,8 @@ def _settings(config: RunConfig) -> LoopSettings:
         k_max=config.k_max,
         n_candidates=config.n_candidates,
         max_iterations=config.max_iterations,
-        judge_llm_calls=round(config.llm_call_budget * (1 - config.naming_share)),
+        judge_llm_calls=config.judging_calls,
+        spread_judging=config.judge != "llm",
         min_remainder=config.min_remainder,
         min_cluster_size=config.min_intent_size,
         clustering=config.loop_clustering,
@@ -470,17 +471,20 @@ def _apply_merges(
     """Fold each proposal into its largest cluster, which keeps its name; logged as decisions."""
     labels = labels.copy()
     size_of = dict(zip(clusters["cluster_id"], clusters["size"]))
+    verdict_of = dict(zip(clusters["cluster_id"], clusters["verdict"]))
     dropped: set[int] = set()
     for proposal in proposals.itertuples():
         keeper = max(proposal.cluster_ids, key=lambda c: size_of[c])
         others = [int(c) for c in proposal.cluster_ids if c != keeper]
         labels[np.isin(labels, others)] = keeper
         dropped.update(others)
+        verdict_of[keeper] = merged_verdict([verdict_of[c] for c in proposal.cluster_ids])
         store.record_decision(
             run_id, analyst=AUTO_MERGE_ANALYST, action="accept_merge", target=f"proposal:{proposal.proposal_id}",
             before={"cluster_ids": [int(c) for c in proposal.cluster_ids]}, after={"cluster_id": int(keeper), "name": proposal.merged_name},
         )
     clusters = clusters[~clusters["cluster_id"].isin(dropped)].copy()
+    clusters["verdict"] = clusters["cluster_id"].map(verdict_of)
     ids, sizes = np.unique(labels, return_counts=True)
     clusters["size"] = clusters["cluster_id"].map(dict(zip(ids.tolist(), sizes.tolist()))).astype(int)
     return labels, clusters.reset_index(drop=True), proposals.assign(status="accepted")

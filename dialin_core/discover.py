@@ -1,7 +1,8 @@
-"""The Dial-In loop (seed 001, Algorithm 1): cluster for several k, judge, keep the good, repeat.
+"""The Dial-In loop ("Dial-In LLM: Human-Aligned LLM-in-the-loop Intent Clustering for Customer Service
+Dialogues", Algorithm 1): cluster for several k, judge, keep the good, repeat.
 
 Per iteration, over the still unassigned utterances: cluster for each candidate k (cuts of one Ward
-tree by default, the seed's best clustering; k-means on request or past cluster.WARD_MAX_ROWS), judge every
+tree by default, the paper's best clustering; k-means on request or past cluster.WARD_MAX_ROWS), judge every
 cluster, choose the k with the best good/bad ratio, keep its good clusters and carry the rest into the
 next iteration. The loop is a generator of events, one per step, and touches no storage: the caller
 (`dialin_run`) persists each event as it comes, so the studio can watch it live and a killed run can
@@ -17,7 +18,7 @@ How k is chosen (`k_choice`):
 - "silhouette" (default): the first iteration cuts the tree at SILHOUETTE_GRID k between k_min and
   k_max and takes the k with the best silhouette in the clustering space; later iterations take the k
   the log predicts (previous k scaled by how much of the data is left: the same intent density). A
-  coherence judge sees a fragment of an intent as a good cluster, so the seed's good/bad ratio always
+  coherence judge sees a fragment of an intent as a good cluster, so the paper's good/bad ratio always
   grows with k and picks the largest candidate (measured: 150 of 5..150 in every first iteration on
   BANKING77); the silhouette rewards the gaps between intents instead, and the judge decides only what
   is kept and what is clustered again.
@@ -59,6 +60,9 @@ class LoopSettings:
     min_cluster_size: int = 5  # smaller clusters are not intents to keep: judged bad without a look
     clustering: str = "ward"  # or "kmeans"; see cluster.partitioner
     k_choice: str = "silhouette"  # or "ratio"; see the module docstring
+    # Judging calls split evenly over iterations and candidates (the cascade's few escalations); False: each
+    # clustering may spend all that is left (a judge that must see every cluster, as the Dial-In paper's LLM judge does).
+    spread_judging: bool = True
     keep_remainder: bool = True  # cluster what is left when the loop stops, kept with the judge's (bad) verdicts
     seed: int = 0
 
@@ -134,7 +138,7 @@ LoopEvent = CandidateJudged | IterationDone | RemainderKept | LoopStopped
 
 
 def good_bad_ratio(judgements: Sequence[Judgement]) -> float:
-    """The seed's criterion, #good / #bad, with #bad floored at 1 so an all-good clustering scores #good."""
+    """The paper's criterion, #good / #bad, with #bad floored at 1 so an all-good clustering scores #good."""
     good = sum(j.good for j in judgements)
     return good / max(len(judgements) - good, 1)
 
@@ -231,7 +235,8 @@ def dialin_loop(
     by_silhouette = settings.k_choice == "silhouette"
     judged_per_iteration = 1 if by_silhouette else settings.n_candidates
     per_candidate = max(0, settings.judge_llm_calls // (settings.max_iterations * judged_per_iteration))
-    previous_cut: tuple[np.ndarray, int, list[np.ndarray], list[np.ndarray], list[Judgement]] | None = None
+    if not settings.spread_judging:
+        per_candidate = settings.judge_llm_calls
     while True:
         rows = state.unassigned(len(vectors))
         if len(rows) < max(settings.min_remainder, 2 * settings.k_min, 4):

@@ -8,7 +8,10 @@ filter by source. The fine-tuning sets are the two the Dial-In seed trains (a co
 intent namer), in the chat format OpenAI and TRL read, with the prompts the studio sends at run time.
 """
 
+import io
 import json
+import tempfile
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -323,15 +326,31 @@ def write_export(store: Store, run_id: int, out_dir: str | Path, formats: Sequen
     return [*written, out / "data_card.json", out / "data_card.md"]
 
 
+def utterances_csv(utterances: pd.DataFrame) -> str:
+    """The curated table as CSV text, the same wherever it is written or downloaded: roles joined by ';'."""
+    return utterances.assign(roles=utterances["roles"].map(";".join)).to_csv(index=False)
+
+
 def _write_utterances(utterances: pd.DataFrame, path: Path, format: str) -> Path:
     """Roles stay a list in JSON lines and Parquet; a CSV cell holds them joined by ';'."""
     if format == "jsonl":
         utterances.to_json(path, orient="records", lines=True, force_ascii=False)
     elif format == "csv":
-        utterances.assign(roles=utterances["roles"].map(";".join)).to_csv(path, index=False)
+        path.write_text(utterances_csv(utterances), encoding="utf-8")
     else:
         utterances.to_parquet(path, index=False)
     return path
+
+
+def export_zip(store: Store, run_id: int, formats: Sequence[str] = FORMATS) -> bytes:
+    """Every file `write_export` writes, in one zip archive, for a browser download from the studio."""
+    with tempfile.TemporaryDirectory() as folder:
+        written = write_export(store, run_id, Path(folder) / f"run-{run_id}", formats)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in written:
+                archive.write(path, arcname=f"run-{run_id}/{path.name}")
+    return buffer.getvalue()
 
 
 def write_jsonl(records: list[dict[str, Any]], path: Path) -> Path:

@@ -42,8 +42,25 @@ class Progress:
             {"role": i["role"], "iteration": i["iteration"], **c, "chosen": c["k"] == i.get("chosen_k")}
             for i in self.iterations for c in i["candidates"]
         ]
-        columns = ["role", "iteration", "k", "n_good", "n_bad", "ratio", "llm_calls", "escalated", "chosen"]
+        columns = ["role", "iteration", "k", "n_good", "n_bad", "ratio", "llm_calls", "escalated", "silhouette", "chosen"]
         return pd.DataFrame(rows, columns=columns)
+
+
+def iterations_frame(iterations: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per (role, iteration): the k it cut at, what it kept, what it left, and the clusters so far.
+
+    The remainder (what the loop left when it stopped, clustered once more) is its own row.
+    """
+    rows, so_far = [], {}
+    for i in iterations:
+        if "chosen_k" not in i:
+            continue  # under way
+        so_far[i["role"]] = so_far.get(i["role"], 0) + i["n_kept"]
+        chosen = next((c for c in i["candidates"] if c["k"] == i["chosen_k"]), {})
+        rows.append({"role": i["role"], "iteration": i["iteration"], "step": "remainder" if i.get("remainder") else "loop",
+                     "k": i["chosen_k"], "silhouette": chosen.get("silhouette"), "kept": i["n_kept"],
+                     "remaining": i["n_remaining"], "clusters so far": so_far[i["role"]]})
+    return pd.DataFrame(rows, columns=["role", "iteration", "step", "k", "silhouette", "kept", "remaining", "clusters so far"])
 
 
 def iterations_from_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -53,7 +70,7 @@ def iterations_from_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]
         if event["kind"] == "candidate_judged":
             if not iterations or (iterations[-1]["role"], iterations[-1]["iteration"]) != (event["role"], event["iteration"]):
                 iterations.append({"role": event["role"], "iteration": event["iteration"], "candidates": []})
-            iterations[-1]["candidates"].append({k: event[k] for k in ("k", "n_good", "n_bad", "ratio", "llm_calls", "escalated")})
+            iterations[-1]["candidates"].append({k: event.get(k) for k in ("k", "n_good", "n_bad", "ratio", "llm_calls", "escalated", "silhouette")})
         elif event["kind"] == "iteration_done":
             iterations[-1].update(chosen_k=event["k"], n_kept=event["n_kept"], n_remaining=event["n_remaining"])
         elif event["kind"] == "remainder_kept":  # what the loop left, clustered once more with the judge's verdicts

@@ -106,6 +106,8 @@ def _apply(action: str, after: dict[str, Any], table: pd.DataFrame, membership: 
             membership[membership.isin(others)] = keeper
             table.drop(index=others, inplace=True)
             table.loc[keeper, "name"] = after["name"]
+            if "verdict" in after:  # decisions stored before merges chose a verdict kept the keeper's
+                table.loc[keeper, "verdict"] = after["verdict"]
         proposals.loc[after["proposal_id"], ["status", "merged_name"]] = ["accepted", after["name"]]
     elif action == "reject_merge":
         proposals.loc[after["proposal_id"], "status"] = "rejected"
@@ -223,8 +225,22 @@ def _max_created(decisions: pd.DataFrame) -> int:
     return max((json.loads(a)["cluster_id"] for a in made["after"]), default=UNASSIGNED)
 
 
-def decide_merge(store: Store, run_id: int, analyst: str, proposal_id: int, accept: bool, name: str | None = None) -> int:
-    """Accept a proposal (its clusters fold into the largest, under `name` or the proposed one) or reject it."""
+def merged_verdict(verdicts: list[str | None]) -> str:
+    """The verdict a merge gives when the analyst does not choose one: good when any part was good.
+
+    Accepting a merge says the parts are one intent; a good part makes it one the judge (or the analyst)
+    found coherent, so a good and a bad give good, never silently bad. Only bad parts stay bad.
+    """
+    return "good" if "good" in verdicts else "bad"
+
+
+def decide_merge(
+    store: Store, run_id: int, analyst: str, proposal_id: int, accept: bool, name: str | None = None, verdict: str | None = None
+) -> int:
+    """Accept a proposal (its clusters fold into the largest, under `name` or the proposed one, with `verdict`
+    or the one `merged_verdict` gives) or reject it."""
+    if verdict is not None and verdict not in VERDICTS:
+        raise ReviewError(f"a verdict is one of {', '.join(VERDICTS)}, not '{verdict}'")
     state = review_state(store, run_id)
     rows = state.proposals[state.proposals["proposal_id"] == proposal_id]
     if rows.empty:
@@ -245,10 +261,12 @@ def decide_merge(store: Store, run_id: int, analyst: str, proposal_id: int, acce
     merged = name if name is not None else proposal["merged_name"]
     taken = ReviewState(state.clusters[~state.clusters["cluster_id"].isin(present)], state.members, state.proposals)
     merged = _checked_name(taken, merged)
+    verdicts = [live.loc[c, "verdict"] if isinstance(live.loc[c, "verdict"], str) else None for c in present]
     return store.record_decision(
         run_id, analyst=_analyst(analyst), action="accept_merge", target=target,
-        before={"names": {str(c): live.loc[c, "name"] for c in present}},
-        after={"proposal_id": int(proposal_id), "cluster_ids": present, "cluster_id": keeper, "name": merged},
+        before={"names": {str(c): live.loc[c, "name"] for c in present}, "verdicts": {str(c): v for c, v in zip(present, verdicts)}},
+        after={"proposal_id": int(proposal_id), "cluster_ids": present, "cluster_id": keeper, "name": merged,
+               "verdict": verdict or merged_verdict(verdicts)},
     )
 
 

@@ -113,7 +113,8 @@ def _live(folder: Path, model: IntentClassifier) -> None:
     session = st.session_state.setdefault("classify_session", model.session())
     left, right = st.columns(2)
     hybrid = left.checkbox("Ask the local LLM when the classifier is unsure", help="It chooses among the top K; a few seconds a turn.")
-    tau = right.slider("tau", 0.0, 1.0, DEFAULT_TAU, 0.05, disabled=not hybrid)
+    tau = right.slider("tau", 0.0, 1.0, DEFAULT_TAU, 0.05, help="Below this top probability the classifier is unsure: "
+                       "the turn goes to the LLM when it is asked, else it is marked unsure.")
     for turn in st.session_state.setdefault("classify_chat", []):
         with st.chat_message("user" if turn["speaker"] == "customer" else "assistant"):
             st.text(turn["text"])
@@ -131,7 +132,10 @@ def _live(folder: Path, model: IntentClassifier) -> None:
         else:
             context = session.history
             prediction = session.classify(speaker, turn["text"], DEFAULT_TOP_K)
-            turn |= {"label": prediction.label, "path": "classifier",
+            top_probability = float(prediction.probabilities[0])
+            unsure = top_probability < tau
+            turn |= {"label": prediction.label,
+                     "path": f"classifier, unsure ({top_probability:.2f} < tau {tau:.2f}): would go to the LLM" if unsure else "classifier",
                      "top": list(zip(prediction.labels, map(float, prediction.probabilities)))}
             if hybrid:
                 with st.spinner("Asking the local LLM…"), open_store() as store:

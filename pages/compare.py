@@ -25,12 +25,18 @@ if comparison is None:
 st.subheader("Each run")
 st.dataframe(comparison.runs, hide_index=True)
 if "acc" not in comparison.runs:
-    st.caption("No gold intents in this data set: the runs are compared with each other only.")
+    st.caption("No gold intents in this data set: the runs are compared with each other only. Ingest it with a gold "
+               "label column (a CSV's intent column, a JSONL turn's intent) to see ACC, NMI and ARI against it.")
+else:
+    st.caption("Against the gold intents: ACC matches each cluster to at most one intent (extra clusters count as wrong); "
+               "NMI is the information the clusters share with the intents (it rewards many clusters, so read it with ACC "
+               "and the cluster count); ARI counts pairs of utterances put together or apart alike.")
 agreement = comparison.agreement
 cells = st.columns(3)
 cells[0].metric("Utterances in both", agreement["n_shared"])
 cells[1].metric("Adjusted Rand index", f"{agreement['ari']:.3f}")
 cells[2].metric("NMI", f"{agreement['nmi']:.3f}")
+st.caption("Between the two runs: 1 means they group the shared utterances the same way, 0 no more alike than chance.")
 st.subheader(f"Where the clusters of run {first} went in run {second}")
 st.dataframe(comparison.overlap, hide_index=True, width="stretch",
              column_config={"share_in_best_match": st.column_config.ProgressColumn("share in best match", min_value=0.0, max_value=1.0)})

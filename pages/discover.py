@@ -6,10 +6,10 @@ import streamlit as st
 
 from dialin_core import jobs
 from dialin_core.cluster import LOOP_CLUSTERINGS, LOOP_SPACES
-from dialin_core.config import JUDGES, K_CHOICES, LLMS, METHODS, RunConfig
+from dialin_core.config import DEFAULT_LLM_CALLS, JUDGES, K_CHOICES, LLMS, METHODS, RunConfig
 from dialin_core.embed import EMBEDDER_CHOICES
 from dialin_core.judge_feedback import workspace_judges
-from dialin_core.progress import kept_clusters, run_progress
+from dialin_core.progress import iterations_frame, kept_clusters, run_progress
 from studio.context import attempt, choose_run, open_store, workspace
 
 POLL_SECONDS = 2.0
@@ -42,7 +42,11 @@ def _config_form() -> RunConfig | None:
         with right:
             max_iterations = st.number_input("Max iterations", 1, 20, 5)
             n_candidates = st.number_input("Candidate k per iteration", 1, 10, 5)
-            max_llm_calls = st.number_input("LLM call budget (0: the back end's default)", 0, 100_000, 0)
+            max_llm_calls = st.number_input(
+                "LLM call budget (0: the back end's default)", 0, 100_000, 0,
+                help=f"Judging and naming together. Default: {DEFAULT_LLM_CALLS['local']} for the local model (about 3 s a call "
+                     f"on 2 cores: about {DEFAULT_LLM_CALLS['local'] * 3 // 60} minutes), {DEFAULT_LLM_CALLS['openai']} for a served one; "
+                     f"{round(RunConfig.naming_share * 100)}% is kept for naming.")
             separate_roles = st.checkbox("Cluster customer and agent utterances apart", value=True)
             keep_remainder = st.checkbox("Cluster what the loop leaves once more, for review", value=RunConfig.keep_remainder,
                                          help="Off: it joins the nearest kept cluster when close enough, else 'outlier'.")
@@ -54,6 +58,8 @@ def _config_form() -> RunConfig | None:
         k = None
         if method in ("kmeans", "agglomerative"):
             k = st.number_input("k (0: chosen by silhouette)", 0, 1000, 0) or None
+        st.caption(f"A Dial-In run with the defaults costs {RunConfig().cost_estimate()}; with the LLM-only judge "
+                   f"{RunConfig(judge='llm').cost_estimate()}.")
         submitted = st.form_submit_button("Start the run", type="primary")
     if not submitted:
         return None
@@ -122,8 +128,14 @@ def _watch(run_id: int, polling: bool) -> None:
     figure.update_xaxes(matches=None, type="category", showticklabels=True)
     st.plotly_chart(figure, width="stretch")
     st.dataframe(candidates, hide_index=True)
+    st.caption("Per iteration: the k it cut at, the clusters it kept, what it left for the next one.")
+    st.dataframe(iterations_frame(progress.iterations), hide_index=True)
+    merges = [e for e in steps if e["kind"] == "merges_proposed"]
+    if merges:
+        st.caption(f"Merge step: {merges[-1]['n_proposals']} proposals"
+                   + (" applied (auto-merge)." if merges[-1].get("applied") else ", for you to approve on the Merges page."))
     if not kept.empty:
-        st.subheader(f"Clusters kept so far: {len(kept)}")
+        st.subheader(f"Clusters kept: {len(kept)}" if progress.status == "finished" else f"Clusters kept so far: {len(kept)}")
         shown = kept.assign(samples=kept["samples"].map(lambda s: " | ".join(s[:3])))
         st.dataframe(shown[["cluster_id", "iteration", "role", "size", "verdict", "probability", "judged_by", "samples"]],
                      hide_index=True)
@@ -135,7 +147,7 @@ with open_store() as store:
 if not datasets:
     st.info("No data set yet: load the sample dialogues or upload a file on the Workspace page.")
     st.stop()
-dataset_id = st.selectbox("Data set", [d.dataset_id for d in datasets],
+dataset_id = st.selectbox("Data set", [d.dataset_id for d in datasets], index=len(datasets) - 1,  # the newest: the one just stored
                           format_func={d.dataset_id: f"{d.dataset_id} · {d.name} ({d.n_utterances} utterances)" for d in datasets}.get)
 config = _config_form()
 if config is not None:
@@ -143,7 +155,7 @@ if config is not None:
         run_id = attempt(lambda: jobs.start_run(workspace(), dataset_id, config))
     if run_id is not None:
         st.session_state["run_id"] = run_id
-        st.success(f"Run {run_id} started; it keeps going if you close this tab.")
+        st.success(f"Run {run_id} started; it keeps going if you close this tab. It costs {config.cost_estimate()}.")
 
 with open_store() as store:
     run_id = choose_run(store, key="discover_run")

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from dialin_core.export import FORMATS, build_card, curate, judge_records, load_snapshot, namer_records, write_export
+from dialin_core.export import (
+    FORMATS, build_card, curate, export_zip, judge_records, load_snapshot, namer_records, utterances_csv, write_export,
+)
 from studio.context import attempt, finished_run, open_store, workspace
 
 st.title("Export")
@@ -16,8 +18,21 @@ card = build_card(snapshot, curated, judge_records(snapshot), namer_records(snap
 
 st.caption("Each utterance with its final intent; where an analyst decided, the analyst's word wins over the model's.")
 st.dataframe(curated.head(200), hide_index=True, width="stretch")
-st.download_button("Download utterances.csv", curated.to_csv(index=False), file_name=f"run-{run_id}-utterances.csv",
-                   mime="text/csv")
+left, right = st.columns(2)
+left.download_button("Download utterances.csv", utterances_csv(curated), file_name=f"run-{run_id}-utterances.csv",
+                     mime="text/csv")
+
+
+@st.cache_data(show_spinner="Packing the export…", max_entries=4)
+def _zipped(path: str, run_id: int, decisions: int) -> bytes:
+    """The whole export as one archive; rebuilt when the run's decisions change (their count keys the cache)."""
+    with open_store() as store:
+        return export_zip(store, run_id)
+
+
+right.download_button("Download everything (zip)", _zipped(str(workspace()), run_id, len(snapshot.decisions)),
+                      file_name=f"run-{run_id}-export.zip", mime="application/zip",
+                      help="utterances in every format, judge_sft.jsonl, namer_sft.jsonl and the data card")
 
 with st.form("export"):
     formats = st.multiselect("Formats of the utterance table", FORMATS, default=list(FORMATS))

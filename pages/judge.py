@@ -28,6 +28,12 @@ with st.spinner("Reading your verdicts…"), open_store() as store:
 if not labels:
     st.info("No analyst verdict yet for runs with this embedder: mark clusters good or bad, or approve them, on the Review page.")
     st.stop()
+MIN_VERDICTS = 25  # measured (BENCHMARKS.md, the judge learning from the analyst): kappa moves only from about 25 labels
+if len(labels) < MIN_VERDICTS:
+    st.warning(f"Only {len(labels)} labelled clusters: below {MIN_VERDICTS}, agreement and kappa swing with every verdict "
+               "and a re-fit learns little. Keep reviewing before you trust these figures.")
+st.caption("Agreement: the share of your verdicts the judge gives too. Cohen's kappa: that agreement beyond what chance "
+           "would give with the same shares of good and bad (0 is chance, 1 is perfect).")
 judges = _judges(embedder)
 rows = [{"judge": name, **agreement(CohesionModel.load(path), labels)} for name, path in judges.items()]
 st.dataframe(pd.DataFrame(rows), hide_index=True,

@@ -26,7 +26,9 @@ st.caption(f"{len(state.proposals)} proposal{'' if len(state.proposals) == 1 els
 if proposals.empty:
     st.info(f"No {status} proposal.")
 
-names = state.clusters.set_index("cluster_id")["name"]
+current = state.clusters.set_index("cluster_id")
+st.caption("Approving a merge makes its clusters one intent under the merged name. Its verdict is yours to choose; "
+           "by default it is good when any part is good, bad only when every part is.")
 for proposal in proposals.itertuples():
     evidence = json.loads(proposal.evidence)
     with st.container(border=True):
@@ -35,8 +37,12 @@ for proposal in proposals.itertuples():
         columns = st.columns(len(members))
         for cell, cluster_id in zip(columns, members):
             with cell:
-                current = names.get(cluster_id, "(merged away)")
-                st.text(f"{current}  ·  cluster {cluster_id}, {evidence.get('sizes', {}).get(str(cluster_id), '?')} sentences")
+                if cluster_id in current.index:
+                    row = current.loc[cluster_id]
+                    st.text(f"{row['name']}  ·  cluster {cluster_id}, {row['size']} sentences")
+                    st.text(f"verdict {row['verdict'] if isinstance(row['verdict'], str) else '—'} · {row['status']}")
+                else:
+                    st.text(f"cluster {cluster_id} (merged away)")
                 for sentence in evidence.get("samples", {}).get(str(cluster_id), []):
                     st.text(f"• {sentence}")
         for edge in evidence.get("edges", []):
@@ -47,10 +53,14 @@ for proposal in proposals.itertuples():
         if proposal.status == "proposed":
             with st.form(f"merge_{proposal.proposal_id}"):
                 merged = st.text_input("Merged name", value=proposal.merged_name or "", key=f"merged_name_{proposal.proposal_id}")
+                parts = [current.loc[c, "verdict"] for c in members if c in current.index]
+                default = review.merged_verdict([v if isinstance(v, str) else None for v in parts])
+                verdict = st.radio("Verdict of the merged cluster", review.VERDICTS, index=review.VERDICTS.index(default),
+                                   horizontal=True, key=f"merged_verdict_{proposal.proposal_id}")
                 accept, reject = st.columns(2)
                 if accept.form_submit_button("Approve the merge", type="primary"):
-                    decide(lambda s, p=proposal.proposal_id, n=merged: review.decide_merge(s, run_id, analyst, p, True, n),
-                           f"Proposal {proposal.proposal_id} merged as '{merged}'")
+                    decide(lambda s, p=proposal.proposal_id, n=merged, v=verdict: review.decide_merge(s, run_id, analyst, p, True, n, v),
+                           f"Proposal {proposal.proposal_id} merged as '{merged}' ({verdict})")
                 if reject.form_submit_button("Reject"):
                     decide(lambda s, p=proposal.proposal_id: review.decide_merge(s, run_id, analyst, p, False),
                            f"Proposal {proposal.proposal_id} rejected")

@@ -42,13 +42,16 @@ def load_sample(page: Page) -> None:
     wait_for_text(page, "Sample dialogues are data set 1.")
 
 
-def start_run(page: Page, run_id: int, max_iterations: int, candidates: int | None = None, loop_clustering: str | None = None) -> None:
+def start_run(page: Page, run_id: int, max_iterations: int, candidates: int | None = None, loop_clustering: str | None = None,
+              k_choice: str | None = None) -> None:
     """Discover's form without an LLM (cohesion judge), then Start: the live view takes over."""
     go_to(page, "Discover")
     choose(page, "LLM back end", "none")
     choose(page, "Judge", "cohesion")
     if loop_clustering is not None:
         choose(page, "Loop clustering (dialin)", loop_clustering)
+    if k_choice is not None:
+        choose(page, "k choice (dialin)", k_choice)
     set_number(page, "Max iterations", max_iterations)
     if candidates is not None:
         set_number(page, "Candidate k per iteration", candidates)
@@ -96,7 +99,7 @@ def test_the_main_flow_from_sample_data_to_export(studio: StudioServer, page: Pa
 
     start_run(page, 1, max_iterations=2)
     wait_until_finished(page, 1)
-    expect(page.get_by_text("Clusters kept so far")).to_be_visible()
+    expect(page.get_by_text("Clusters kept: ")).to_be_visible()
     run_picker = page.get_by_test_id("stSelectbox").filter(has=page.get_by_role("combobox", name="Run", exact=True))
     screenshot(page, "discover", top=run_picker)  # the live view, below the form
 
@@ -159,9 +162,10 @@ def test_a_run_killed_with_the_server_resumes_when_it_restarts(studio: StudioSer
     mark_bad(page, largest)
 
     # k-means fits take about 15 s of loop once the embeddings are cached (Ward cuts: ~2 s, too quick to
-    # kill the server in the middle)
-    start_run(page, 2, max_iterations=2, loop_clustering="kmeans")
-    wait_for_text(page, "Run 2: running · clustering", timeout=RUN_TIMEOUT)  # a first candidate k is judged
+    # kill the server in the middle); the good/bad ratio judges 5 candidate k per iteration, one event each,
+    # where the silhouette judges only the k it chose
+    start_run(page, 2, max_iterations=2, loop_clustering="kmeans", k_choice="ratio")
+    wait_for_text(page, "Per iteration: the k it cut at", timeout=RUN_TIMEOUT)  # a first candidate k is judged
     studio.kill()  # SIGKILL: no cleanup, nobody records how run 2 ended
     with Store(studio.workspace) as store:  # the dead server has let go of the file
         assert store.run_status(2) == "running"

@@ -34,3 +34,12 @@ def test_runs_stored_before_ward_resume_with_the_k_means_they_started_with():
     assert RunConfig.from_dict(stored).loop_clustering == "ward"
     del stored["loop_clustering"]
     assert RunConfig.from_dict(stored).loop_clustering == "kmeans"
+
+
+def test_the_llm_only_judge_gets_a_budget_that_judges_every_cluster_and_the_cost_is_said_up_front():
+    cascade, seed_judge = RunConfig(llm="local"), RunConfig(llm="local", judge="llm")
+    assert cascade.judging_calls == round(DEFAULT_LLM_CALLS["local"] * (1 - cascade.naming_share))
+    assert seed_judge.llm_call_budget == DEFAULT_LLM_CALLS["local"] + 2 * seed_judge.k_max
+    assert seed_judge.judging_calls >= 2 * seed_judge.k_max  # a first iteration at k_max can be judged whole
+    assert "up to 100 LLM calls" in cascade.cost_estimate() and "min" in cascade.cost_estimate()
+    assert RunConfig(llm="none", judge="cohesion").cost_estimate() == "no LLM calls"

@@ -239,3 +239,14 @@ def test_a_refined_run_keeps_what_the_analyst_let_stand_and_reclusters_the_rest(
     unfinished = store.create_run(dataset_id, "dialin", NO_LLM.as_dict())
     with pytest.raises(ValueError, match="only a finished, reviewed run"):
         create_refined_run(store, unfinished)
+
+
+def test_the_seed_llm_judge_with_its_default_budget_judges_every_cluster_instead_of_stopping_at_once(banking):
+    store, dataset_id = banking
+    llm = ScriptedLLM(lambda r: verdict_response(0.95) if r.grammar == VERDICT_GRAMMAR else ChatResponse(text=f"inquire-topic_{len(llm.requests)}"))
+    config = RunConfig(llm="local", judge="llm", with_map=False, max_iterations=2)
+    result = run_dialin(store, dataset_id, config, tools=build_tools(store, config, backend=llm))
+    assert not any("budget" in reason for reason in result.summary["stopped"]), result.summary["stopped"]
+    judged = [e for e in store.events(result.run_id) if e["kind"] == "candidate_judged"]
+    assert judged and all(e["escalated"] > 0 and e["llm_calls"] <= e["escalated"] for e in judged)  # the LLM judged them
+    assert result.summary["llm_calls"] <= config.llm_call_budget

@@ -207,6 +207,21 @@ def test_write_export_writes_files_that_parse_back_to_the_same_data(reviewed, tm
     assert (out / "data_card.md").read_text(encoding="utf-8") == data_card_markdown(card)
 
 
+def test_the_browser_download_holds_every_file_and_writes_roles_as_the_csv_export_does(reviewed, tmp_path):
+    import io
+    import zipfile
+
+    from dialin_core.export import export_zip, utterances_csv
+
+    archive = zipfile.ZipFile(io.BytesIO(export_zip(reviewed.store, reviewed.run_id)))
+    names = sorted(Path(n).name for n in archive.namelist())
+    assert names == sorted(["utterances.jsonl", "utterances.csv", "utterances.parquet", "judge_sft.jsonl", "namer_sft.jsonl",
+                            "data_card.json", "data_card.md"])
+    downloaded = utterances_csv(curated_utterances(reviewed.store, reviewed.run_id))
+    assert archive.read(f"run-{reviewed.run_id}/utterances.csv").decode("utf-8") == downloaded
+    assert "['" not in downloaded and pd.read_csv(io.StringIO(downloaded))["roles"].iloc[0] == "other"
+
+
 def test_export_subcommand_writes_the_formats_asked_for(reviewed, tmp_path, capsys):
     out = tmp_path / "cli"
     code = main(["export", str(reviewed.run_id), "--workspace", str(reviewed.workspace), "--out", str(out), "--format", "csv"])

@@ -101,6 +101,26 @@ def test_merges_fold_into_the_largest_cluster_under_the_chosen_name(run):
         review.decide_merge(store, run_id, "ana", 1, accept=True)
 
 
+def test_a_merge_of_a_good_and_a_bad_cluster_is_good_unless_the_analyst_says_otherwise(run):
+    store, run_id = run
+    proposals = pd.DataFrame({"proposal_id": [0, 1], "cluster_ids": [[0, 1], [2, 3]], "evidence": ["{}", "{}"],
+                              "status": "proposed", "merged_name": ["inquire-card", "request-pin"]})
+    store.save_merge_proposals(run_id, proposals)
+    state = review_state(store, run_id)
+    largest = [max(pair, key=lambda c: state.cluster(c)["size"]) for pair in ([0, 1], [2, 3])]
+    review.set_verdict(store, run_id, "ana", [0, 1, 2, 3], "good")
+    review.set_verdict(store, run_id, "ana", [largest[0], largest[1]], "bad")  # the keepers are bad, the others good
+    review.decide_merge(store, run_id, "ana", 0, accept=True)
+    review.decide_merge(store, run_id, "ana", 1, accept=True, verdict="bad")
+    after = review_state(store, run_id)
+    assert after.cluster(largest[0])["verdict"] == "good" and after.cluster(largest[1])["verdict"] == "bad"
+    merge = store.decisions(run_id).iloc[-2]
+    assert json.loads(merge["before"])["verdicts"] == {str(largest[0]): "bad", str(sum([0, 1]) - largest[0]): "good"}
+    assert review.merged_verdict(["bad", None]) == "bad" and review.merged_verdict([None, "good"]) == "good"
+    with pytest.raises(ReviewError, match="one of good, bad"):
+        review.decide_merge(store, run_id, "ana", 0, accept=True, verdict="maybe")
+
+
 @pytest.mark.parametrize(
     "action, message",
     [

@@ -114,7 +114,7 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
     with Store(workspace) as store:
         assert store.run_status(run_id) == "finished"
         assert store.run(run_id)["config"]["loop_clustering"] == "kmeans"
-    assert any("Clusters kept so far" in s.value for s in app.subheader)
+    assert any(s.value.startswith("Clusters kept: ") for s in app.subheader)  # finished: not "so far"
     assert app.progress[0].value == 100
 
     app.switch_page("pages/review.py").run()
@@ -293,3 +293,13 @@ def test_review_splits_a_run_without_speakers_by_role_and_hides_the_action_when_
     assert not app.exception, app.exception
     assert not any(b.label == "Split by role and re-cluster" for b in app.button)
     assert any(b.label == "Start a refined run" for b in app.button)
+
+
+def test_the_analyst_name_lives_in_the_address_and_comes_back_after_a_reload(workspace):
+    named = open_app(workspace, analyst="ana")
+    assert named.query_params["analyst"] == "ana"
+    reloaded = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)  # a new browser session, same address
+    reloaded.session_state["workspace"] = str(workspace)
+    reloaded.query_params["analyst"] = "ana"
+    reloaded.run()
+    assert not reloaded.exception and reloaded.session_state["analyst"] == "ana"
