@@ -543,8 +543,13 @@ class Store:
         )
 
     def runs(self) -> pd.DataFrame:
+        """Every run with what tells runs of the same settings apart: when it started, its clusters (once
+        finished) and how many analyst decisions it has."""
         return self.connection.execute(
-            "SELECT run_id, dataset_id, method, status, created_at, finished_at FROM runs ORDER BY run_id"
+            "SELECT r.run_id, r.dataset_id, r.method, r.status, r.created_at, r.finished_at, "
+            "CAST(r.summary->>'n_clusters' AS INTEGER) AS n_clusters, "
+            "(SELECT count(*) FROM decisions d WHERE d.run_id = r.run_id) AS n_decisions "
+            "FROM runs r ORDER BY r.run_id"
         ).df()
 
     def run_times(self, run_id: int) -> tuple[Any, Any]:

@@ -81,7 +81,13 @@ def show_flash() -> None:
 
 
 def run_label(row: pd.Series) -> str:
-    return f"run {row['run_id']} · {row['method']} · {row['status']} · data set {row['dataset_id']}"
+    """Enough to tell apart runs of the same settings: start time, size and review progress."""
+    parts = [f"run {row['run_id']}", str(row["method"]), str(row["status"]), f"{row['created_at']:%b %d %H:%M}",
+             f"data set {row['dataset_id']}"]
+    if pd.notna(row.get("n_clusters")):
+        parts.append(f"{int(row['n_clusters'])} clusters")
+    parts.append(f"{int(row.get('n_decisions', 0) or 0)} decisions")
+    return " · ".join(parts)
 
 
 def choose_run(store: Store, statuses: tuple[str, ...] | None = None, key: str = "run_choice") -> int | None:

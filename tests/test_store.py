@@ -141,3 +141,16 @@ def test_loop_coordinates_round_trip_in_the_order_asked_and_only_when_all_are_st
         store.save_coordinates(run_id, [0, 1, 2], points)
         assert np.array_equal(store.coordinates(run_id, [2, 0]), points[[2, 0]])
         assert store.coordinates(run_id, [0, 7]) is None and store.coordinates(run_id + 1, [0]) is None
+
+
+def test_runs_carry_their_start_size_and_review_progress():
+    with Store() as store:
+        dataset_id = add(store, make_turns("x y z", "a b c"))
+        first = store.create_run(dataset_id, "kmeans", {"k": 2})
+        store.finish_run(first, clusters=pd.DataFrame({"cluster_id": [0], "size": [2]}),
+                         assignments=pd.DataFrame({"utterance_id": [0, 1], "cluster_id": [0, 0]}), summary={"n_clusters": 1})
+        store.record_decision(first, analyst="ana", action="rename", target="cluster:0", before="a", after="b")
+        store.create_run(dataset_id, "kmeans", {"k": 2})
+        runs = store.runs()
+        assert runs["n_decisions"].tolist() == [1, 0] and runs["n_clusters"].iloc[0] == 1 and pd.isna(runs["n_clusters"].iloc[1])
+        assert runs["created_at"].notna().all()

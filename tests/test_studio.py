@@ -303,3 +303,43 @@ def test_the_analyst_name_lives_in_the_address_and_comes_back_after_a_reload(wor
     reloaded.query_params["analyst"] = "ana"
     reloaded.run()
     assert not reloaded.exception and reloaded.session_state["analyst"] == "ana"
+
+
+def test_pause_and_resume_a_run_from_the_discover_page_while_it_names_its_stored_clusters(workspace, monkeypatch):
+    import threading
+    import time
+
+    gate = threading.Event()
+
+    def answer(request):
+        if request.grammar == VERDICT_GRAMMAR:
+            return verdict_response(0.95)
+        gate.wait(60)  # naming: the loop's clusters are stored, the run holds here until the test lets it go
+        return ChatResponse(text=f"inquire-topic_{len(llm.requests)}")
+
+    llm = ScriptedLLM(answer)
+    monkeypatch.setattr("dialin_core.dialin_run.open_backend", lambda kind, model=None: llm)
+    app = open_app(workspace)
+    load_sample(app)
+    app.switch_page("pages/discover.py").run()
+    labelled(app.selectbox, "LLM back end").set_value("local")
+    labelled(app.number_input, "Max iterations").set_value(1)
+    labelled(app.button, "Start the run").click().run()
+    run_id = app.session_state["run_id"]
+    deadline = time.monotonic() + 300
+    while not any(r.grammar != VERDICT_GRAMMAR for r in llm.requests):
+        assert time.monotonic() < deadline, "the run never started naming"
+        time.sleep(0.2)
+    app.run()
+    labelled(app.button, "Pause").click().run()
+    assert not app.exception, app.exception
+    gate.set()
+    assert jobs.wait(workspace, run_id, timeout=120)
+    with Store(workspace) as store:
+        assert store.run_status(run_id) == "paused" and len(store.clusters(run_id)) > 0
+    app.run()
+    labelled(app.button, "Resume").click().run()
+    assert not app.exception, app.exception
+    assert jobs.wait(workspace, run_id, timeout=300)
+    with Store(workspace) as store:
+        assert store.run_status(run_id) == "finished"
