@@ -127,17 +127,16 @@ def reduce_dimensions(vectors: np.ndarray, n_components: int, seed: int = 0) -> 
     return reducer.fit_transform(vectors)
 
 
-def loop_coordinates(vectors: np.ndarray, space: str, dimensions: int, seed: int = 0) -> np.ndarray:
-    """The points the Dial-In loop clusters: a UMAP reduction of the unit vectors, or the vectors themselves.
+def loop_coordinates(vectors: np.ndarray, space: str, dimensions: int, seed: int = 0) -> np.ndarray | None:
+    """The points the Dial-In loop clusters (one of LOOP_SPACES, checked by the run's configuration): a UMAP
+    reduction of the unit vectors, or None where the loop clusters the vectors themselves.
 
     UMAP to a few dimensions with min_dist 0 (BERTopic's recipe) keeps each intent's neighbourhood and
     opens gaps between intents that Ward's variance criterion then finds. Inputs too small for UMAP's
     spectral layout are clustered as they are.
     """
-    if space not in LOOP_SPACES:
-        raise ValueError(f"unknown loop space '{space}': choose one of {', '.join(LOOP_SPACES)}")
     if space == "embedding" or len(vectors) <= dimensions + 2 or vectors.shape[1] <= dimensions:
-        return vectors
+        return None
     return reduce_dimensions(vectors, dimensions, seed).astype(np.float32)
 
 

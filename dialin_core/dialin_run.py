@@ -242,21 +242,16 @@ class _Recorder:
         self.record(payload, clusters if standing else None, assignments if standing else None)
 
     def loop_event(self, event: LoopEvent, role: str, rows: np.ndarray) -> None:
-        if isinstance(event, RemainderKept):
+        if isinstance(event, (IterationDone, RemainderKept)):
             ids = list(range(self.next_cluster_id, self.next_cluster_id + len(event.kept)))
             self.next_cluster_id += len(event.kept)
             clusters, assignments = self._kept_frames(event.kept, ids, role, rows)
             payload = {"kind": event.kind, "role": role, "iteration": event.iteration, "k": event.k,
-                       "n_kept": len(event.kept), "n_good": int(sum(c.judgement.good for c in event.kept)),
-                       "n_remaining": event.n_remaining, "cluster_ids": ids}
-            self.record(payload, clusters, assignments)
-        elif isinstance(event, IterationDone):
-            ids = list(range(self.next_cluster_id, self.next_cluster_id + len(event.kept)))
-            self.next_cluster_id += len(event.kept)
-            clusters, assignments = self._kept_frames(event.kept, ids, role, rows)
-            payload = {"kind": event.kind, "role": role, "iteration": event.iteration, "k": event.k, "ratio": event.ratio,
-                       "n_items": int(sum(len(c.members) for c in event.kept) + event.n_remaining),
                        "n_kept": len(event.kept), "n_remaining": event.n_remaining, "cluster_ids": ids}
+            if isinstance(event, IterationDone):
+                payload |= {"ratio": event.ratio, "n_items": int(sum(len(c.members) for c in event.kept) + event.n_remaining)}
+            else:
+                payload["n_good"] = int(sum(c.judgement.good for c in event.kept))
             self.record(payload, clusters, assignments)
         else:
             self.record({**asdict(event), "role": role})
@@ -372,14 +367,12 @@ def _loop_coordinates(
 ) -> np.ndarray | None:
     """Where one role group's loop clusters: its UMAP coordinates, reduced once per run and stored, so a
     resumed run clusters the same points (UMAP is not bit-for-bit repeatable across processes)."""
-    if config.loop_space == "embedding":
-        return None
     stored = store.coordinates(run_id, utterance_ids.tolist())
     if stored is not None:
         return stored
     started = time.perf_counter()
     coordinates = loop_coordinates(vectors, config.loop_space, config.loop_dimensions, config.seed)
-    if coordinates is vectors:
+    if coordinates is None:
         return None
     store.save_coordinates(run_id, utterance_ids.tolist(), coordinates)
     recorder.record({"kind": "space_reduced", "n_items": int(len(vectors)), "dimensions": int(coordinates.shape[1]),

@@ -32,13 +32,12 @@ analyst reviews them instead of finding them all under "outlier".
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
-
-from dialin_core.cascade import ClusterCase, ClusterJudge, Judgement, LLMBudgetExhausted
 from sklearn.metrics import silhouette_score
 
+from dialin_core.cascade import ClusterCase, ClusterJudge, Judgement, LLMBudgetExhausted
 from dialin_core.cluster import NOISE, SILHOUETTE_SAMPLE, partitioner
 from dialin_core.cohesion import clustering_features
 from dialin_core.sampling import Sampler
@@ -146,16 +145,29 @@ def good_bad_ratio(judgements: Sequence[Judgement]) -> float:
 def candidate_ks(n_items: int, settings: LoopSettings, previous: tuple[int, int] | None) -> list[int]:
     """The search space for one iteration: geometric at first, around the predicted k later (one k when
     the silhouette chose the first: the intent density it found carries over)."""
-    upper = max(2, min(settings.k_max, n_items // MIN_MEAN_CLUSTER_SIZE))
-    lower = min(settings.k_min, upper)
-    by_silhouette = settings.k_choice == "silhouette"
+    upper = _largest_k(n_items, settings)
     if previous is None:
-        grid = np.geomspace(lower, upper, SILHOUETTE_GRID if by_silhouette else settings.n_candidates)
-    else:
-        best_k, n_before = previous
-        predicted = best_k * n_items / n_before
-        grid = predicted * (np.ones(1) if by_silhouette else np.array(PRUNED_MULTIPLES))
-    return sorted({int(np.clip(round(k), 2, upper)) for k in grid})
+        grid = np.geomspace(min(settings.k_min, upper), upper,
+                            SILHOUETTE_GRID if settings.k_choice == "silhouette" else settings.n_candidates)
+        return sorted({int(np.clip(round(k), 2, upper)) for k in grid})
+    if settings.k_choice == "silhouette":
+        return [predicted_k(n_items, settings, previous)]
+    best_k, n_before = previous
+    return sorted({int(np.clip(round(best_k * n_items / n_before * m), 2, upper)) for m in PRUNED_MULTIPLES})
+
+
+def predicted_k(n_items: int, settings: LoopSettings, previous: tuple[int, int] | None) -> int:
+    """The k of the same intent density as the last finished iteration (its k scaled by the share of data
+    left): a silhouette loop's later iterations, and the remainder's cut however the earlier k were chosen."""
+    upper = _largest_k(n_items, settings)
+    if previous is None:
+        return min(settings.k_min, upper)
+    best_k, n_before = previous
+    return int(np.clip(round(best_k * n_items / n_before), 2, upper))
+
+
+def _largest_k(n_items: int, settings: LoopSettings) -> int:
+    return max(2, min(settings.k_max, n_items // MIN_MEAN_CLUSTER_SIZE))
 
 
 def silhouette_choice(points: np.ndarray, cut: Callable[[int], np.ndarray], ks: Sequence[int], seed: int) -> tuple[int, float]:
@@ -234,9 +246,8 @@ def dialin_loop(
     points = vectors if coordinates is None else coordinates
     by_silhouette = settings.k_choice == "silhouette"
     judged_per_iteration = 1 if by_silhouette else settings.n_candidates
-    per_candidate = max(0, settings.judge_llm_calls // (settings.max_iterations * judged_per_iteration))
-    if not settings.spread_judging:
-        per_candidate = settings.judge_llm_calls
+    per_candidate = (settings.judge_llm_calls // (settings.max_iterations * judged_per_iteration)
+                     if settings.spread_judging else settings.judge_llm_calls)
     while True:
         rows = state.unassigned(len(vectors))
         if len(rows) < max(settings.min_remainder, 2 * settings.k_min, 4):
@@ -244,10 +255,10 @@ def dialin_loop(
             return
         started = time.perf_counter()
         local_vectors, local_texts = vectors[rows], [texts[i] for i in rows]
-        cut = partitioner(points[rows], settings.clustering, settings.seed)
         if state.iteration > settings.max_iterations:
             if settings.keep_remainder:
-                k = candidate_ks(len(rows), replace(settings, k_choice="silhouette"), state.previous)[0] if state.previous else settings.k_min
+                cut = partitioner(points[rows], settings.clustering, settings.seed)
+                k = predicted_k(len(rows), settings, state.previous)
                 allowance = min(per_candidate, max(0, settings.judge_llm_calls - llm_calls_used()))
                 try:
                     members, samples, judgements = _judge_candidate(local_vectors, local_texts, cut(k), judge, sampler, settings, allowance)
@@ -257,6 +268,7 @@ def dialin_loop(
                 yield from _keep_remainder(state, rows, k, members, samples, judgements, settings)
             yield LoopStopped(f"reached {settings.max_iterations} iterations", len(state.unassigned(len(vectors))))
             return
+        cut = partitioner(points[rows], settings.clustering, settings.seed)
         ks = candidate_ks(len(rows), settings, state.previous)
         silhouette = None
         if by_silhouette and len(ks) > 1:

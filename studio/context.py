@@ -86,7 +86,7 @@ def run_label(row: pd.Series) -> str:
              f"data set {row['dataset_id']}"]
     if pd.notna(row.get("n_clusters")):
         parts.append(f"{int(row['n_clusters'])} clusters")
-    parts.append(f"{int(row.get('n_decisions', 0) or 0)} decisions")
+    parts.append(f"{int(row['n_decisions'])} decisions")
     return " · ".join(parts)
 
 

@@ -83,11 +83,16 @@ def test_undo_takes_back_the_latest_decision_or_a_named_one_and_ids_are_never_re
         review.undo(store, run_id, "ana", renamed)
 
 
-def test_merges_fold_into_the_largest_cluster_under_the_chosen_name(run):
-    store, run_id = run
+def propose_two_merges(store: Store, run_id: int) -> None:
+    """Clusters 0 and 1 proposed as one intent, 2 and 3 as another."""
     proposals = pd.DataFrame({"proposal_id": [0, 1], "cluster_ids": [[0, 1], [2, 3]], "evidence": ["{}", "{}"],
                               "status": "proposed", "merged_name": ["inquire-card", "request-pin"]})
     store.save_merge_proposals(run_id, proposals)
+
+
+def test_merges_fold_into_the_largest_cluster_under_the_chosen_name(run):
+    store, run_id = run
+    propose_two_merges(store, run_id)
     state = review_state(store, run_id)
     keeper = 0 if state.cluster(0)["size"] >= state.cluster(1)["size"] else 1
     review.decide_merge(store, run_id, "ana", 0, accept=True, name="inquire-card_status")
@@ -103,9 +108,7 @@ def test_merges_fold_into_the_largest_cluster_under_the_chosen_name(run):
 
 def test_a_merge_of_a_good_and_a_bad_cluster_is_good_unless_the_analyst_says_otherwise(run):
     store, run_id = run
-    proposals = pd.DataFrame({"proposal_id": [0, 1], "cluster_ids": [[0, 1], [2, 3]], "evidence": ["{}", "{}"],
-                              "status": "proposed", "merged_name": ["inquire-card", "request-pin"]})
-    store.save_merge_proposals(run_id, proposals)
+    propose_two_merges(store, run_id)
     state = review_state(store, run_id)
     largest = [max(pair, key=lambda c: state.cluster(c)["size"]) for pair in ([0, 1], [2, 3])]
     review.set_verdict(store, run_id, "ana", [0, 1, 2, 3], "good")
