@@ -9,7 +9,10 @@ every method), because the packaged 0.5B model answers in 5-10 s a call on 2 cor
 own; each row's seconds are its own wall time on cached vectors. Labelgen runs twice: by default (the LLM
 generates the labels, the nearest label prototype classifies) and with the LLM also choosing among the
 nearest labels where the nearest leads by less than 0.05 (its generation calls are answered from the cache
-of the first row). Nothing is tuned on the test labels: they are only read to score.
+of the first row). Goodness is the share of a row's clusters that the cohesion judge of all-mpnet-base-v2
+calls good (dialin_core.goodness): a judge no method used, the same for every row; it needs no labels and
+rewards fine clusters, so read it with the cluster count. Nothing is tuned on the test labels: they are
+only read to score.
 """
 
 import argparse
@@ -31,6 +34,7 @@ from dialin_core.config import RunConfig  # noqa: E402
 from dialin_core.datasets import ingest_file  # noqa: E402
 from dialin_core.dialin_run import build_tools, run_dialin  # noqa: E402
 from dialin_core.embed import DEFAULT_EMBEDDER, embed_texts, load_embedder  # noqa: E402
+from dialin_core.goodness import Goodness, run_goodness, score_goodness  # noqa: E402
 from dialin_core.ingest import ColumnMapping  # noqa: E402
 from dialin_core.labelgen_run import run_labelgen  # noqa: E402
 from dialin_core.pipeline import run_discovery  # noqa: E402
@@ -63,10 +67,11 @@ def labelled_sample(store: Store, path: Path, mapping: ColumnMapping | None, rol
     return out
 
 
-def row(label: str, summary: dict) -> str:
+def row(label: str, summary: dict, goodness: Goodness | None) -> str:
     m = summary["metrics"]
     calls = summary.get("llm_calls", 0)
-    return (f"| {label} | {m['acc']:.3f} | {m['nmi']:.3f} | {m['ari']:.3f} | {m['f1']:.3f} | {summary['n_clusters']} | "
+    good = f"{goodness.share:.2f}" if goodness else "-"
+    return (f"| {label} | {m['acc']:.3f} | {m['nmi']:.3f} | {m['ari']:.3f} | {m['f1']:.3f} | {summary['n_clusters']} | {good} | "
             f"{calls} | {calls / summary['n_utterances']:.3f} | {summary.get('llm_tokens', 0)} | {summary['seconds']:.1f} |")
 
 
@@ -90,34 +95,37 @@ def main() -> None:
             embed_texts(utterances["text"].tolist(), embedder, store)
             print(f"\n{title}: {len(utterances)} unique labelled utterances (seed {args.seed}), {n_gold} gold intents; "
                   f"{DEFAULT_EMBEDDER}: {time.perf_counter() - started:.1f} s to embed\n")
-            print("| method | ACC | NMI | ARI | F1 | #clusters | LLM calls | calls/utterance | LLM tokens | seconds |")
-            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+            print("| method | ACC | NMI | ARI | F1 | #clusters | goodness | LLM calls | calls/utterance | LLM tokens | seconds |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
             common = {"with_map": False, "seed": args.seed}
             for label, config in {
                 f"kmeans, true k={n_gold}": RunConfig(method="kmeans", k=n_gold, **common),
                 "kmeans, silhouette k (5..150)": RunConfig(method="kmeans", **common),
                 "hdbscan (UMAP 10-d, min size 10)": RunConfig(method="hdbscan", **common),
             }.items():
-                print(row(label, run_discovery(store, dataset_id, config, embedder).summary), flush=True)
+                result = run_discovery(store, dataset_id, config, embedder)
+                print(row(label, result.summary, run_goodness(store, result.run_id)), flush=True)
             texts, gold = utterances["text"].tolist(), utterances["gold_label"].tolist()
             for peer in bertopic_rows(texts, embed_texts(texts, embedder, store), args.seed):
-                print(row(peer.label, peer.summary(gold)), flush=True)
+                print(row(peer.label, peer.summary(gold), score_goodness(texts, peer.labels, DEFAULT_EMBEDDER, store)), flush=True)
             no_llm = RunConfig(llm="none", judge="cohesion", **common)
-            summary = run_dialin(store, dataset_id, no_llm, tools=build_tools(store, no_llm, embedder)).summary
-            print(row("dialin, defaults but no LLM (cohesion judge, keyword names)", summary), flush=True)
+            result = run_dialin(store, dataset_id, no_llm, tools=build_tools(store, no_llm, embedder))
+            print(row("dialin, defaults but no LLM (cohesion judge, keyword names)", result.summary, run_goodness(store, result.run_id)), flush=True)
             if args.skip_llm:
                 continue
             dialin = RunConfig(max_llm_calls=args.dialin_llm_calls, **common)
-            summary = run_dialin(store, dataset_id, dialin, tools=build_tools(store, dialin, embedder)).summary
-            print(row(f"dialin, defaults (cascade judge, LLM names, {dialin.llm_call_budget} calls budget)", summary), flush=True)
+            result = run_dialin(store, dataset_id, dialin, tools=build_tools(store, dialin, embedder))
+            print(row(f"dialin, defaults (cascade judge, LLM names, {dialin.llm_call_budget} calls budget)", result.summary,
+                      run_goodness(store, result.run_id)), flush=True)
             if args.skip_labelgen:
                 continue
             for label, config in {
                 "labelgen (LLM labels, nearest label prototype classifies)": RunConfig(method="labelgen", **common),
                 "labelgen, LLM chooses among the top-4 where unsure (sure margin 0.05)": RunConfig(method="labelgen", sure_margin=0.05, **common),
             }.items():
-                summary = run_labelgen(store, dataset_id, config, embedder=embedder).summary
-                print(row(label, summary) + f" <!-- {summary['labels_proposed']} labels proposed, "
+                result = run_labelgen(store, dataset_id, config, embedder=embedder)
+                summary = result.summary
+                print(row(label, summary, run_goodness(store, result.run_id)) + f" <!-- {summary['labels_proposed']} labels proposed, "
                       f"{summary['labels_after_merge']} after merge, {summary['labels_kept']} kept, {summary['asked_llm']} utterances asked -->", flush=True)
 
 

@@ -8,7 +8,8 @@ reduction, k by silhouette, remainder kept), the same with k-means cuts, and the
 (Ward on the raw vectors, k by the good/bad ratio); dialin with the cascade judge and LLM names on the local
 model (the default configuration); each dialin row with and without applying its merge proposals. Embeddings are computed once,
 timed on their own; each row's seconds are its own wall time on cached vectors. Nothing here is tuned
-on the test labels: they are only read to score.
+on the test labels: they are only read to score. Goodness is scored by a judge no row used: the cohesion
+judge of another embedder (dialin_core.goodness).
 """
 
 import argparse
@@ -28,14 +29,15 @@ from dialin_core.config import RunConfig  # noqa: E402
 from dialin_core.datasets import ingest_file  # noqa: E402
 from dialin_core.dialin_run import build_tools, run_dialin  # noqa: E402
 from dialin_core.embed import DEFAULT_EMBEDDER, embed_texts, load_embedder  # noqa: E402
+from dialin_core.goodness import Goodness, run_goodness, score_goodness  # noqa: E402
 from dialin_core.ingest import ColumnMapping  # noqa: E402
 from dialin_core.pipeline import run_discovery  # noqa: E402
 from dialin_core.store import Store  # noqa: E402
 
 
-def row(label: str, summary: dict) -> str:
+def row(label: str, summary: dict, goodness: Goodness | None) -> str:
     m = summary["metrics"]
-    goodness = f"{summary['goodness']:.2f}" if summary.get("goodness") is not None else "-"
+    goodness = f"{goodness.share:.2f}" if goodness else "-"
     return (f"| {label} | {m['acc']:.3f} | {m['nmi']:.3f} | {m['ari']:.3f} | {m['f1']:.3f} | {summary['n_clusters']} | "
             f"{summary['n_outliers']} | {summary.get('llm_calls', 0)} | {goodness} | {summary['seconds']:.1f} |")
 
@@ -64,10 +66,11 @@ def main() -> None:
             f"kmeans, true k={n_gold}": RunConfig(method="kmeans", k=n_gold, embedder=args.embedder, with_map=False),
             "kmeans, silhouette k (5..150)": RunConfig(method="kmeans", embedder=args.embedder, with_map=False),
         }.items():
-            print(row(label, run_discovery(store, dataset_id, config, embedder).summary), flush=True)
+            result = run_discovery(store, dataset_id, config, embedder)
+            print(row(label, result.summary, run_goodness(store, result.run_id)), flush=True)
         texts, gold = utterances["text"].tolist(), utterances["gold_label"].tolist()
         for peer in bertopic_rows(texts, embed_texts(texts, embedder, store)):
-            print(row(peer.label, {**peer.summary(gold), "goodness": None}), flush=True)
+            print(row(peer.label, peer.summary(gold), score_goodness(texts, peer.labels, args.embedder, store)), flush=True)
         no_llm = RunConfig(llm="none", judge="cohesion", embedder=args.embedder, with_map=False)
         dialin_configs = {
             "dialin, Ward on UMAP, silhouette k, cohesion judge, no LLM": no_llm,
@@ -82,9 +85,10 @@ def main() -> None:
         for label, config in dialin_configs.items():
             for merged in (False, True):
                 config = replace(config, roles=(), auto_merge=merged)
-                summary = run_dialin(store, dataset_id, config, tools=build_tools(store, config, embedder)).summary
+                result = run_dialin(store, dataset_id, config, tools=build_tools(store, config, embedder))
+                summary = result.summary
                 suffix = f", merges applied ({summary['merge_proposals']})" if merged else f", {summary['merge_proposals']} merges proposed"
-                print(row(label + suffix, summary), flush=True)
+                print(row(label + suffix, summary, run_goodness(store, result.run_id)), flush=True)
                 if not merged:
                     chosen = [f"{i['chosen_k']}" for i in summary["iterations"] if "chosen_k" in i]
                     print(f"|   iterations: chosen k {', '.join(chosen)}; stopped: {'; '.join(summary['stopped'])} | | | | | | | | | |")

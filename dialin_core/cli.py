@@ -21,6 +21,7 @@ from dialin_core.dialin_run import create_refined_run, create_role_split_run, re
 from dialin_core.embed import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, embed_texts, load_embedder
 from dialin_core.errors import IngestError, WorkspaceBusy
 from dialin_core.export import FORMATS, write_export
+from dialin_core.goodness import run_goodness
 from dialin_core.ingest import ColumnMapping, deduplicate, read_transcripts
 from dialin_core.cohesion import CohesionModel, default_model_path, fit_cohesion_model, save_examples
 from dialin_core.judge_feedback import agreement, analyst_labels, refit_judge
@@ -147,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--format", action="append", choices=FORMATS, help="utterances file format (repeatable; default: all)")
     export.add_argument("--workspace", type=Path, default=None)
+
+    goodness = commands.add_parser("goodness", help="share of a finished run's clusters judged good by a judge the run did not use")
+    goodness.add_argument("run_id", type=int, nargs="+")
+    goodness.add_argument("--workspace", type=Path, default=None)
 
     evaluate = commands.add_parser("evaluate", help="score an assignments.csv against gold labels")
     evaluate.add_argument("assignments", type=Path, help="assignments.csv written by discover")
@@ -305,6 +310,13 @@ def command_export(args: argparse.Namespace) -> dict:
     return {"run_id": args.run_id, "files": [str(f) for f in files], "counts": card["counts"]}
 
 
+def command_goodness(args: argparse.Namespace) -> dict:
+    """Per run, goodness as the analyst sees the run now; the same evaluator scores every run of one embedder."""
+    with _open_store(args) as store:
+        scored = {run_id: run_goodness(store, run_id) for run_id in args.run_id}
+    return {"runs": {str(r): g.as_details() if g else {"goodness": None} for r, g in scored.items()}}
+
+
 def command_evaluate(args: argparse.Namespace) -> dict:
     """Score by utterance text: both files are normalised and de-duplicated the way ingest does it."""
     gold_turns = read_transcripts(args.gold, ColumnMapping(text=args.text_column, label=args.label_column))
@@ -327,6 +339,7 @@ COMMANDS = {
     "train-judge": command_train_judge,
     "refit-judge": command_refit_judge,
     "export": command_export,
+    "goodness": command_goodness,
     "evaluate": command_evaluate,
     **CLASSIFY_COMMANDS,
 }

@@ -17,6 +17,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 
 from dialin_core.cluster import NOISE
+from dialin_core.goodness import run_goodness
 from dialin_core.metrics import score_clustering
 from dialin_core.review import review_state
 from dialin_core.store import Store
@@ -53,8 +54,9 @@ def _run_row(store: Store, run_id: int, members: pd.DataFrame) -> dict[str, Any]
     return row
 
 
-def compare_runs(store: Store, first: int, second: int) -> RunComparison:
-    """The comparison of two finished runs over the same data set; a clear error otherwise."""
+def compare_runs(store: Store, first: int, second: int, goodness: bool = False) -> RunComparison:
+    """The comparison of two finished runs over the same data set; a clear error otherwise. With `goodness`,
+    each run's row also holds its goodness by a judge neither run used (`dialin_core.goodness`)."""
     if store.run(first)["dataset_id"] != store.run(second)["dataset_id"]:
         raise ValueError(f"runs {first} and {second} cluster different data sets: compare runs of one data set")
     a, b = _current_assignments(store, first), _current_assignments(store, second)
@@ -66,7 +68,12 @@ def compare_runs(store: Store, first: int, second: int) -> RunComparison:
         "ari": float(adjusted_rand_score(shared["cluster_id_a"], shared["cluster_id_b"])),
         "nmi": float(normalized_mutual_info_score(shared["cluster_id_a"], shared["cluster_id_b"])),
     }
-    return RunComparison(pd.DataFrame([_run_row(store, first, a), _run_row(store, second, b)]), agreement, _overlap(shared))
+    rows = pd.DataFrame([_run_row(store, first, a), _run_row(store, second, b)])
+    if goodness:
+        scored = [run_goodness(store, first), run_goodness(store, second)]
+        rows["goodness"] = [g.share if g else None for g in scored]
+        rows["goodness_judge"] = [g.judge if g else None for g in scored]
+    return RunComparison(rows, agreement, _overlap(shared))
 
 
 def _overlap(shared: pd.DataFrame) -> pd.DataFrame:

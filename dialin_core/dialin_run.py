@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dialin_core.cascade import CascadeJudge, ClusterCase, ClusterJudge, CohesionJudge, Judgement, LLMOnlyJudge, calibration_for
+from dialin_core.cascade import CascadeJudge, ClusterJudge, CohesionJudge, Judgement, LLMOnlyJudge, calibration_for
 from dialin_core.cluster import NOISE, loop_coordinates
-from dialin_core.cohesion import clustering_features, load_cohesion_model
+from dialin_core.cohesion import load_cohesion_model
 from dialin_core.config import RunConfig
 from dialin_core.discover import (
     CandidateJudged,
@@ -71,7 +71,6 @@ class Tools:
 
     embedder: Embedder
     judge: ClusterJudge
-    cohesion: CohesionJudge
     llm: CachedLLM | None
 
 
@@ -86,7 +85,7 @@ def build_tools(store: Store, config: RunConfig, embedder: Embedder | None = Non
         judge = LLMOnlyJudge(LLMJudge(llm), calibration_for(llm.backend.model))
     elif config.judge == "cascade":
         judge = CascadeJudge(cohesion, LLMJudge(llm), calibration_for(llm.backend.model))
-    return Tools(embedder, judge, cohesion, llm)
+    return Tools(embedder, judge, llm)
 
 
 def role_partitions(roles: pd.Series, separate: bool) -> dict[str, np.ndarray]:
@@ -350,7 +349,7 @@ def _execute(
         store.save_merge_proposals(run_id, proposals)
         recorder.record({"kind": "merges_proposed", "n_proposals": int(len(proposals)), "applied": config.auto_merge})
         assignments = assignment_table(utterances, vectors, labels, clusters, config)
-        details = _details(store, run_id, vectors, labels, tools, config, recorder, proposals)
+        details = _details(store, run_id, tools, config, recorder, proposals)
         summary = run_summary(assignments, details, config, time.perf_counter() - started)
         store.finish_run(run_id, clusters=clusters, assignments=assignments, summary=summary)
     except RunStopped as stop:
@@ -484,18 +483,14 @@ def _apply_merges(
 
 
 def _details(
-    store: Store, run_id: int, vectors: np.ndarray, labels: np.ndarray, tools: Tools, config: RunConfig,
-    recorder: _Recorder, proposals: pd.DataFrame,
+    store: Store, run_id: int, tools: Tools, config: RunConfig, recorder: _Recorder, proposals: pd.DataFrame
 ) -> dict[str, Any]:
-    """What the summary adds for a Dial-In run: the loop's log, goodness, LLM use, merges."""
+    """What the summary adds for a Dial-In run: the loop's log, LLM use, merges.
+
+    Goodness is not among them: scored by the loop's own judge it would grade the loop by its own rule, so it
+    is scored on demand by another judge (`dialin_core.goodness`)."""
     events = store.events(run_id)
     iterations = iterations_from_events(events)
-    kept = labels != NOISE
-    goodness = None
-    if len(np.unique(labels[kept])) > 1:
-        ids, features = clustering_features(vectors[kept], labels[kept])
-        judgements = tools.cohesion.judge_all([ClusterCase([], f) for f in features])  # geometry only
-        goodness = round(float(np.mean([j.good for j in judgements])), 4)
     counts = tools.llm.counts.as_dict() if tools.llm else {}
     return {
         "judge": config.judge,
@@ -506,8 +501,6 @@ def _details(
         "llm_counts_this_session": counts,
         "iterations": iterations,
         "stopped": [e["reason"] for e in events if e["kind"] == "loop_stopped"],
-        "goodness": goodness,
-        "goodness_judge": "cohesion",
         "merge_proposals": int(len(proposals)),
         "merges_applied": bool(config.auto_merge),
     }

@@ -1,5 +1,7 @@
 """Compare: two finished runs of one data set side by side (cluster counts, agreement, gold metrics)."""
 
+from contextlib import nullcontext
+
 import streamlit as st
 
 from dialin_core.compare import compare_runs
@@ -17,8 +19,12 @@ labels = {int(r["run_id"]): run_label(r) for _, r in finished.iterrows()}
 left, right = st.columns(2)
 first = left.selectbox("First run", ids, format_func=labels.get, key="compare_first")
 second = right.selectbox("Second run", ids, index=1, format_func=labels.get, key="compare_second")
-with open_store() as store:
-    comparison = attempt(lambda: compare_runs(store, first, second))
+with_goodness = st.toggle("Score goodness", key="compare_goodness",
+                          help="The share of each run's clusters that a judge neither run used calls good (the cohesion "
+                               "judge of another embedding model, reading a sample of each cluster). It needs no gold "
+                               "intents; the first time it embeds the samples, about half a minute for 80 clusters.")
+with open_store() as store, st.spinner("Scoring goodness…") if with_goodness else nullcontext():
+    comparison = attempt(lambda: compare_runs(store, first, second, goodness=with_goodness))
 if comparison is None:
     st.stop()
 
@@ -32,6 +38,9 @@ else:
                "NMI is the information the clusters share with the intents (it rewards many clusters, so read it with ACC "
                "and the cluster count); ARI counts pairs of utterances put together or apart alike.")
 agreement = comparison.agreement
+if with_goodness:
+    st.caption("Goodness rewards fine clusters too (a fragment of an intent reads as coherent): compare it between runs "
+               "with similar cluster counts.")
 cells = st.columns(3)
 cells[0].metric("Utterances in both", agreement["n_shared"])
 cells[1].metric("Adjusted Rand index", f"{agreement['ari']:.3f}")

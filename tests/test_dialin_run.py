@@ -41,7 +41,7 @@ def test_a_run_persists_every_step_and_finishes_with_a_summary(banking):
     assert {"candidate_judged", "iteration_done", "loop_stopped", "leftovers_assigned", "clusters_named", "merges_proposed"} <= set(stored)
     assert store.run(result.run_id)["status"] == "finished"
     summary = result.summary
-    assert summary["method"] == "dialin" and summary["llm_calls"] == 0 and 0 < summary["goodness"] <= 1
+    assert summary["method"] == "dialin" and summary["llm_calls"] == 0 and "goodness" not in summary  # scored by another judge, on demand
     assert summary["iterations"][0]["chosen_k"] in [c["k"] for c in summary["iterations"][0]["candidates"]]
     assert summary["metrics"]["nmi"] > 0.6
     clusters = store.clusters(result.run_id)
