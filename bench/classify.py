@@ -1,4 +1,4 @@
-"""The multi-turn intent classifier on SGD (seed 003): with context against without, latency, tau curve,
+"""The multi-turn intent classifier on SGD (Building Multi-turn Intent Classification with LLM-based Labeling): with context against without, latency, tau curve,
 the hybrid path with the local LLM, and the int8 encoder against the float one.
 
 Usage: .venv/bin/python bench/classify.py [--data FILE] [--seed 0] [--llm-calls 0] [--float-row]

@@ -1,4 +1,4 @@
-"""LLM labelling with self-critique (seed 003, section 4.1, table 1) and the dialogue simulator's cost,
+"""LLM labelling with self-critique (Building Multi-turn Intent Classification with LLM-based Labeling, section 4.1, table 1) and the dialogue simulator's cost,
 with the local model, on SGD.
 
 Usage: .venv/bin/python bench/labelling.py [--data FILE] [--turns 30] [--simulate 3] [--seed 0]

@@ -106,7 +106,7 @@ class CohesionJudge:
 
 @dataclass(frozen=True)
 class LLMOnlyJudge:
-    """The seed's judge: the LLM sees every cluster. Refuses a clustering it cannot finish in budget."""
+    """The Dial-In paper's judge: the LLM sees every cluster. Refuses a clustering it cannot finish in budget."""
 
     llm_judge: LLMJudge
     calibration: LLMCalibration = LLMCalibration()

@@ -1,6 +1,6 @@
 """The cohesion judge: P(good) for a cluster from the geometry of its embeddings, in milliseconds.
 
-Measured on this machine (issue 7), the mean pairwise cosine of MiniLM embeddings tells pure from
+Measured on this machine, the mean pairwise cosine of MiniLM embeddings tells pure from
 mixed BANKING77 clusters far better than a small local LLM does (AUC 0.99 vs 0.6-0.8), at a
 thousandth of the cost. A few geometric features go into a logistic regression so that the output
 is a calibrated probability, which the cascade can trust when it is far from 0.5 and escalate to

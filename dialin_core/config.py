@@ -14,7 +14,7 @@ LLMS: tuple[str, ...] = ("local", "openai", "none")
 JUDGES: tuple[str, ...] = ("cascade", "cohesion", "llm")
 # Measured (BENCHMARKS.md): the packaged 0.5B model takes about 3 s per naming call on 2 cores, so 100 calls
 # fit a ten-minute run with room for embedding and the loop; a served model answers in well under a second,
-# and 600 is the seed's cost on BANKING77.
+# and 600 is the Dial-In paper's cost on BANKING77.
 DEFAULT_LLM_CALLS: dict[str, int] = {"local": 100, "openai": 600}
 # The Dial-In paper's LLM judge sees every cluster: the first iteration alone may cut at k_max, later ones at fewer, so
 # its default budget adds 2 * k_max judging calls to the names' share of the default.
@@ -42,7 +42,7 @@ class RunConfig:
     loop_clustering: str = "ward"  # how the loop clusters for each candidate k: "ward" or "kmeans"
     loop_space: str = "umap"  # where the loop clusters: a UMAP reduction ("umap") or the raw vectors ("embedding")
     loop_dimensions: int = 5  # of the UMAP reduction
-    loop_k_choice: str = "silhouette"  # the first iteration's k: best "silhouette", or the seed's good/bad "ratio"
+    loop_k_choice: str = "silhouette"  # the first iteration's k: best "silhouette", or the Dial-In paper's good/bad "ratio"
     keep_remainder: bool = True  # what the loop leaves is clustered once more, for review, not made outliers
     llm: str = "local"  # none: no LLM at all (cohesion judge, keyword names)
     llm_model: str | None = None  # None: the back end's default (the packaged GGUF for local)
@@ -59,9 +59,9 @@ class RunConfig:
     separate_roles: bool = True  # customer and agent utterances are clustered apart when both exist
     auto_merge: bool = False  # apply merge proposals without review (headless runs)
     refine_of: int | None = None  # a reviewed run: its good and approved clusters are kept, the rest re-clustered
-    roles_from: int | None = None  # a finished run whose cluster names give each utterance its role (seed 3.4)
-    # Label generation (method "labelgen", seed 002); the LLM settings above name its back end.
-    labelgen_batch: int = 15  # utterances per label-generation call (the seed's B)
+    roles_from: int | None = None  # a finished run whose cluster names give each utterance its role (Dial-In LLM paper, section 3.4)
+    # Label generation (method "labelgen", Text Clustering as Classification with LLMs); the LLM settings above name its back end.
+    labelgen_batch: int = 15  # utterances per label-generation call (that paper's B)
     classify_batch: int = 8  # utterances per classification call
     candidate_labels: int = 4  # nearest labels (by prototype) offered per utterance; 0: every label
     # The nearest label stands without the LLM when it leads the next by this cosine; 1: the LLM classifies

@@ -1,6 +1,6 @@
 """A Dial-In run over a stored data set, persisted step by step so it can be watched and resumed.
 
-embed -> the loop per role (customer and agent utterances apart, seed section 3.4) -> leftovers to the
+embed -> the loop per role (customer and agent utterances apart, Dial-In LLM paper, section 3.4) -> leftovers to the
 nearest kept cluster or `outlier` -> names -> merge proposals -> final clusters. Every loop event is
 written to `run_events` in the same transaction as the clusters it kept, so a killed process resumes
 from the last finished iteration; a resumed iteration re-asks the LLM nothing, because its answers are
@@ -107,14 +107,14 @@ def run_dialin(
 
 def create_refined_run(store: Store, source_run_id: int) -> int:
     """A new run over the same data set that keeps what the analyst let stand in a reviewed run and
-    clusters the rest again (seed 001's human-in-the-loop iteration); `resume_dialin` runs it."""
+    clusters the rest again (the Dial-In LLM paper's human-in-the-loop iteration); `resume_dialin` runs it."""
     dataset_id, config = _follow_up(store, source_run_id, "refined")
     return create_dialin_run(store, dataset_id, replace(config, refine_of=source_run_id))
 
 
 def create_role_split_run(store: Store, source_run_id: int) -> int:
     """A new run over the same data set in which each sentence takes the role its cluster's name implies in
-    a finished run, and each role's sentences are clustered again (seed 001, section 3.4, second step);
+    a finished run, and each role's sentences are clustered again (Dial-In LLM paper, section 3.4, second step);
     `resume_dialin` runs it. Only for data whose ingest knew no speakers: ingest's roles split runs already."""
     dataset_id, config = _follow_up(store, source_run_id, "split by role")
     config = replace(config, refine_of=None, separate_roles=True, roles_from=source_run_id)
@@ -402,6 +402,8 @@ def _name_clusters(
     namer = LLMNamer(tools.llm) if tools.llm else None
     names: dict[int, str] = {NOISE: OUTLIER_NAME}
     taken: set[str] = set(clusters["name"].dropna())
+    to_name = int(((clusters["cluster_id"] != NOISE) & clusters["name"].isna()).sum()) if namer else 0
+    named = 0
     for row in clusters.sort_values("size", ascending=False).itertuples():
         if row.cluster_id == NOISE:
             continue
@@ -411,6 +413,8 @@ def _name_clusters(
         elif namer and recorder.calls_used() < config.llm_call_budget:
             sample = [texts[position[int(u)]] for u in row.sample]
             names[row.cluster_id] = namer.name(sample, taken)
+            named += 1  # each name is an event, so the live view counts them and times the rest
+            recorder.record({"kind": "cluster_named", "n_named": named, "n_to_name": to_name})
         else:
             names[row.cluster_id] = fallback[row.cluster_id]
         taken.add(names[row.cluster_id])

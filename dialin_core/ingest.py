@@ -12,7 +12,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -220,6 +220,23 @@ def _choose_delimiter(text: str, default: str, columns: list[str]) -> str:
         if set(columns) <= {cell.strip() for cell in header}:
             return delimiter
     return sniffed
+
+
+# Column names that usually hold each field, most telling first (BANKING77 calls its intents "category",
+# CLINC "intent", many exports "label"); matched case-insensitively.
+COLUMN_GUESSES: dict[str, tuple[str, ...]] = {
+    "text": ("text", "utterance", "sentence", "message", "query", "content", "transcript"),
+    "dialogue_id": ("dialogue_id", "dialog_id", "conversation_id", "conversation", "call_id", "session_id", "ticket_id"),
+    "turn_index": ("turn_index", "turn", "turn_id", "position", "seq", "sequence"),
+    "speaker": ("speaker", "role", "author", "sender", "party"),
+    "label": ("label", "intent", "category", "gold_label", "gold", "class", "topic"),
+}
+
+
+def suggest_mapping(columns: Sequence[str]) -> dict[str, str | None]:
+    """For each field of ColumnMapping, the column that most likely holds it (None where none looks like it)."""
+    by_lower = {c.lower(): c for c in reversed(columns)}  # the first column of a name wins
+    return {field: next((by_lower[g] for g in guesses if g in by_lower), None) for field, guesses in COLUMN_GUESSES.items()}
 
 
 def csv_columns(path: FilePath, *, max_bytes: int = MAX_FILE_BYTES) -> list[str]:

@@ -51,7 +51,7 @@ def judge_messages(sentences: list[str], few_shot: bool = False) -> tuple[tuple[
 @dataclass(frozen=True)
 class LLMJudge:
     llm: ChatModel
-    few_shot: bool = False  # measured: two-shot lowers accuracy of small models (issue 7)
+    few_shot: bool = False  # measured: two-shot lowers accuracy of small models
     threshold: float = 0.5
 
     def request(self, sentences: list[str]) -> ChatRequest:

@@ -1,10 +1,10 @@
-"""The analyst as the judge's teacher: verdicts from reviews become labelled clusters (issue 7 section 4).
+"""The analyst as the judge's teacher: verdicts from reviews become labelled clusters.
 
 A cluster carries an analyst's label when a still-active decision set its verdict, when the analyst
 approved it (good), or when the analyst made it (good). Its features are those of its current members,
 against the other clusters of its run, so moves and merges count. Two uses:
 
-- agreement: how often a judge says what the analyst said (the seed's human-alignment figure);
+- agreement: how often a judge says what the analyst said (the Dial-In paper's human-alignment figure);
 - refit: the cohesion judge fitted again on its synthetic training clusters (the prior) plus the
   analyst's clusters, each analyst label weighing ANALYST_WEIGHT synthetic ones, so a handful of
   verdicts moves the judge without a few dozen of them overturning thousands of training clusters.

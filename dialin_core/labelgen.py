@@ -1,17 +1,17 @@
-"""Clustering as classification with LLM-generated labels (seed 002): generate, merge, classify.
+"""Clustering as classification with LLM-generated labels (Text Clustering as Classification with LLMs): generate, merge, classify.
 
-1. Label generation: the utterances in shuffled mini-batches (the seed's B = 15); the LLM labels every
+1. Label generation: the utterances in shuffled mini-batches (the paper's B = 15); the LLM labels every
    utterance of a batch with an action-objective name, one numbered line each, constrained by a grammar
    so every line parses. The labels a batch produced are the proposals; the analyst's example labels
    (e.g. approved names of a reviewed run) are shown as labels to reuse when they fit.
 2. Label merge: near-duplicate labels ("inquire-top_up", "check-top_up") are merged with the same
    label-embedding test the Dial-In method proposes merges with (geodesic distance + vMF posterior,
-   `merge.propose_merges`), each group keeping its most proposed label. The seed asks the LLM to merge;
+   `merge.propose_merges`), each group keeping its most proposed label. The paper asks the LLM to merge;
    a 0.5B model rewriting a list of a hundred labels drops and invents labels, the embedding test does not.
 3. Classification: every utterance gets one label. A label stands for the utterances it was proposed
    for: its prototype is their mean embedding, refined by k-means steps from there, and labels that
    hold less than `min_share` of the utterances are dropped, smallest first. The prototypes pre-select each utterance's
-   few nearest labels (the seed-003 hybrid), so a prompt holds several utterances with a short candidate
+   few nearest labels (the multi-turn classification paper's hybrid), so a prompt holds several utterances with a short candidate
    list each, and the grammar lets line i name only utterance i's candidates; where the nearest
    prototype leads by `sure_margin`, it answers alone. An answer off the list (a server that ignores
    grammars) falls back to the nearest label.
@@ -51,12 +51,12 @@ LINE = re.compile(r"^\s*(\d+)\s*[.):]\s*(.+?)\s*$")
 class LabelgenSettings:
     """The run configuration's labelgen fields (validated there)."""
 
-    batch_size: int = 15  # utterances per label-generation call (the seed's B)
+    batch_size: int = 15  # utterances per label-generation call (the paper's B)
     classify_batch: int = 8  # utterances per classification call
     candidate_labels: int = 4  # nearest labels offered per utterance; 0: the whole label list
     sure_margin: float = 0.0  # cosine lead of the nearest label over the next that needs no LLM; 1.0: always ask
     min_share: float = 0.006  # a label holding less of the utterances is dropped (fixed labels never are)
-    max_examples: int = 20  # example labels shown while generating (the seed shows ~20% of the labels)
+    max_examples: int = 20  # example labels shown while generating (the paper shows ~20% of the labels)
     seed: int = 0
 
 

@@ -1,4 +1,4 @@
-"""A labelgen run over a stored data set (seed 002), and the combined mode over a Dial-In run's leftovers.
+"""A labelgen run over a stored data set (Text Clustering as Classification with LLMs), and the combined mode over a Dial-In run's leftovers.
 
 The run is stored like any other (clusters named by their labels, one assignment per utterance), so the
 studio's Review, Map, Merges and Export pages and the analyst's decisions work on it. Each stage is an
@@ -46,7 +46,7 @@ def settings_of(config: RunConfig) -> LabelgenSettings:
 
 
 def approved_names(store: Store, run_id: int) -> list[str]:
-    """The names of the clusters an analyst approved in a run: the example labels the seed gives the LLM."""
+    """The names of the clusters an analyst approved in a run: the example labels the paper gives the LLM."""
     clusters = review_state(store, run_id).live_clusters()
     return sorted(clusters.loc[clusters["status"] == "approved", "name"].dropna().unique())
 

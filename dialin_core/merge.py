@@ -1,4 +1,4 @@
-"""Merge proposals for clusters whose names say the same intent (seed 001, section 3.3).
+"""Merge proposals for clusters whose names say the same intent (Dial-In LLM paper, section 3.3).
 
 Late iterations of the discovery loop split one intent into several small clusters worded
 differently; their names ("inquire-balance", "check-balance") stay close. Names are embedded onto the

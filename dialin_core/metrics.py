@@ -1,4 +1,4 @@
-"""Clustering quality against gold intents, as the seed papers and the DSTC11 intent-induction track report it.
+"""Clustering quality against gold intents, as the papers it builds on and the DSTC11 intent-induction track report it.
 
 ACC uses the Hungarian one-to-one matching (the usual intent-clustering ACC); precision and recall use
 the DSTC11 many-to-one mappings in each direction, which, unlike ACC, do not punish a clustering for

@@ -1,4 +1,4 @@
-"""Intent names in the seed's "action-objective" form, e.g. `inquire-balance`, `report-lost_card`.
+"""Intent names in the Dial-In paper's "action-objective" form, e.g. `inquire-balance`, `report-lost_card`.
 
 The namer's output is constrained by a grammar built from the allowed verbs, so every name parses;
 `validate_intent_name` guards names that come from elsewhere (an analyst's rename, an OpenAI server
@@ -41,7 +41,7 @@ def validate_intent_name(name: str) -> str:
 
 
 def name_role(name: str) -> str:
-    """customer, agent or other, from the verb: the seed's role heuristic (section 3.4)."""
+    """customer, agent or other, from the verb: the Dial-In paper's role heuristic (section 3.4)."""
     verb = name.split("-", 1)[0]
     return "agent" if verb in AGENT_VERBS else "customer" if verb in CUSTOMER_VERBS else "other"
 

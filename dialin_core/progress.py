@@ -18,6 +18,50 @@ PHASE_FRACTIONS = {"embedding": 0.02, "clustering": 0.05, "assigning leftovers":
 
 
 @dataclass(frozen=True)
+class Timing:
+    """Seconds: since the run started, in its current phase, and an estimate of what the phase has left."""
+
+    elapsed: float
+    phase_elapsed: float
+    phase_left: float | None  # None where nothing measured yet says (embedding, merging, a first iteration)
+
+    def caption(self) -> str:
+        left = f", about {_duration(self.phase_left)} left in it" if self.phase_left is not None else ""
+        return f"{_duration(self.elapsed)} since it started; this phase {_duration(self.phase_elapsed)}{left}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+# The event that opens each phase; embedding opens with the run itself.
+PHASE_OPENED_BY = {"assigning leftovers": "loop_stopped", "naming": "leftovers_assigned", "proposing merges": "clusters_named"}
+
+
+def run_timing(phase: str, log: list[tuple[str, Any]], started: Any, now: Any, max_iterations: int,
+               naming: tuple[int, int] = (0, 0)) -> Timing:
+    """Elapsed time per phase from the events' timestamps, and what the phase has left at the pace it has
+    kept so far: the loop by its mean iteration (an upper bound: it may stop before `max_iterations`),
+    naming by its mean name (`naming`: clusters named so far, and to name)."""
+    seconds = lambda a, b: (b - a).total_seconds()  # noqa: E731
+    if phase == "clustering":
+        opened = log[0][1] if log else started
+    elif phase in PHASE_OPENED_BY:
+        opened = max((t for k, t in log if k == PHASE_OPENED_BY[phase]), default=now)
+    else:
+        opened = started
+    left = None
+    done = [t for k, t in log if k == "iteration_done"]
+    if phase == "clustering" and done:
+        left = seconds(opened, done[-1]) / len(done) * max(0, max_iterations - len(done))
+    named = [t for k, t in log if k == "cluster_named" and t >= opened]
+    if phase == "naming" and named and naming[0]:
+        left = seconds(opened, named[-1]) / naming[0] * max(0, naming[1] - naming[0])
+    return Timing(elapsed=seconds(started, now), phase_elapsed=seconds(opened, now), phase_left=left)
+
+
+@dataclass(frozen=True)
 class Progress:
     status: str
     phase: str
@@ -27,6 +71,8 @@ class Progress:
     llm_budget: int
     error: str | None
     max_iterations: int  # over all role groups
+    timing: Timing | None = None  # while the run is live
+    detail: str = ""  # what the phase has done so far, where it says (naming: "12 of 79 named")
 
     @property
     def fraction(self) -> float:
@@ -83,7 +129,7 @@ def iterations_from_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]
 def _phase(status: str, kinds: list[str]) -> str:
     if status == "finished":
         return "done"
-    for kind, phase in (("clusters_named", "proposing merges"), ("leftovers_assigned", "naming"),
+    for kind, phase in (("clusters_named", "proposing merges"), ("cluster_named", "naming"), ("leftovers_assigned", "naming"),
                         ("loop_stopped", "assigning leftovers"), ("candidate_judged", "clustering"),
                         ("space_reduced", "clustering")):
         if kind in kinds:
@@ -97,15 +143,25 @@ def run_progress(store: Store, run_id: int) -> Progress:
     config = RunConfig.from_dict(run["config"])
     totals = [e["llm_calls_total"] for e in events if "llm_calls_total" in e]
     summary = run["summary"] or {}
+    phase = _phase(run["status"], [e["kind"] for e in events])
+    max_iterations = config.max_iterations * (2 if config.separate_roles else 1)
+    named = [e for e in events if e["kind"] == "cluster_named"]
+    naming = (named[-1]["n_named"], named[-1]["n_to_name"]) if named else (0, 0)
+    timing = None
+    if run["status"] in ("running", "pausing", "cancelling"):
+        log, now = store.event_times(run_id)
+        timing = run_timing(phase, log, store.run_times(run_id)[0], now, max_iterations, naming)
     return Progress(
         status=run["status"],
-        phase=_phase(run["status"], [e["kind"] for e in events]),
+        phase=phase,
         iterations=iterations_from_events(events),
         stopped=[(e["role"], e["reason"]) for e in events if e["kind"] == "loop_stopped"],
         llm_calls=summary.get("llm_calls", totals[-1] if totals else 0),
         llm_budget=config.llm_call_budget if config.method == "dialin" else 0,
         error=summary.get("error"),
-        max_iterations=config.max_iterations * (2 if config.separate_roles else 1),
+        max_iterations=max_iterations,
+        timing=timing,
+        detail=f"{naming[0]} of {naming[1]} named by the LLM" if phase == "naming" and named else "",
     )
 
 

@@ -1,6 +1,6 @@
 """Speaker roles read from a finished run's intent names, for data whose ingest knew no speakers.
 
-Seed 001, section 3.4, two steps: cluster once, read each sentence's role from the action verb of the
+The Dial-In LLM paper, section 3.4, has two steps: cluster once, read each sentence's role from the action verb of the
 name its cluster ended with (`inquire-…` is the customer's, `provide-…` the agent's), then cluster each
 role's sentences again. The names are those of the review state, so an analyst's renames, moves and
 merges decide. A sentence left unassigned (an outlier), or in a cluster whose name carries no role verb

@@ -1,6 +1,6 @@
 """Which sentences of a cluster the judge and the namer see: at most 20, chosen to represent it.
 
-Seed 001 (section 5.6, Figure 3) found convex sampling, the points that span the cluster in a
+The Dial-In LLM paper (section 5.6, Figure 3) found convex sampling, the points that span the cluster in a
 2-D projection, judges coherence better than random sampling: a mixed cluster shows its mix at the
 edges, where random draws from the dense core hide it. Both samplers are pure functions of the
 embeddings and a seed, so a run is reproducible.

@@ -413,6 +413,12 @@ class Store:
                 [run_id, event["kind"], json.dumps(event, sort_keys=True), run_id],
             )
 
+    def event_times(self, run_id: int) -> tuple[list[tuple[str, Any]], Any]:
+        """(kind, logged_at) of a run's events in order, and the database's clock now, which stamped them."""
+        rows = self.connection.execute("SELECT kind, logged_at FROM run_events WHERE run_id = ? ORDER BY seq", [run_id]).fetchall()
+        now = self.connection.execute("SELECT current_timestamp::TIMESTAMP").fetchall()[0][0]
+        return [(kind, logged) for kind, logged in rows], now
+
     def drop_events_after(self, run_id: int, kinds: Sequence[str]) -> None:
         """Forget the events after the last one of `kinds`: the steps a resumed run will redo."""
         self.connection.execute(

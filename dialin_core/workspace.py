@@ -1,4 +1,4 @@
-"""Where a workspace lives when the user does not say: the per-user data folder, as DESIGN.md asks."""
+"""Where a workspace lives when the user does not say: the per-user data folder."""
 
 import os
 from pathlib import Path

@@ -51,7 +51,7 @@ def _train() -> None:
         chosen = _training_dialogues(source)
         left, middle, right = st.columns(3)
         use_context = left.checkbox("Read the dialogue context", value=True,
-                                    help="The turn and the merged turns before it (seed 003); off: the turn alone.")
+                                    help="The turn and the merged turns before it (Building Multi-turn Intent Classification with LLM-based Labeling); off: the turn alone.")
         context_turns = middle.number_input("Context turns", 1, 20, ClassifierSettings.context_turns, disabled=not use_context)
         test_share = right.slider("Held out for evaluation", 0.1, 0.5, 0.2, 0.05, help="Whole dialogues, seeded.")
         if chosen is None or chosen[1] is None:

@@ -17,60 +17,85 @@ LIVE = ("running", "pausing", "cancelling")
 LABELGEN_STEP_COLUMNS = ["kind", "n_items", "n_labels", "asked_llm", "n_new_intents", "llm_calls_total", "llm_tokens_total"]
 
 
-def _config_form() -> RunConfig | None:
-    """The run's settings; None until the form is submitted with settings the engine accepts."""
+def _config_form(method: str) -> RunConfig | None:
+    """The run's settings, only those `method` reads; None until the form is submitted with settings the
+    engine accepts. Every default is RunConfig's."""
+    defaults = RunConfig(method=method)
+    dialin, labelgen, with_k = method == "dialin", method == "labelgen", method in ("kmeans", "agglomerative")
+    fields: dict = {}
     with st.form("run_config"):
         left, middle, right = st.columns(3)
         with left:
-            method = st.selectbox("Method", METHODS, help="dialin: the LLM-in-the-loop method; labelgen: the LLM writes labels and "
-                                  "classifies every utterance into them (no k); the others are baselines.")
-            embedder = st.selectbox("Embedder", EMBEDDER_CHOICES)
-            k_min, k_max = st.slider("k search space", 2, 300, (5, 150))
-            loop_clustering = st.selectbox("Loop clustering (dialin)", LOOP_CLUSTERINGS,
-                                           help="ward: one hierarchical tree cut at each candidate k (the seed's best); kmeans: a k-means fit per k.")
-            loop_space = st.selectbox("Loop space (dialin)", LOOP_SPACES, help="umap: cluster a 5-d UMAP reduction of the embeddings "
-                                      "(the judge still reads the full vectors); embedding: cluster the embeddings themselves.")
-            loop_k_choice = st.selectbox("k choice (dialin)", K_CHOICES, help="silhouette: the first iteration takes the k with the best "
-                                         "silhouette, later ones keep its intent density; ratio: the seed's best good/bad ratio over the candidates.")
-        with middle:
-            llm = st.selectbox("LLM back end", LLMS, help="local: the packaged quantized model; openai: any OpenAI-compatible server (OPENAI_BASE_URL).")
-            llm_model = st.text_input("LLM model", placeholder="the back end's default", help="A packaged model name or a GGUF path for local; the served model's name for openai.")
-            judge = st.selectbox("Judge", JUDGES, help="cascade: the cohesion judge, asking the LLM about the clusters it is unsure of.")
-            refits = sorted(workspace_judges(workspace()).glob("cohesion-*.json"), reverse=True)
-            cohesion_model = st.selectbox("Cohesion judge", [None, *refits], format_func=lambda p: p.stem if p else "shipped",
+            fields["embedder"] = st.selectbox("Embedder", EMBEDDER_CHOICES)
+            if dialin or with_k:
+                fields["k_min"], fields["k_max"] = st.slider("k search space", 2, 300, (defaults.k_min, defaults.k_max))
+            if with_k:
+                fields["k"] = st.number_input("k (0: chosen by silhouette)", 0, 1000, 0) or None
+            if method == "hdbscan":
+                fields["min_cluster_size"] = st.number_input("Smallest cluster (HDBSCAN)", 2, 10_000, defaults.min_cluster_size)
+            if dialin:
+                fields["loop_clustering"] = st.selectbox(
+                    "Loop clustering (dialin)", LOOP_CLUSTERINGS,
+                    help="ward: one hierarchical tree cut at each candidate k (the Dial-In paper's best); kmeans: a k-means fit per k.")
+                fields["loop_space"] = st.selectbox(
+                    "Loop space (dialin)", LOOP_SPACES, help="umap: cluster a 5-d UMAP reduction of the embeddings "
+                    "(the judge still reads the full vectors); embedding: cluster the embeddings themselves.")
+                fields["loop_k_choice"] = st.selectbox(
+                    "k choice (dialin)", K_CHOICES, help="silhouette: the first iteration takes the k with the best "
+                    "silhouette, later ones keep its intent density; ratio: the Dial-In paper's best good/bad ratio over the candidates.")
+        if dialin or labelgen:
+            with middle:
+                fields["llm"] = st.selectbox("LLM back end", LLMS, help="local: the packaged quantized model; openai: any "
+                                             "OpenAI-compatible server (OPENAI_BASE_URL).")
+                fields["llm_model"] = st.text_input("LLM model", placeholder="the back end's default",
+                                                    help="A packaged model name or a GGUF path for local; the served model's name for openai.").strip() or None
+                if dialin:
+                    fields["judge"] = st.selectbox("Judge", JUDGES, help="cascade: the cohesion judge, asking the LLM about the clusters it is unsure of.")
+                    refits = sorted(workspace_judges(workspace()).glob("cohesion-*.json"), reverse=True)
+                    chosen = st.selectbox("Cohesion judge", [None, *refits], format_func=lambda p: p.stem if p else "shipped",
                                           help="Re-fitted on your verdicts on the Judge page.")
+                    fields["cohesion_model"] = str(chosen) if chosen else None
         with right:
-            max_iterations = st.number_input("Max iterations", 1, 20, 5)
-            n_candidates = st.number_input("Candidate k per iteration", 1, 10, 5)
-            max_llm_calls = st.number_input(
-                "LLM call budget (0: the back end's default)", 0, 100_000, 0,
-                help=f"Judging and naming together. Default: {DEFAULT_LLM_CALLS['local']} for the local model (about 3 s a call "
-                     f"on 2 cores: about {DEFAULT_LLM_CALLS['local'] * 3 // 60} minutes), {DEFAULT_LLM_CALLS['openai']} for a served one; "
-                     f"{round(RunConfig.naming_share * 100)}% is kept for naming.")
-            separate_roles = st.checkbox("Cluster customer and agent utterances apart", value=True)
-            keep_remainder = st.checkbox("Cluster what the loop leaves once more, for review", value=RunConfig.keep_remainder,
-                                         help="Off: it joins the nearest kept cluster when close enough, else 'outlier'.")
-            candidate_labels = st.number_input("Labels offered per utterance (labelgen; 0: all)", 0, 50, RunConfig.candidate_labels)
-            sure_margin = st.number_input("Sure margin (labelgen; 0: nearest label, 1: the LLM classifies every utterance)", 0.0, 1.0, RunConfig.sure_margin,
-                                          step=0.01, help="The nearest label stands without the LLM when its cosine leads the next by this much.")
-            min_share = st.number_input("Smallest intent, share of the utterances (labelgen)", 0.0, 0.5, RunConfig.min_share, step=0.001,
-                                        format="%.3f", help="A generated label that holds less of the utterances is dropped.")
-        k = None
-        if method in ("kmeans", "agglomerative"):
-            k = st.number_input("k (0: chosen by silhouette)", 0, 1000, 0) or None
-        st.caption(f"A Dial-In run with the defaults costs {RunConfig().cost_estimate()}; with the LLM-only judge "
-                   f"{RunConfig(judge='llm').cost_estimate()}.")
+            if dialin:
+                fields["max_iterations"] = int(st.number_input("Max iterations", 1, 20, defaults.max_iterations))
+                fields["n_candidates"] = int(st.number_input("Candidate k per iteration", 1, 10, defaults.n_candidates))
+                fields["max_llm_calls"] = int(st.number_input(
+                    "LLM call budget (0: the back end's default)", 0, 100_000, 0,
+                    help=f"Judging and naming together. Default: {DEFAULT_LLM_CALLS['local']} for the local model (about 3 s a call "
+                         f"on 2 cores: about {DEFAULT_LLM_CALLS['local'] * 3 // 60} minutes), {DEFAULT_LLM_CALLS['openai']} for a served one; "
+                         f"{round(defaults.naming_share * 100)}% is kept for naming.")) or None
+                fields["separate_roles"] = st.checkbox("Cluster customer and agent utterances apart", value=defaults.separate_roles)
+                fields["keep_remainder"] = st.checkbox("Cluster what the loop leaves once more, for review", value=defaults.keep_remainder,
+                                                       help="Off: it joins the nearest kept cluster when close enough, else 'outlier'.")
+            if labelgen:
+                fields["candidate_labels"] = int(st.number_input("Labels offered per utterance (labelgen; 0: all)", 0, 50, defaults.candidate_labels))
+                fields["sure_margin"] = float(st.number_input(
+                    "Sure margin (labelgen; 0: nearest label, 1: the LLM classifies every utterance)", 0.0, 1.0, defaults.sure_margin,
+                    step=0.01, help="The nearest label stands without the LLM when its cosine leads the next by this much."))
+                fields["min_share"] = float(st.number_input(
+                    "Smallest intent, share of the utterances (labelgen)", 0.0, 0.5, defaults.min_share, step=0.001,
+                    format="%.3f", help="A generated label that holds less of the utterances is dropped."))
+        if dialin:
+            st.caption(f"A Dial-In run with the defaults costs {defaults.cost_estimate()}; with the LLM-only judge "
+                       f"{RunConfig(judge='llm').cost_estimate()}.")
         submitted = st.form_submit_button("Start the run", type="primary")
     if not submitted:
         return None
-    return attempt(lambda: RunConfig(
-        method=method, embedder=embedder, k_min=k_min, k_max=k_max, k=k, llm=llm, llm_model=llm_model.strip() or None,
-        judge=judge, loop_clustering=loop_clustering, loop_space=loop_space, loop_k_choice=loop_k_choice,
-        keep_remainder=keep_remainder, max_iterations=int(max_iterations), n_candidates=int(n_candidates),
-        max_llm_calls=int(max_llm_calls) or None, separate_roles=separate_roles,
-        cohesion_model=str(cohesion_model) if cohesion_model else None,
-        candidate_labels=int(candidate_labels), sure_margin=float(sure_margin), min_share=float(min_share),
-    ))
+    return attempt(lambda: RunConfig(method=method, **fields))
+
+
+def _same_settings(store, dataset_id: int, config: RunConfig) -> list[int]:
+    """Runs of this data set stored with exactly these settings: with the same seed they find the same clusters."""
+    runs = store.runs()
+    return [int(r) for r in runs.loc[runs["dataset_id"] == dataset_id, "run_id"] if store.run(int(r))["config"] == config.as_dict()]
+
+
+def _start(dataset_id: int, config: RunConfig) -> None:
+    with st.spinner("Starting the run…"):
+        run_id = attempt(lambda: jobs.start_run(workspace(), dataset_id, config))
+    if run_id is not None:
+        st.session_state["run_id"] = run_id
+        st.success(f"Run {run_id} started; it keeps going if you close this tab. It costs {config.cost_estimate()}.")
 
 
 def _controls(run_id: int, status: str) -> None:
@@ -100,8 +125,14 @@ def _watch(run_id: int, polling: bool) -> None:
         method, steps = store.run(run_id)["method"], store.events(run_id)
     if polling and progress.status not in LIVE:
         st.rerun()  # the run ended: redraw the page once, without the timer
-    st.progress(progress.fraction, text=f"Run {run_id}: {progress.status} · {progress.phase}")
+    detail = f" · {progress.detail}" if progress.detail else ""
+    st.progress(progress.fraction, text=f"Run {run_id}: {progress.status} · {progress.phase}{detail}")
+    if progress.timing:
+        st.caption(progress.timing.caption())
     _controls(run_id, progress.status)
+    if progress.status == "finished" and st.button(f"Review run {run_id}", icon=":material/rule:", key="review_this_run"):
+        st.session_state["run_id"] = run_id
+        st.switch_page("pages/review.py")
     if progress.error:
         st.error(f"The run failed: {progress.error}")
     if progress.llm_budget:
@@ -149,13 +180,30 @@ if not datasets:
     st.stop()
 dataset_id = st.selectbox("Data set", [d.dataset_id for d in datasets], index=len(datasets) - 1,  # the newest: the one just stored
                           format_func={d.dataset_id: f"{d.dataset_id} · {d.name} ({d.n_utterances} utterances)" for d in datasets}.get)
-config = _config_form()
+method = st.selectbox("Method", METHODS, key="discover_method",
+                      help="dialin: the LLM-in-the-loop method; labelgen: the LLM writes labels and classifies every utterance "
+                           "into them (no k); the others are baselines. The form below shows what the method reads.")
+config = _config_form(method)
 if config is not None:
-    with st.spinner("Starting the run…"):
-        run_id = attempt(lambda: jobs.start_run(workspace(), dataset_id, config))
-    if run_id is not None:
-        st.session_state["run_id"] = run_id
-        st.success(f"Run {run_id} started; it keeps going if you close this tab. It costs {config.cost_estimate()}.")
+    with open_store() as store:
+        twins = _same_settings(store, dataset_id, config)
+    if twins:
+        st.session_state["pending_run"] = (dataset_id, config)
+    else:
+        _start(dataset_id, config)
+pending = st.session_state.get("pending_run")
+if pending and pending[0] == dataset_id:
+    with open_store() as store:
+        twins = _same_settings(store, *pending)
+    st.warning(f"Run {', '.join(map(str, twins))} already has exactly these settings on this data set: with the same seed "
+               "a new run finds the same clusters. Review that run, or change a setting.")
+    cells = st.columns(2)
+    if cells[0].button("Start it anyway"):
+        del st.session_state["pending_run"]
+        _start(*pending)
+    if cells[1].button("Don't start it"):
+        del st.session_state["pending_run"]
+        st.rerun()
 
 with open_store() as store:
     run_id = choose_run(store, key="discover_run")

@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from dialin_core.datasets import ingest_file
-from dialin_core.ingest import ColumnMapping, Turn, csv_columns, read_transcripts
+from dialin_core.ingest import ColumnMapping, Turn, csv_columns, read_transcripts, suggest_mapping
 from studio.context import USER_ERRORS, attempt, open_store, save_upload, workspace
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data" / "dialogues.jsonl"
@@ -30,8 +30,9 @@ def _show_dialogues(turns: list[Turn]) -> None:
 
 def _mapping_form(path: Path) -> ColumnMapping | None:
     columns = csv_columns(path)
-    choose = lambda label, guess: st.selectbox(  # noqa: E731
-        label, [NONE, *columns], index=columns.index(guess) + 1 if guess in columns else 0, key=f"map_{label}"
+    guesses = suggest_mapping(columns)
+    choose = lambda label, field: st.selectbox(  # noqa: E731
+        label, [NONE, *columns], index=columns.index(guesses[field]) + 1 if guesses[field] else 0, key=f"map_{label}"
     )
     cells = st.columns(5)
     with cells[0]:
@@ -66,24 +67,26 @@ with open_store() as store:
             dataset_id = ingest_file(store, SAMPLE_DATA)
         st.success(f"Sample dialogues are data set {dataset_id}.")
 
-    with st.expander("Upload transcripts (CSV, JSONL dialogues, plain text)", expanded=False):
-        upload = st.file_uploader("Transcript file", type=["csv", "tsv", "jsonl", "json", "txt"])
-        if upload is not None:
-            saved = save_upload(upload)
-            mask_pii = st.checkbox("Mask personal data (emails, phone and card numbers) before storing")
-            try:
-                mapping = _mapping_form(saved) if saved.suffix.lower() in (".csv", ".tsv") else None
-                turns = _parse(str(saved), mapping, mask_pii) if mapping or saved.suffix.lower() not in (".csv", ".tsv") else []
-            except USER_ERRORS as error:
-                st.error(str(error))
-                turns = []
-            if turns:
-                st.write(f"{len({t.dialogue_id for t in turns})} dialogues, {len(turns)} turns. The first ones:")
-                _show_dialogues(turns)
-                if st.button("Store this data set"):
-                    dataset_id = attempt(lambda: ingest_file(store, saved, mapping, mask_pii=mask_pii, name=upload.name))
-                    if dataset_id is not None:
-                        st.success(f"{upload.name} is data set {dataset_id}.")
+    # A section, not an expander: an expander folded itself away on the rerun that choosing a file causes.
+    st.subheader("Upload transcripts")
+    upload = st.file_uploader("Transcript file (CSV, JSONL dialogues, plain text)", type=["csv", "tsv", "jsonl", "json", "txt"],
+                              key="transcript_upload")
+    if upload is not None:
+        saved = save_upload(upload)
+        mask_pii = st.checkbox("Mask personal data (emails, phone and card numbers) before storing")
+        try:
+            mapping = _mapping_form(saved) if saved.suffix.lower() in (".csv", ".tsv") else None
+            turns = _parse(str(saved), mapping, mask_pii) if mapping or saved.suffix.lower() not in (".csv", ".tsv") else []
+        except USER_ERRORS as error:
+            st.error(str(error))
+            turns = []
+        if turns:
+            st.write(f"{len({t.dialogue_id for t in turns})} dialogues, {len(turns)} turns. The first ones:")
+            _show_dialogues(turns)
+            if st.button("Store this data set"):
+                dataset_id = attempt(lambda: ingest_file(store, saved, mapping, mask_pii=mask_pii, name=upload.name))
+                if dataset_id is not None:
+                    st.success(f"{upload.name} is data set {dataset_id}.")
 
     datasets = store.datasets()
     runs = store.runs()

@@ -6,13 +6,18 @@ import streamlit as st
 
 from dialin_core import review
 from dialin_core.review import review_state
-from studio.context import decide, finished_run, open_store, require_analyst
+from studio.context import analyst_or_read_only, decide, finished_run, open_store
 
 st.title("Merge proposals")
 with open_store() as store:
     run_id = finished_run(store, key="merges_run")
-    state = review_state(store, run_id)
-analyst = require_analyst()
+    decisions = store.decisions(run_id)
+    state = review_state(store, run_id, decisions)
+analyst = analyst_or_read_only()
+# The decision that accepted or rejected each proposal, so the card can take it back.
+active = review.active_decisions(decisions)
+decided_by = {int(t.removeprefix("proposal:")): (int(d), a) for d, t, a in
+              zip(active["decision_id"], active["target"], active["analyst"]) if t.startswith("proposal:")}
 
 proposals = state.proposals
 if proposals.empty:
@@ -58,9 +63,17 @@ for proposal in proposals.itertuples():
                 verdict = st.radio("Verdict of the merged cluster", review.VERDICTS, index=review.VERDICTS.index(default),
                                    horizontal=True, key=f"merged_verdict_{proposal.proposal_id}")
                 accept, reject = st.columns(2)
-                if accept.form_submit_button("Approve the merge", type="primary"):
+                if accept.form_submit_button("Approve the merge", type="primary", disabled=not analyst):
                     decide(lambda s, p=proposal.proposal_id, n=merged, v=verdict: review.decide_merge(s, run_id, analyst, p, True, n, v),
                            f"Proposal {proposal.proposal_id} merged as '{merged}' ({verdict})")
-                if reject.form_submit_button("Reject"):
+                if reject.form_submit_button("Reject", disabled=not analyst):
                     decide(lambda s, p=proposal.proposal_id: review.decide_merge(s, run_id, analyst, p, False),
                            f"Proposal {proposal.proposal_id} rejected")
+        elif proposal.proposal_id in decided_by:
+            decision_id, by = decided_by[proposal.proposal_id]
+            cells = st.columns([4, 1], vertical_alignment="center")
+            merged_as = f" as '{proposal.merged_name}'" if proposal.status == "accepted" else ""
+            cells[0].caption(f"{proposal.status.capitalize()}{merged_as} by {by} (decision {decision_id}).")
+            if cells[1].button("Undo", key=f"undo_merge_{proposal.proposal_id}", disabled=not analyst):
+                decide(lambda s, d=decision_id: review.undo(s, run_id, analyst, d),
+                       f"Proposal {proposal.proposal_id} is open again")

@@ -39,12 +39,13 @@ def analyst() -> str:
     return st.session_state.get("analyst", "").strip()
 
 
-def require_analyst() -> str:
-    """Decisions carry who made them: pages that record decisions ask for a name first."""
+def analyst_or_read_only() -> str:
+    """Who decides on this page, or "" with a note that it is read-only until a name is given: decisions
+    carry who made them, but reading needs no name, so a page never locks a reader out."""
     name = analyst()
     if not name:
-        st.warning("Type your name in the sidebar first: every decision is recorded with the analyst's name.")
-        st.stop()
+        st.info("Read-only: type your name in the sidebar to make decisions (each one is recorded with it).",
+                icon=":material/visibility:")
     return name
 
 
@@ -60,12 +61,15 @@ def attempt(action: Callable[[], Any], success: str | None = None) -> Any:
     return result
 
 
-def decide(action: Callable[[Store], Any], success: str) -> None:
-    """Record an analyst's decision in a short write of its own, then redraw the page with it applied."""
+def decide(action: Callable[[Store], Any], success: str, then: Callable[[], None] | None = None) -> None:
+    """Record an analyst's decision in a short write of its own, then redraw the page with it applied;
+    `then` runs between the two, where the page moves on (to the next cluster, say)."""
     with open_store() as store:
         result = attempt(lambda: action(store))
     if result is not None:
         st.session_state["flash"] = success
+        if then:
+            then()
         st.rerun()
 
 
@@ -105,11 +109,15 @@ def choose_run(store: Store, statuses: tuple[str, ...] | None = None, key: str =
     ids = runs["run_id"].astype(int).tolist()[::-1]
     labels = {int(r["run_id"]): run_label(r) for _, r in runs.iterrows()}
     current = st.session_state.get("run_id")
+    if current is None and st.query_params.get("run", "").isdigit():  # a reload: the address remembers the run
+        current = st.session_state["run_id"] = int(st.query_params["run"])
     if current in ids:
         st.session_state[key] = current
     elif st.session_state.get(key) not in ids:
         st.session_state.pop(key, None)  # the newest, below
-    return st.selectbox("Run", ids, format_func=labels.get, key=key, on_change=_open_run, args=(key,))
+    chosen = st.selectbox("Run", ids, format_func=labels.get, key=key, on_change=_open_run, args=(key,))
+    st.query_params["run"] = str(chosen)
+    return chosen
 
 
 def _open_run(key: str) -> None:
@@ -147,14 +155,23 @@ def save_upload(upload) -> Path:
     return saved
 
 
-def move_or_split(run_id: int, analyst: str, utterance_ids: list[int], targets: dict[int, str]) -> None:
+def move_or_split(run_id: int, analyst: str, utterance_ids: list[int], targets: dict[int, str], key: str = "selected") -> None:
     """The two things an analyst does with selected sentences, the same wherever they were selected (a
-    cluster's list, the map): move them to another cluster or to unassigned, or make them a new cluster."""
-    cells = st.columns([3, 1])
-    target = cells[0].selectbox("Move them to", [UNASSIGNED, *targets], format_func=lambda c: targets.get(c, "unassigned"))
-    if cells[1].button("Move"):
+    cluster's list, a search, the map): move them to another cluster or to unassigned, or make them a new
+    cluster. `key` tells apart two such rows on one page."""
+    idle = not analyst or not utterance_ids
+    cells = st.columns([3, 1], vertical_alignment="bottom")
+    target = cells[0].selectbox(f"Move the {len(utterance_ids)} ticked to", [UNASSIGNED, *targets],
+                                format_func=lambda c: targets.get(c, "unassigned"), key=f"{key}_target")
+    if cells[1].button("Move", key=f"{key}_move", disabled=idle):
         decide(lambda s: review.move(s, run_id, analyst, utterance_ids, target), f"{len(utterance_ids)} sentences moved")
-    cells = st.columns([3, 1])
-    name = cells[0].text_input("…or make them a new cluster named")
-    if cells[1].button("New cluster"):
+    cells = st.columns([3, 1], vertical_alignment="bottom")
+    name = cells[0].text_input("…or make them a new cluster named", key=f"{key}_new_name")
+    if cells[1].button("New cluster", key=f"{key}_new", disabled=idle):
         decide(lambda s: review.new_cluster(s, run_id, analyst, utterance_ids, name), f"New cluster '{name}' made")
+
+
+def ticked_rows(key: str) -> list[int]:
+    """Positions of the rows ticked in the keyed dataframe (Streamlit's row selection); [] before any tick."""
+    selection = st.session_state.get(key)
+    return list(selection["selection"]["rows"]) if selection else []

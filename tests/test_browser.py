@@ -5,6 +5,8 @@ refreshes the README's). The server holds the DuckDB file
 open, so the workspace is read only once the server has let go of it.
 """
 
+import re
+import zipfile
 from collections import Counter
 
 import pytest
@@ -18,7 +20,6 @@ from tests.browser import (  # noqa: F401 (page and studio are fixtures)
     go_to,
     options,
     page,
-    pick,
     rerun,
     screenshot,
     set_number,
@@ -76,13 +77,21 @@ def decide(page: Page, button: Locator, confirmation: str) -> None:
 
 def clusters_by_size(page: Page) -> list[str]:
     """The review's cluster labels ("12 · name (size)"), largest first, the unassigned pool left out."""
-    return [o for o in options(page, "Selected clusters") if o != "Select all" and not o.startswith("-1 ")]
+    return [o for o in options(page, "Cluster") if not o.startswith("-1 ")]
+
+
+def open_cluster(page: Page, cluster: str) -> None:
+    """Open a cluster in the review's picker, unless it is open already (picking it again runs nothing)."""
+    if page.get_by_role("combobox", name="Cluster", exact=True).input_value() != cluster:
+        with rerun(page):
+            choose(page, "Cluster", cluster)
 
 
 def mark_bad(page: Page, cluster: str) -> None:
-    with rerun(page):
-        pick(page, "Selected clusters", cluster)
-    decide(page, page.get_by_role("button", name="Mark bad", exact=True), "Mark bad: done")
+    """Open the cluster and mark it bad where it is read (the review then opens the next one)."""
+    open_cluster(page, cluster)
+    # by its key: the button's accessible name also carries its keyboard shortcut
+    decide(page, page.locator(".st-key-here_Bad button"), f"{cluster}: bad")
 
 
 def cluster_id(label: str) -> int:
@@ -104,11 +113,11 @@ def test_the_main_flow_from_sample_data_to_export(studio: StudioServer, page: Pa
     screenshot(page, "discover", top=run_picker)  # the live view, below the form
 
     go_to(page, "Review")
-    wait_for_text(page, "Bulk actions")
+    wait_for_text(page, "Cluster detail")
     largest, second = clusters_by_size(page)[:2]
     mark_bad(page, largest)
-    with rerun(page):
-        choose(page, "Cluster", second)
+    expect(page.get_by_role("combobox", name="Cluster", exact=True)).to_have_value(second)  # the next one opened
+    open_cluster(page, second)
     rename = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="Rename", exact=True))
     rename.get_by_label("Name", exact=True).fill("inquire-order_status")
     decide(page, rename.get_by_role("button", name="Rename", exact=True), f"Cluster {cluster_id(second)} renamed")
@@ -116,6 +125,13 @@ def test_the_main_flow_from_sample_data_to_export(studio: StudioServer, page: Pa
         f"{cluster_id(second)} · inquire-order_status ({second.rsplit('(', 1)[1]}"
     )
     screenshot(page, "review", toast=True)
+    page.reload()  # mid-review: the name and the open run come back from the address, the decisions from the workspace
+    wait_for_text(page, "Cluster detail")
+    wait_for_app(page)
+    expect(page.get_by_test_id("stSidebar").get_by_label("Your name", exact=True)).to_have_value(ANALYST)
+    expect(page.get_by_role("combobox", name="Run", exact=True)).to_have_value(re.compile(r"^run 1 · "))
+    expect(page.get_by_text("Read-only")).to_have_count(0)
+    assert f"{cluster_id(second)} · inquire-order_status" in " ".join(clusters_by_size(page))
 
     go_to(page, "Merges")
     wait_for_text(page, "Merge proposals")
@@ -126,6 +142,12 @@ def test_the_main_flow_from_sample_data_to_export(studio: StudioServer, page: Pa
     screenshot(page, "map")
 
     go_to(page, "Export")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download everything (zip)", exact=True).click()
+    archive = download.value.path()
+    with zipfile.ZipFile(archive) as zipped:
+        packed = {name.rsplit("/", 1)[-1] for name in zipped.namelist()}
+    assert {"judge_sft.jsonl", "namer_sft.jsonl", "data_card.json"} <= packed and any(n.startswith("utterances.") for n in packed)
     with rerun(page):
         page.get_by_role("button", name="Export", exact=True).click()
     wait_for_text(page, "Wrote")
@@ -157,7 +179,7 @@ def test_a_run_killed_with_the_server_resumes_when_it_restarts(studio: StudioSer
     start_run(page, 1, max_iterations=1, candidates=2)  # the short run 1 only has to be there, reviewed
     wait_until_finished(page, 1)
     go_to(page, "Review")
-    wait_for_text(page, "Bulk actions")
+    wait_for_text(page, "Cluster detail")
     largest = clusters_by_size(page)[0]
     mark_bad(page, largest)
 

@@ -1,4 +1,4 @@
-"""The multi-turn intent classifier (seed 003): context, labelled turns, the model, routing, the CLI.
+"""The multi-turn intent classifier (Building Multi-turn Intent Classification with LLM-based Labeling): context, labelled turns, the model, routing, the CLI.
 
 Unit tests use hand-made dialogues and a scripted LLM; the model tests use the real MiniLM embedder on
 a few dialogues; the end-to-end tests train and evaluate through the CLI on 150 real SGD dialogues, and

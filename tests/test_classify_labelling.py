@@ -1,4 +1,4 @@
-"""LLM labelling with self-critique and the dialogue simulator (seed 003, sections 4.1-4.2).
+"""LLM labelling with self-critique and the dialogue simulator (Building Multi-turn Intent Classification with LLM-based Labeling, sections 4.1-4.2).
 
 Control flow runs on a scripted LLM; the CLI tests run the real local model on a few turns and check
 what a constrained answer guarantees (a taxonomy intent, a kept/revised decision that tells the truth),

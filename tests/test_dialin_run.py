@@ -122,6 +122,11 @@ def test_names_come_from_the_llm_and_alike_names_become_a_merge_proposal_applied
     # and still counts against the budget.
     assert len(tools.llm.backend.requests) == tools.llm.counts.calls > 0
     assert result.summary["llm_calls"] == tools.llm.counts.calls + tools.llm.counts.cached_calls
+    # every LLM name is an event, counted against the clusters to name: the live view's counter moves while naming
+    named = [e for e in store.events(result.run_id) if e["kind"] == "cluster_named"]
+    assert [e["n_named"] for e in named] == list(range(1, len(named) + 1))
+    assert {e["n_to_name"] for e in named} == {len(named)} and len(named) > len(names)  # all named, then merged
+    assert named[-1]["llm_calls_total"] > named[0]["llm_calls_total"]
 
 
 def test_without_auto_merge_proposals_wait_for_the_analyst(banking):

@@ -66,7 +66,7 @@ def test_a_silhouette_loop_scans_a_fine_grid_first_and_then_keeps_the_intent_den
 
 @pytest.mark.parametrize("clustering", ["ward", "kmeans"])
 def test_the_silhouette_finds_intents_where_the_ratio_keeps_fragments(clustering):
-    """A perfect coherence judge calls every fragment good, so the seed's ratio picks the largest k; the
+    """A perfect coherence judge calls every fragment good, so the Dial-In paper's ratio picks the largest k; the
     silhouette picks the k of the blobs, and the loop keeps one cluster per intent."""
     vectors, labels = blobs(12, 30, 0.15)
     common = {"k_min": 4, "k_max": 60, "max_iterations": 3, "clustering": clustering}

@@ -449,3 +449,13 @@ def test_deduplicate_sgd_sample_accounts_for_every_turn():
 
     assert sum(u.frequency for u in utterances) == len(turns)
     assert len({u.norm_text for u in utterances}) == len(utterances) < len(turns)
+
+
+def test_column_names_suggest_the_mapping_case_insensitively_and_leave_unknown_fields_empty():
+    from dialin_core.ingest import suggest_mapping
+
+    assert suggest_mapping(["Query", "category", "Speaker", "notes"]) == {
+        "text": "Query", "dialogue_id": None, "turn_index": None, "speaker": "Speaker", "label": "category",
+    }
+    both = suggest_mapping(["intent", "label", "text"])  # the more telling name wins over the column order
+    assert both["label"] == "label" and both["text"] == "text"

@@ -1,4 +1,4 @@
-"""Labelgen (seed 002): label generation, merge, classification, the stored run and the combined mode.
+"""Labelgen (Text Clustering as Classification with LLMs): label generation, merge, classification, the stored run and the combined mode.
 
 Control flow runs on a scripted LLM; the last test runs the packaged local model end to end.
 """

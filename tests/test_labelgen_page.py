@@ -26,9 +26,9 @@ def test_discover_offers_labelgen_refuses_it_without_an_llm_and_shows_a_run_s_st
     assert steps["kind"].tolist() == ["labels_generated", "labels_merged", "utterances_classified"]
     assert steps["llm_calls_total"].is_monotonic_increasing
 
-    labelled(app.selectbox, "Method").set_value("labelgen")
+    labelled(app.selectbox, "Method").set_value("labelgen").run()
+    assert not any(e.label == "Judge" for e in app.selectbox)  # the form shows what labelgen reads
     labelled(app.selectbox, "LLM back end").set_value("none")
-    labelled(app.selectbox, "Judge").set_value("cohesion")
     labelled(app.button, "Start the run").click().run()
     assert any("choose --llm local or openai" in e.value for e in app.error)
     with Store(path) as store:

@@ -1,4 +1,4 @@
-"""Role separation from names (seed 001, section 3.4): roles read from a run's names, each side re-clustered."""
+"""Role separation from names (Dial-In LLM paper, section 3.4): roles read from a run's names, each side re-clustered."""
 
 import json
 from pathlib import Path
@@ -81,7 +81,7 @@ def _speaker_of_sample() -> dict[str, str]:
 
 def role_aware_namer() -> ScriptedLLM:
     """Judges everything good; names a cluster with an agent verb when most of its sample was spoken by the
-    agent in the sample dialogues, else with a customer verb: a namer that reads roles as the seed's does."""
+    agent in the sample dialogues, else with a customer verb: a namer that reads roles as the Dial-In paper's does."""
     speaker = _speaker_of_sample()
     count = iter(range(10_000))
     words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]

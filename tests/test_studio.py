@@ -25,6 +25,17 @@ def labelled(elements, label: str):
     return matches[0]
 
 
+def tick(app: AppTest, key_prefix: str, values: list[int], column: str = "cluster_id") -> None:
+    """Tick the rows holding `values` in the one table whose key starts with `key_prefix`, as a click on their
+    checkboxes does (Streamlit's row selection), and rerun."""
+    (table,) = [d for d in app.dataframe if d.key and d.key.startswith(key_prefix)]
+    rows = table.value.reset_index(drop=True)
+    positions = [int(rows.index[rows[column] == v][0]) for v in values]
+    app.session_state[table.key] = {"selection": {"rows": positions, "columns": [], "cells": []}}
+    app.run()
+    assert not app.exception, app.exception
+
+
 def open_app(workspace: Path, analyst: str = "ana") -> AppTest:
     app = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
     app.session_state["workspace"] = str(workspace)
@@ -87,6 +98,7 @@ def test_an_uploaded_csv_is_mapped_previewed_and_stored(workspace):
     app.file_uploader[0].set_value(("turns.csv", SAMPLE_TURNS.read_bytes(), "text/csv")).run()
     assert not app.exception, app.exception
     assert labelled(app.selectbox, "Text").value == "text"
+    assert labelled(app.selectbox, "Gold label (optional)").value == "intent"  # suggested by its name
     assert app.chat_message, "the preview shows dialogues"
     labelled(app.button, "Store this data set").click().run()
     assert "turns.csv is data set 1" in app.success[0].value
@@ -122,10 +134,10 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
     with Store(workspace) as store:
         state = review_state(store, run_id)
     largest, second = state.live_clusters().sort_values("size", ascending=False)["cluster_id"].head(2).tolist()
-    app.multiselect(key="bulk_selection").set_value([largest]).run()
+    tick(app, "cluster_table:", [largest])
     labelled(app.button, "Mark bad").click().run()
-    app.multiselect(key="bulk_selection").set_value([second]).run()
-    labelled(app.button, "Approve").click().run()
+    tick(app, "cluster_table:", [second])
+    labelled(app.button, "Approve them").click().run()
     app.selectbox(key="detail_cluster").set_value(second).run()
     labelled(app.text_input, "Name").set_value("inquire-order_status")
     labelled(app.button, "Rename").click().run()
@@ -133,12 +145,12 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
         members = review_state(store, run_id).members
     inside = members.loc[members["cluster_id"] == largest, "utterance_id"].astype(int).tolist()
     app.selectbox(key="detail_cluster").set_value(largest).run()
-    app.multiselect(key="sentence_selection").set_value(inside[:2]).run()
-    labelled(app.selectbox, "Move them to").set_value(second)
-    labelled(app.button, "Move").click().run()
-    app.multiselect(key="sentence_selection").set_value(inside[2:5]).run()
-    labelled(app.text_input, "…or make them a new cluster named").set_value("report-split_off")
-    labelled(app.button, "New cluster").click().run()
+    tick(app, "sentences:", inside[:2], column="utterance_id")
+    app.selectbox(key="cluster_sentences_target").set_value(second)
+    app.button(key="cluster_sentences_move").click().run()
+    tick(app, "sentences:", inside[2:5], column="utterance_id")
+    app.text_input(key="cluster_sentences_new_name").set_value("report-split_off")
+    app.button(key="cluster_sentences_new").click().run()
     assert not app.exception, app.exception
     with Store(workspace) as store:
         state = review_state(store, run_id)
@@ -152,7 +164,7 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
     assert state.cluster(largest)["verdict"] == "bad" and state.cluster(second)["status"] == "approved"
     assert state.cluster(second)["name"] == "inquire-order_status"
 
-    labelled(app.button, "Undo the last decision").click().run()
+    labelled(app.button, "Undo the last").click().run()
     with Store(workspace) as store:
         assert "report-split_off" not in set(review_state(store, run_id).live_clusters()["name"])
 
@@ -249,8 +261,7 @@ def test_sentences_with_html_and_markdown_are_shown_literally(workspace, tmp_pat
     app = open_app(workspace)
     app.switch_page("pages/review.py").run()
     app.selectbox(key="detail_cluster").set_value(cluster).run()
-    app.selectbox(key="context_sentence").set_value(hostile_id).run()
-    labelled(app.button, "Show the dialogue").click().run()
+    tick(app, "sentences:", [hostile_id], column="utterance_id")  # the first ticked sentence is shown in its dialogue
     assert not app.exception, app.exception
     assert any(t.value == f"▶ customer: {hostile}" or t.value.endswith(hostile) for t in app.text)
     assert not any("<script>" in m.value for m in app.markdown)
@@ -343,3 +354,150 @@ def test_pause_and_resume_a_run_from_the_discover_page_while_it_names_its_stored
     assert jobs.wait(workspace, run_id, timeout=300)
     with Store(workspace) as store:
         assert store.run_status(run_id) == "finished"
+
+
+@pytest.fixture
+def kmeans_workspace(workspace, banking77_subset) -> tuple[Path, int]:
+    """A finished k-means run (k=8) on eight BANKING77 intents: a review to work through."""
+    from dialin_core.config import RunConfig
+    from dialin_core.datasets import ingest_file
+    from dialin_core.ingest import ColumnMapping
+    from dialin_core.pipeline import run_discovery
+
+    with Store(workspace) as store:
+        dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
+        run_id = run_discovery(store, dataset_id, RunConfig(method="kmeans", k=8, with_map=False)).run_id
+    return workspace, run_id
+
+
+def test_review_reads_without_a_name_and_acts_on_the_open_cluster_search_hits_and_any_decision(kmeans_workspace):
+    workspace, run_id = kmeans_workspace
+    reader = open_app(workspace, analyst="")
+    reader.switch_page("pages/review.py").run()
+    assert not reader.exception, reader.exception
+    assert any(i.value.startswith("Read-only") for i in reader.info)  # shown, not locked out
+    assert reader.button(key="here_Good").disabled and reader.button(key="bulk_Mark bad").disabled
+    assert len(reader.dataframe) >= 2  # the clusters and the open cluster's sentences are there to read
+
+    app = open_app(workspace)
+    app.switch_page("pages/review.py").run()
+    order = app.dataframe[0].value["cluster_id"].astype(int).tolist()  # largest first
+    assert app.selectbox(key="detail_cluster").value == order[0]
+    app.button(key="here_Good").click().run()  # verdict on the cluster being read, then the next one opens
+    assert app.selectbox(key="detail_cluster").value == order[1]
+    app.button(key="here_Approve").click().run()
+    assert app.selectbox(key="detail_cluster").value == order[2]
+    labelled(app.button, "Previous").click().run()
+    assert app.selectbox(key="detail_cluster").value == order[1]
+    labelled(app.button, "Next").click().run()
+    labelled(app.button, "Next").click().run()
+    assert app.selectbox(key="detail_cluster").value == order[3]
+
+    labelled(app.text_input, "Sentences containing").set_value("card").run()
+    (hits,) = [d for d in app.dataframe if d.key and d.key.startswith("search:")]
+    assert len(hits.value) > 0 and hits.value["text"].str.contains("card", case=False).all()
+    moved = hits.value["utterance_id"].astype(int).tolist()[:3]
+    tick(app, "search:", moved, column="utterance_id")
+    app.selectbox(key="search_hits_target").set_value(order[4])
+    app.button(key="search_hits_move").click().run()
+    assert not app.exception, app.exception
+    with Store(workspace) as store:
+        current = review_state(store, run_id).members.set_index("utterance_id")["cluster_id"]
+        first_decision = int(store.decisions(run_id)["decision_id"].iloc[0])
+    assert (current[moved] == order[4]).all()
+
+    (trail,) = [d for d in app.dataframe if "decision" in d.value.columns]
+    assert trail.value["decision"].iloc[0] == f"moved 3 sentences to '{app.dataframe[0].value.set_index('cluster_id').loc[order[4], 'name']}'"
+    assert trail.value["decision"].str.startswith("marked ").sum() == 1 and trail.value["analyst"].eq("ana").all()
+    app.selectbox(key="undo_choice").set_value(first_decision)
+    labelled(app.button, "Undo it").click().run()  # the first decision, not the last
+    with Store(workspace) as store:
+        state = review_state(store, run_id)
+    assert pd.isna(state.cluster(order[0])["verdict"])  # k-means gives no verdict: the engine's word again
+    assert state.cluster(order[1])["status"] == "approved"  # the later decisions stand
+    assert (state.members.set_index("utterance_id")["cluster_id"][moved] == order[4]).all()
+
+
+def test_a_merge_is_taken_back_from_the_merges_page(kmeans_workspace):
+    workspace, run_id = kmeans_workspace
+    from tests.test_review import propose_two_merges
+
+    with Store(workspace) as store:
+        propose_two_merges(store, run_id)
+    app = open_app(workspace)
+    app.switch_page("pages/merges.py").run()
+    app.text_input(key="merged_name_0").set_value("inquire-cards")
+    [b for b in app.button if b.label == "Approve the merge"][0].click().run()
+    app.segmented_control(key="merge_filter").set_value("all").run()
+    assert any("Accepted as 'inquire-cards' by ana" in c.value for c in app.caption)
+    app.button(key="undo_merge_0").click().run()
+    assert not app.exception, app.exception
+    with Store(workspace) as store:
+        state = review_state(store, run_id)
+    assert state.proposals.set_index("proposal_id").loc[0, "status"] == "proposed"
+    assert {0, 1} <= set(state.clusters["cluster_id"])  # both parts are back
+
+
+def test_discover_shows_the_fields_of_the_chosen_method_and_flags_a_run_with_the_same_settings(workspace, banking77_subset):
+    from dialin_core.config import RunConfig
+    from dialin_core.datasets import ingest_file
+    from dialin_core.ingest import ColumnMapping
+    from dialin_core.pipeline import run_discovery
+
+    with Store(workspace) as store:
+        dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
+        first = run_discovery(store, dataset_id, RunConfig(method="kmeans", k=8)).run_id
+    app = open_app(workspace)
+    app.switch_page("pages/discover.py").run()
+    assert any(e.label == "Judge" for e in app.selectbox) and not any(e.label.startswith("k (0") for e in app.number_input)
+    labelled(app.selectbox, "Method").set_value("kmeans").run()
+    assert not any(e.label in ("Judge", "LLM back end", "Loop space (dialin)") for e in app.selectbox)
+    labelled(app.number_input, "k (0: chosen by silhouette)").set_value(8)
+    labelled(app.button, "Start the run").click().run()
+    assert any(f"Run {first} already has exactly these settings" in w.value for w in app.warning)
+    labelled(app.button, "Don't start it").click().run()
+    assert not app.warning
+    with Store(workspace) as store:
+        assert store.runs()["run_id"].tolist() == [first]  # nothing started
+    labelled(app.number_input, "k (0: chosen by silhouette)").set_value(6)
+    labelled(app.button, "Start the run").click().run()
+    assert not app.warning and not app.exception, app.exception
+    second = app.session_state["run_id"]
+    assert second != first and jobs.wait(workspace, second, timeout=300)
+    with Store(workspace) as store:
+        assert store.run(second)["config"]["k"] == 6 and store.run(second)["status"] == "finished"
+
+
+def test_the_map_highlights_one_intent_keeps_colours_by_cluster_and_clips_its_axes(workspace, banking77_subset):
+    from dialin_core.config import RunConfig
+    from dialin_core.datasets import ingest_file
+    from dialin_core.ingest import ColumnMapping
+    from dialin_core.pipeline import run_discovery
+
+    with Store(workspace) as store:
+        dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
+        run_id = run_discovery(store, dataset_id, RunConfig(method="kmeans", k=8)).run_id
+        points = store.assignments(run_id)
+    app = open_app(workspace)
+    app.switch_page("pages/map.py").run()
+    assert not app.exception, app.exception
+
+    def drawn() -> dict:
+        (chart,) = app.get("plotly_chart")
+        return json.loads(chart.proto.spec)
+
+    before = drawn()
+    colours = before["data"][0]["marker"]["color"]
+    x_range = before["layout"]["xaxis"]["range"]
+    assert x_range[0] >= points["x"].min() - 0.06 * (points["x"].max() - points["x"].min())  # within the padded quantiles
+    assert before["layout"]["uirevision"] == f"map-{run_id}"  # zoom survives redraws
+    intent = labelled(app.selectbox, "Highlight an intent (type to search)").options[1].rsplit(" (", 1)[0]
+    labelled(app.selectbox, "Highlight an intent (type to search)").set_value(intent).run()
+    lit = drawn()["data"][0]["marker"]
+    hovered = [c[1] for c in drawn()["data"][0]["customdata"]]
+    assert {c for c, name in zip(lit["color"], hovered) if name != intent} == {"#d9d9d9"}
+    assert all(c == old for c, old, name in zip(lit["color"], colours, hovered) if name == intent)
+    with Store(workspace) as store:  # a decision renames nothing in the colours: they follow cluster ids
+        review.rename(store, run_id, "ana", 0, "inquire-renamed")
+    labelled(app.selectbox, "Highlight an intent (type to search)").set_value(None).run()
+    assert drawn()["data"][0]["marker"]["color"] == colours

@@ -1,6 +1,6 @@
 """A fast multi-turn intent classifier for deployment, with LLM routing for the turns it is unsure of.
 
-Seed 003: each customer turn is classified from its own text and the dialogue before it (consecutive
+Building Multi-turn Intent Classification with LLM-based Labeling: each customer turn is classified from its own text and the dialogue before it (consecutive
 turns of one speaker merged), by a linear model on frozen sentence embeddings; a turn whose top
 probability is below tau goes to an LLM that must choose among the classifier's top K intents.
 

@@ -30,7 +30,7 @@ def _add_llm_options(parser: argparse.ArgumentParser, cache_help: str) -> None:
 
 
 def add_classify_commands(commands: argparse._SubParsersAction) -> None:
-    train = commands.add_parser("classify-train", help="train the multi-turn intent classifier (seed 003)")
+    train = commands.add_parser("classify-train", help="train the multi-turn intent classifier (Building Multi-turn Intent Classification with LLM-based Labeling)")
     train.add_argument("data", type=Path, nargs="?", help="JSONL/JSON dialogues whose turns carry intents (SGD shape)")
     train.add_argument("--out", type=Path, required=True, help="folder for the model (classifier.json, weights.npz)")
     train.add_argument("--augment", type=Path, action="append", default=[], help="more labelled dialogues, e.g. simulated (repeatable)")
@@ -61,7 +61,7 @@ def add_classify_commands(commands: argparse._SubParsersAction) -> None:
     label.add_argument("--context-turns", type=int, default=DEFAULT_CONTEXT_TURNS, help="merged turns of context the LLM reads")
     _add_llm_options(label, "cache LLM answers in this workspace, so a re-run costs no calls")
 
-    simulate = commands.add_parser("classify-simulate", help="simulate labelled dialogues with intent switches (seed 003)")
+    simulate = commands.add_parser("classify-simulate", help="simulate labelled dialogues with intent switches (Building Multi-turn Intent Classification with LLM-based Labeling)")
     simulate.add_argument("seed_dialogues", type=Path, help="labelled dialogues: their intents and customer queries seed the simulation")
     simulate.add_argument("--out", type=Path, required=True, help="the simulated dialogues (JSONL), for classify-train --augment")
     simulate.add_argument("--dialogues", type=int, default=10, help="how many to simulate")

@@ -1,7 +1,7 @@
 """Dialogues with per-turn intents, from a dialogue file or a reviewed run, and the labelled turns
 a classifier learns from: each turn's text, its gold intents and the dialogue context before it.
 
-Context follows seed 003 (section 4.1): consecutive turns of one speaker are merged into one unit, so
+Context follows the multi-turn classification paper (section 4.1): consecutive turns of one speaker are merged into one unit, so
 a customer who writes three short messages in a row is one turn of context, and the context of a turn
 is the last few merged units before it. The same fold (`append_turn`) builds context for training and
 for a live conversation, so a deployed model sees its inputs exactly as it was trained on them.

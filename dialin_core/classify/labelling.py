@@ -1,8 +1,8 @@
-"""LLM labelling of customer turns against a taxonomy (seed 003, section 4.1 and appendix C.1-C.2).
+"""LLM labelling of customer turns against a taxonomy (Building Multi-turn Intent Classification with LLM-based Labeling, section 4.1 and appendix C.1-C.2).
 
 Single stage: the LLM reads the turn and its dialogue context and answers a short reason, then one
-intent. Two stages: a second call audits the first (the seed's self-critique) and must say whether it
-*kept* or *revised* the label, quoting the evidence. The seed finds the two agree on ~87% of turns and
+intent. Two stages: a second call audits the first (the paper's self-critique) and must say whether it
+*kept* or *revised* the label, quoting the evidence. The paper finds the two agree on ~87% of turns and
 the critic right on most of the rest, so the revise rate is the figure to watch.
 
 Both answers are constrained by a JSON schema (llama.cpp turns it into a grammar; OpenAI-compatible
@@ -45,7 +45,7 @@ class Taxonomy:
             raise ValueError("give a definition for every intent or for none")
 
     def render(self) -> str:
-        """Numbered lines, "label - definition" where a definition exists, as in the seed's prompts."""
+        """Numbered lines, "label - definition" where a definition exists, as in the paper's prompts."""
         definitions = self.definitions or ("",) * len(self.labels)
         return "\n".join(f"{i}. {label}{' - ' + d if d else ''}" for i, (label, d) in enumerate(zip(self.labels, definitions), 1))
 
@@ -187,7 +187,7 @@ def label_dialogues(
 
 def labelling_report(records: Sequence[LabelRecord]) -> dict[str, Any]:
     """How many turns were labelled, how often the critic revised, and, where the turns already had
-    gold intents, how often each stage was right (the seed's table 1)."""
+    gold intents, how often each stage was right (the paper's table 1)."""
     decisions = [r.label.decision for r in records]
     audited = [d for d in decisions if d in ("kept", "revised")]
     report: dict[str, Any] = {

@@ -1,6 +1,6 @@
 """The deployable classifier: frozen sentence embeddings of a turn and its context, a linear softmax on top.
 
-Why this shape: seed 003 fine-tunes RoBERTa on history + turn; on a 2-core CPU the budget is ~10 ms a
+Why this shape: the multi-turn classification paper fine-tunes RoBERTa on history + turn; on a 2-core CPU the budget is ~10 ms a
 turn, about one int8 MiniLM pass over one short text (encoder.py). So the encoder stays frozen and every
 turn is embedded once, when it arrives; the context is not re-encoded as one long string but pooled from the
 vectors of its merged units, split by speaker: what the same speaker said before (the customer's own
@@ -31,7 +31,7 @@ FORMAT_VERSION = 1
 class ClassifierSettings:
     """Everything that decides the features and the fit; saved with the model.
 
-    The defaults were chosen on a validation split of SGD training dialogues (BENCHMARKS.md, issue 6):
+    The defaults were chosen on a validation split of SGD training dialogues (BENCHMARKS.md):
     eight units of context beat three (accuracy 0.934 against 0.904), decay 0.75 beat 0.5, and C = 10
     gives probabilities a threshold can use as they are (the turns kept at any tau are right more often
     than tau), so no calibration step is added.

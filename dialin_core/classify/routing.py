@@ -1,8 +1,8 @@
-"""Hybrid routing (seed 003, section 4.3 and appendix C.5-C.6): the classifier answers when it is sure,
+"""Hybrid routing (Building Multi-turn Intent Classification with LLM-based Labeling, section 4.3 and appendix C.5-C.6): the classifier answers when it is sure,
 an LLM disambiguates among the classifier's top K when it is not.
 
 Why constrained to the top K: when the classifier is unsure, the right intent is usually among its
-few best guesses (the seed finds it in the top 3 ~90% of the time), and an LLM choosing among three
+few best guesses (the paper finds it in the top 3 ~90% of the time), and an LLM choosing among three
 names is both more accurate and far cheaper than one choosing among the whole taxonomy. A GBNF
 grammar listing exactly those names makes every answer one of them.
 

@@ -1,13 +1,13 @@
-"""Simulated multi-turn dialogues for training augmentation (seed 003, section 4.2 and appendix C.3).
+"""Simulated multi-turn dialogues for training augmentation (Building Multi-turn Intent Classification with LLM-based Labeling, section 4.2 and appendix C.3).
 
 Real transcripts rarely switch intent mid-way, ask for clarification or vent, so a classifier learns
 little about them. A controller plans each dialogue: it opens on a real customer query of one intent
-(the seed's "top-query database" is the labelled data's queries) and then draws each next customer
+(the paper's "top-query database" is the labelled data's queries) and then draws each next customer
 behaviour (follow-up, clarification, chit-chat, frustration, rambling, intent change, asking for a
 human, ending) with controlled randomness. An LLM plays the customer for each planned turn and an LLM
-plays the agent between them; the two-stage labeller then labels the customer turns, as in the seed.
+plays the agent between them; the two-stage labeller then labels the customer turns, as in the paper.
 
-One deliberate difference: the seed asks an LLM which behaviours could follow the history before
+One deliberate difference: the paper asks an LLM which behaviours could follow the history before
 drawing one; here the controller's rules decide (no ending before a minimum of turns, one request for
 a human at most, which ends the dialogue). That saves one call per turn, and the plan stays a pure
 function of the random seed, testable without a model.
@@ -136,7 +136,7 @@ class SimulatedDialogue:
 
 class DialogueSimulator:
     """Plays planned dialogues with an LLM customer and an LLM agent; with a labeller, the customer's
-    turns carry its labels (the seed), without one they carry the plan's goal."""
+    turns carry its labels (as in the paper), without one they carry the plan's goal."""
 
     def __init__(self, llm: ChatModel, queries: dict[str, tuple[str, ...]], labeller: LLMLabeller | None = None,
                  settings: SimulatorSettings = SimulatorSettings()) -> None:
@@ -151,7 +151,7 @@ class DialogueSimulator:
         return _message(self.llm.chat(request).text, tag)
 
     def customer_turn(self, history: Sequence[ContextTurn], planned: PlannedTurn) -> str:
-        """The seed query itself opens the dialogue (the seed's rule); later turns are generated."""
+        """The seed query itself opens the dialogue (the paper's rule); later turns are generated."""
         if planned.behaviour == OPENING:
             return planned.seed_query
         user = prompts.template("simulate_user").format(
