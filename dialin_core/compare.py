@@ -70,7 +70,7 @@ def compare_runs(store: Store, first: int, second: int, goodness: bool = False) 
     }
     rows = pd.DataFrame([_run_row(store, first, a), _run_row(store, second, b)])
     if goodness:
-        scored = [run_goodness(store, first), run_goodness(store, second)]
+        scored = [run_goodness(store, first, a), run_goodness(store, second, b)]
         rows["goodness"] = [g.share if g else None for g in scored]
         rows["goodness_judge"] = [g.judge if g else None for g in scored]
     return RunComparison(rows, agreement, _overlap(shared))

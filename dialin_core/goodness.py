@@ -18,13 +18,14 @@ cluster estimate those of the whole (its size feature is the true size).
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from dialin_core.cascade import THRESHOLD
 from dialin_core.cluster import NOISE
 from dialin_core.cohesion import FEATURES, clustering_features, default_model_path, load_cohesion_model
 from dialin_core.config import RunConfig
-from dialin_core.review import review_state
 from dialin_core.embed import DEFAULT_EMBEDDER, PACKAGED_MODELS, embed_texts, load_embedder
+from dialin_core.review import review_state
 from dialin_core.store import Store
 
 SENTENCE_BUDGET = 3000  # evaluator embeddings per run, spread over the clusters
@@ -69,21 +70,20 @@ def score_goodness(texts: list[str], labels: np.ndarray, embedder: str, store: S
     rows, sampled = sample_members(labels, seed)
     vectors = embed_texts([texts[i] for i in rows], load_embedder(evaluator), store)
     ids, features = clustering_features(vectors, sampled)
-    sizes = np.array([(labels == c).sum() for c in ids])
+    _, sizes = np.unique(labels[labels != NOISE], return_counts=True)  # the same sorted ids as `ids`
     features[:, FEATURES.index("log_size")] = np.log(sizes)  # the true size, not the sample's
     share = float((load_cohesion_model(evaluator).probability_good(features) >= THRESHOLD).mean())
     return Goodness(share=share, judge=f"cohesion judge of {evaluator}", n_clusters=len(ids))
 
 
-
-def run_goodness(store: Store, run_id: int) -> Goodness | None:
+def run_goodness(store: Store, run_id: int, members: pd.DataFrame | None = None) -> Goodness | None:
     """Goodness of a finished run as the analyst sees it now (its decisions applied), by the evaluator for
-    the embedder the run used; its sampled sentences' vectors are cached in the workspace like any other."""
+    the embedder the run used; its sampled sentences' vectors are cached in the workspace like any other.
+    `members` (utterance_id, cluster_id) when the caller has derived the review state already."""
     run = store.run(run_id)
     if run["status"] != "finished":
         raise ValueError(f"run {run_id} is {run['status']}: goodness scores a finished run's clusters")
     config = RunConfig.from_dict(run["config"])
-    members = review_state(store, run_id).members
-    text_of = store.utterances(run["dataset_id"]).set_index("utterance_id")["text"]
-    texts = members["utterance_id"].map(text_of).tolist()
+    members = review_state(store, run_id).members if members is None else members
+    texts = members["utterance_id"].map(store.utterance_texts(run_id)).tolist()
     return score_goodness(texts, members["cluster_id"].to_numpy(), config.embedder, store, config.seed)

@@ -74,7 +74,7 @@ label = {int(c): f"{c} · {n} ({s})" for c, n, s in zip(clusters["cluster_id"], 
 table = shown[["cluster_id", "name", "size", "verdict", "probability", "status", "role", "iteration", "auto_name", "origin"]]
 st.caption("Tick clusters to act on them together; open one below to read it.")
 # Keyed by the filter and the number of decisions, so that a tick never points at a row another filter or a
-# decision (a move reorders by size) put there: ticks clear once acted on.
+# decision (a new cluster, one emptied by moves) put there: ticks clear once acted on.
 version = len(trail)
 table_key = "cluster_table:" + json.dumps([run_id, version, contains, sorted(verdicts), sorted(statuses), int(min_size)])
 st.dataframe(table, hide_index=True, width="stretch", key=table_key, on_select="rerun", selection_mode="multi-row",
