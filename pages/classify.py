@@ -6,7 +6,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from dialin_core.classify.data import dialogues_from_file, dialogues_from_run, recent_context
+from dialin_core.classify.data import dialogues_from_file, dialogues_from_run, label_coverage, recent_context
 from dialin_core.classify.model import ClassifierSettings, IntentClassifier
 from dialin_core.classify.routing import DEFAULT_TAU, DEFAULT_TOP_K, HybridRouter, LLMChooser
 from dialin_core.classify.workbench import (
@@ -35,7 +35,10 @@ def _training_dialogues(source: str):
     if source == SOURCES[0]:
         with open_store() as store:
             run_id = choose_run(store, ("finished",), key="classify_run")
-            return None if run_id is None else (f"run {run_id}", attempt(lambda: dialogues_from_run(store, run_id)))
+            if run_id is None:
+                return None
+            st.caption(label_coverage(store, run_id).sentence())
+            return f"run {run_id}", attempt(lambda: dialogues_from_run(store, run_id))
     if source == SOURCES[1]:
         return "sample dialogues", dialogues_from_file(SAMPLE_DIALOGUES)
     upload = st.file_uploader("Dialogues whose turns carry an `intent` or `active_intents`", type=["jsonl", "json"])

@@ -36,7 +36,7 @@ st.caption("Approving a merge makes its clusters one intent under the merged nam
            "by default it is good when any part is good, bad only when every part is.")
 for proposal in proposals.itertuples():
     evidence = json.loads(proposal.evidence)
-    with st.container(border=True):
+    with st.container(border=True, key=f"proposal_{proposal.proposal_id}"):
         st.markdown(f"**Proposal {proposal.proposal_id}** · {proposal.status}")
         members = [int(c) for c in proposal.cluster_ids]
         columns = st.columns(len(members))

@@ -7,6 +7,7 @@ launches the system Chromium that scripts/test.sh installs.
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -285,6 +286,19 @@ def set_number(page: Page, label: str, value: int) -> None:
     field.fill(str(value))
     field.press("Tab")
     expect(field).to_have_value(str(value))
+
+
+def choose_starting(page: Page, label: str, prefix: str) -> str:
+    """Pick the one option of the selectbox `label` that starts with `prefix`, found by typing it (the list
+    shows only a screenful, so a long one is searched, not read); returns the option. Wrap in rerun(page)."""
+    listbox = open_list(page, label)
+    page.get_by_role("combobox", name=label, exact=True).press_sequentially(prefix)
+    matches = listbox.get_by_role("option").filter(has_text=re.compile("^" + re.escape(prefix)))
+    expect(matches).to_have_count(1)
+    option = matches.inner_text()
+    matches.click()
+    expect(page.get_by_role("combobox", name=label, exact=True)).to_have_value(option)
+    return option
 
 
 def options(page: Page, label: str) -> list[str]:

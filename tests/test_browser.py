@@ -17,6 +17,7 @@ from dialin_core.store import Store
 from tests.browser import (  # noqa: F401 (page and studio are fixtures)
     StudioServer,
     choose,
+    choose_starting,
     go_to,
     options,
     page,
@@ -98,6 +99,15 @@ def cluster_id(label: str) -> int:
     return int(label.split(" · ")[0])
 
 
+def set_verdict(page: Page, cluster: int, verdict: str) -> None:
+    """Open cluster `cluster` by its id in the review's picker and give it `verdict` where it is read."""
+    label = page.get_by_role("combobox", name="Cluster", exact=True).input_value()
+    if not label.startswith(f"{cluster} · "):  # picking the open cluster again would run nothing
+        with rerun(page):
+            label = choose_starting(page, "Cluster", f"{cluster} · ")
+    decide(page, page.locator(f".st-key-here_{verdict.capitalize()} button"), f"{label}: {verdict}")
+
+
 def test_the_main_flow_from_sample_data_to_export(studio: StudioServer, page: Page) -> None:
     page.goto(studio.url)
     wait_for_text(page, "Dial-In Studio")
@@ -133,9 +143,28 @@ def test_the_main_flow_from_sample_data_to_export(studio: StudioServer, page: Pa
     expect(page.get_by_text("Read-only")).to_have_count(0)
     assert f"{cluster_id(second)} · inquire-order_status" in " ".join(clusters_by_size(page))
 
+    # a merge of a good and a bad cluster: the card shows both verdicts and offers good, and good is what is stored
     go_to(page, "Merges")
     wait_for_text(page, "Merge proposals")
+    card = page.locator(".st-key-proposal_0")
+    good_id, bad_id = (int(c) for c in re.findall(r"cluster (\d+), \d+ sentences", card.inner_text())[:2])
+    assert not {good_id, bad_id} & {cluster_id(largest), cluster_id(second)}, "the sample's first proposal joins clusters the walk has touched"
+    go_to(page, "Review")
+    wait_for_text(page, "Cluster detail")
+    set_verdict(page, good_id, "good")
+    set_verdict(page, bad_id, "bad")
+    go_to(page, "Merges")
+    wait_for_text(page, "Merge proposals")
+    expect(card.get_by_text(re.compile(r"^verdict bad · "))).to_have_count(1)
+    expect(card.get_by_text(re.compile(r"^verdict good · "))).to_have_count(1)
+    expect(card.get_by_role("radio", name="good", exact=True)).to_be_checked()
     screenshot(page, "merges")
+    decide(page, card.get_by_role("button", name="Approve the merge"), "Proposal 0 merged as")
+    expect(card).to_have_count(0)  # no longer proposed: it moved to the accepted ones, with its undo
+    with rerun(page):
+        page.get_by_role("radiogroup", name="Show").get_by_role("radio", name="accepted", exact=True).click()
+    expect(card.get_by_text(re.compile(rf"^Accepted as '.+' by {ANALYST}"))).to_be_visible()
+    expect(card.get_by_role("button", name="Undo", exact=True)).to_be_visible()
 
     go_to(page, "Map")
     wait_for_text(page, "Selection: 0 sentences")
@@ -161,16 +190,18 @@ def test_the_main_flow_from_sample_data_to_export(studio: StudioServer, page: Pa
         state = review_state(store, 1)
     assert dataset.n_dialogues == 300
     assert run["status"] == "finished" and run["config"]["llm"] == "none" and run["config"]["judge"] == "cohesion"
-    assert decisions["action"].tolist() == ["set_verdict", "rename"]
+    assert decisions["action"].tolist() == ["set_verdict", "rename", "set_verdict", "set_verdict", "accept_merge"]
     assert set(decisions["analyst"]) == {ANALYST}
     live = state.live_clusters().sort_values("size", ascending=False, kind="stable")
     assert cluster_id(largest) == int(live["cluster_id"].iloc[0])
     assert state.cluster(cluster_id(largest))["verdict"] == "bad"
     assert state.cluster(cluster_id(second))["name"] == "inquire-order_status"
+    merged = live[live["cluster_id"].isin([good_id, bad_id])]
+    assert len(merged) == 1 and merged["verdict"].iloc[0] == "good"
     assert (studio.workspace.parent / "exports" / "run-1" / "utterances.parquet").exists()
 
 
-def test_a_run_killed_with_the_server_resumes_when_it_restarts(studio: StudioServer, page: Page) -> None:
+def test_a_run_paused_resumed_and_killed_with_the_server_resumes_when_it_restarts(studio: StudioServer, page: Page) -> None:
     page.goto(studio.url)
     wait_for_text(page, "Dial-In Studio")
     wait_for_app(page)
@@ -188,6 +219,14 @@ def test_a_run_killed_with_the_server_resumes_when_it_restarts(studio: StudioSer
     # where the silhouette judges only the k it chose
     start_run(page, 2, max_iterations=2, loop_clustering="kmeans", k_choice="ratio")
     wait_for_text(page, "Per iteration: the k it cut at", timeout=RUN_TIMEOUT)  # a first candidate k is judged
+    # paused mid-iteration from the page, then resumed: it goes on from its last stored step
+    with rerun(page):
+        page.get_by_role("button", name="Pause", exact=True).click()
+    wait_for_text(page, "Run 2: paused", timeout=120)
+    with rerun(page):
+        page.get_by_role("button", name="Resume", exact=True).click()
+    wait_for_text(page, "Run 2: running")
+    expect(page.get_by_role("button", name="Pause", exact=True)).to_be_visible()
     studio.kill()  # SIGKILL: no cleanup, nobody records how run 2 ended
     with Store(studio.workspace) as store:  # the dead server has let go of the file
         assert store.run_status(2) == "running"

@@ -18,10 +18,12 @@ from dialin_core.classify.data import (
     ContextTurn,
     Dialogue,
     DialogueTurn,
+    LabelCoverage,
     active_intents,
     append_turn,
     dialogues_from_file,
     dialogues_from_run,
+    label_coverage,
     labelled_turns,
     recent_context,
     render_context,
@@ -153,6 +155,11 @@ def test_a_reviewed_run_labels_customer_turns_with_the_analysts_intents(tmp_path
         review.new_cluster(store, run_id, "ana", [u for t, u in ids.items() if "block" in t or "Hello" in t], "block-card")
         review.set_verdict(store, run_id, "ana", engine_clusters, "bad")  # what is left there ("thanks") is no label
         dialogues = dialogues_from_run(store, run_id)
+        coverage = label_coverage(store, run_id)
+    # distinct utterances: the 6 balance or card questions and the one greeting (said six times) are labelled; the
+    # 6 "thanks" and the agent's one "Sure, one moment." stayed in the clusters judged bad and are left out
+    assert coverage == LabelCoverage(labelled=7, in_bad_clusters=7, unassigned=0)
+    assert coverage.sentence().startswith("7 of 14 distinct utterances carry an intent")
     by_id = {d.dialogue_id: d for d in dialogues}
     assert [(t.speaker, t.gold) for t in by_id["c1"].turns] == [
         ("agent", ()), ("customer", ("check-balance",)), ("agent", ()), ("customer", ()),  # agent turns stay context

@@ -438,6 +438,21 @@ def test_a_merge_is_taken_back_from_the_merges_page(kmeans_workspace):
     assert {0, 1} <= set(state.clusters["cluster_id"])  # both parts are back
 
 
+def test_classify_says_what_a_reviewed_run_leaves_out_before_it_trains(kmeans_workspace):
+    workspace, run_id = kmeans_workspace
+    from dialin_core.classify.data import label_coverage
+
+    with Store(workspace) as store:
+        clusters = store.clusters(run_id)
+        review.set_verdict(store, run_id, "ana", [int(clusters["cluster_id"].iloc[0])], "bad")
+        coverage = label_coverage(store, run_id)
+    assert coverage.in_bad_clusters == int(clusters["size"].iloc[0]) and coverage.unassigned == 0
+    app = open_app(workspace)
+    app.switch_page("pages/classify.py").run()  # a reviewed run of the workspace is the first training source
+    assert not app.exception, app.exception
+    assert coverage.sentence() in [c.value for c in app.caption]
+
+
 def test_discover_shows_the_fields_of_the_chosen_method_and_flags_a_run_with_the_same_settings(workspace, banking77_subset):
     from dialin_core.config import RunConfig
     from dialin_core.datasets import ingest_file

@@ -190,15 +190,42 @@ def dialogue_records(dialogues: Iterable[Dialogue], extras: dict[tuple[str, int]
 # -- from a reviewed run -----------------------------------------------------------------------------------
 
 
+def _usable(curated: pd.DataFrame) -> pd.Series:
+    """Which curated utterances carry a label to learn: assigned, and not in a cluster judged bad (a mix of
+    intents is no label)."""
+    return curated["intent"].notna() & (curated["verdict"] != "bad")
+
+
 def run_intents(store: Store, run_id: int) -> dict[int, str]:
     """utterance_id -> intent of a finished run as reviewed: the analyst's names, moves and verdicts win.
 
-    Left out: unassigned utterances, and clusters judged bad (a mix of intents is no label to learn).
+    Left out: unassigned utterances, and clusters judged bad.
     A name's `_N` tail, which only keeps engine names unique, is dropped so the clusters share a label.
     """
     curated = curated_utterances(store, run_id)
-    usable = curated[curated["intent"].notna() & (curated["verdict"] != "bad")]
+    usable = curated[_usable(curated)]
     return {int(u): _label(name) for u, name in zip(usable["utterance_id"], usable["intent"])}
+
+
+@dataclass(frozen=True)
+class LabelCoverage:
+    """How many of a run's distinct utterances a classifier trained on it learns from, and what it leaves out."""
+
+    labelled: int
+    in_bad_clusters: int
+    unassigned: int
+
+    def sentence(self) -> str:
+        total = self.labelled + self.in_bad_clusters + self.unassigned
+        return (f"{self.labelled} of {total} distinct utterances carry an intent to learn; left out: {self.in_bad_clusters} in "
+                f"clusters judged bad and {self.unassigned} unassigned.")
+
+
+def label_coverage(store: Store, run_id: int) -> LabelCoverage:
+    """What `run_intents` keeps and leaves out of a run, counted, so the analyst sees it before training."""
+    curated = curated_utterances(store, run_id)
+    usable, assigned = _usable(curated), curated["intent"].notna()
+    return LabelCoverage(int(usable.sum()), int((assigned & ~usable).sum()), int((~assigned).sum()))
 
 
 def _label(name: str) -> str:
