@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dialin_core import jobs
+from dialin_core.methods import jobs
 from studio.context import show_flash, workspace
 
 

@@ -10,7 +10,7 @@ own; each row's seconds are its own wall time on cached vectors. Labelgen runs t
 generates the labels, the nearest label prototype classifies) and with the LLM also choosing among the
 nearest labels where the nearest leads by less than 0.05 (its generation calls are answered from the cache
 of the first row). Goodness is the share of a row's clusters that the cohesion judge of all-mpnet-base-v2
-calls good (dialin_core.goodness): a judge no method used, the same for every row; it needs no labels and
+calls good (dialin_core.evaluation.goodness): a judge no method used, the same for every row; it needs no labels and
 rewards fine clusters, so read it with the cluster count. Nothing is tuned on the test labels: they are
 only read to score.
 """
@@ -31,14 +31,15 @@ sys.path.insert(0, str(REPO / "bench"))
 from peers import bertopic_rows  # noqa: E402
 
 from dialin_core.config import RunConfig  # noqa: E402
-from dialin_core.datasets import ingest_file  # noqa: E402
-from dialin_core.dialin_run import build_tools, run_dialin  # noqa: E402
-from dialin_core.embed import DEFAULT_EMBEDDER, embed_texts, load_embedder  # noqa: E402
-from dialin_core.goodness import Goodness, run_goodness, score_goodness  # noqa: E402
-from dialin_core.ingest import ColumnMapping  # noqa: E402
-from dialin_core.labelgen_run import run_labelgen  # noqa: E402
-from dialin_core.pipeline import run_discovery  # noqa: E402
-from dialin_core.store import Store  # noqa: E402
+from dialin_core.data.datasets import ingest_file  # noqa: E402
+from dialin_core.data.ingest import ColumnMapping  # noqa: E402
+from dialin_core.data.store import Store  # noqa: E402
+from dialin_core.embedding.embed import embed_texts  # noqa: E402
+from dialin_core.embedding.models import DEFAULT_EMBEDDER, load_embedder  # noqa: E402
+from dialin_core.evaluation.goodness import Goodness, run_goodness, score_goodness  # noqa: E402
+from dialin_core.methods.baselines import run_discovery  # noqa: E402
+from dialin_core.methods.dialin import build_tools, run_dialin  # noqa: E402
+from dialin_core.methods.labelgen import run_labelgen  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 DATA_SETS = {

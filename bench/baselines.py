@@ -16,11 +16,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from dialin_core.config import RunConfig  # noqa: E402
-from dialin_core.datasets import ingest_file  # noqa: E402
-from dialin_core.embed import DEFAULT_EMBEDDER, embed_texts, load_embedder  # noqa: E402
-from dialin_core.ingest import ColumnMapping  # noqa: E402
-from dialin_core.pipeline import run_discovery  # noqa: E402
-from dialin_core.store import Store  # noqa: E402
+from dialin_core.data.datasets import ingest_file  # noqa: E402
+from dialin_core.data.ingest import ColumnMapping  # noqa: E402
+from dialin_core.data.store import Store  # noqa: E402
+from dialin_core.embedding.embed import embed_texts  # noqa: E402
+from dialin_core.embedding.models import DEFAULT_EMBEDDER, load_embedder  # noqa: E402
+from dialin_core.methods.baselines import run_discovery  # noqa: E402
 
 
 def main() -> None:

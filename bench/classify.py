@@ -30,11 +30,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from dialin_core.classify.data import dialogues_from_file, labelled_turns, split_dialogues  # noqa: E402
+from dialin_core.classify.encoder import load_encoder  # noqa: E402
 from dialin_core.classify.evaluate import evaluation_report, route_all, stream_dialogues  # noqa: E402
 from dialin_core.classify.model import ClassifierSettings, IntentClassifier  # noqa: E402
 from dialin_core.classify.routing import HybridRouter, LLMChooser  # noqa: E402
-from dialin_core.classify.encoder import load_encoder  # noqa: E402
-from dialin_core.embed import DEFAULT_EMBEDDER  # noqa: E402
+from dialin_core.embedding.models import DEFAULT_EMBEDDER  # noqa: E402
 from dialin_core.llm.backends import open_backend  # noqa: E402
 
 

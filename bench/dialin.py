@@ -9,7 +9,7 @@ reduction, k by silhouette, remainder kept), the same with k-means cuts, and the
 model (the default configuration); each dialin row with and without applying its merge proposals. Embeddings are computed once,
 timed on their own; each row's seconds are its own wall time on cached vectors. Nothing here is tuned
 on the test labels: they are only read to score. Goodness is scored by a judge no row used: the cohesion
-judge of another embedder (dialin_core.goodness).
+judge of another embedder (dialin_core.evaluation.goodness).
 """
 
 import argparse
@@ -26,13 +26,14 @@ sys.path.insert(0, str(REPO / "bench"))
 from peers import bertopic_rows  # noqa: E402
 
 from dialin_core.config import RunConfig  # noqa: E402
-from dialin_core.datasets import ingest_file  # noqa: E402
-from dialin_core.dialin_run import build_tools, run_dialin  # noqa: E402
-from dialin_core.embed import DEFAULT_EMBEDDER, embed_texts, load_embedder  # noqa: E402
-from dialin_core.goodness import Goodness, run_goodness, score_goodness  # noqa: E402
-from dialin_core.ingest import ColumnMapping  # noqa: E402
-from dialin_core.pipeline import run_discovery  # noqa: E402
-from dialin_core.store import Store  # noqa: E402
+from dialin_core.data.datasets import ingest_file  # noqa: E402
+from dialin_core.data.ingest import ColumnMapping  # noqa: E402
+from dialin_core.data.store import Store  # noqa: E402
+from dialin_core.embedding.embed import embed_texts  # noqa: E402
+from dialin_core.embedding.models import DEFAULT_EMBEDDER, load_embedder  # noqa: E402
+from dialin_core.evaluation.goodness import Goodness, run_goodness, score_goodness  # noqa: E402
+from dialin_core.methods.baselines import run_discovery  # noqa: E402
+from dialin_core.methods.dialin import build_tools, run_dialin  # noqa: E402
 
 
 def row(label: str, summary: dict, goodness: Goodness | None) -> str:

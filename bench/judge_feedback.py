@@ -34,12 +34,13 @@ from threadpoolctl import threadpool_limits
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dialin_core.cohesion import CohesionModel, default_model_path, fit_cohesion_model, load_cohesion_model, load_examples  # noqa: E402
-from dialin_core.embed import DEFAULT_EMBEDDER, embed_texts, load_embedder  # noqa: E402
-from dialin_core.ingest import deduplicate, read_transcripts  # noqa: E402
-from dialin_core.judge_feedback import ANALYST_WEIGHT, AnalystLabel, agreement, refit_judge  # noqa: E402
-from dialin_core.judge_training import LabelledCluster, loop_clusters  # noqa: E402
-from dialin_core.store import Store  # noqa: E402
+from dialin_core.data.ingest import deduplicate, read_transcripts  # noqa: E402
+from dialin_core.data.store import Store  # noqa: E402
+from dialin_core.embedding.embed import embed_texts  # noqa: E402
+from dialin_core.embedding.models import DEFAULT_EMBEDDER, load_embedder  # noqa: E402
+from dialin_core.judging.cohesion import CohesionModel, default_model_path, fit_cohesion_model, load_cohesion_model, load_examples  # noqa: E402
+from dialin_core.judging.feedback import ANALYST_WEIGHT, AnalystLabel, agreement, refit_judge  # noqa: E402
+from dialin_core.judging.training_sets import LabelledCluster, loop_clusters  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 N_LABELS = (10, 25, 50, 100)

@@ -10,7 +10,7 @@ cohesion judge is trained on half A exactly as `train-judge` does; all clusters 
   meaning the shipped rule (one intent >= 90% of the members and >= 50% of that intent's utterances in
   the clustering).
 The LLM sees the same 20-sentence convex sample the discovery loop shows it. Its calibration for the
-cascade (Platt scaling of logit P(good)) is fitted here, on half B, and printed for cascade.py.
+cascade (Platt scaling of logit P(good)) is fitted here, on half B, and printed for judging/cascade.py.
 """
 
 import argparse
@@ -27,15 +27,16 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_te
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dialin_core.cascade import LLMCalibration  # noqa: E402
-from dialin_core.embed import DEFAULT_EMBEDDER, embed_texts, load_embedder  # noqa: E402
-from dialin_core.judge import LLMJudge  # noqa: E402
-from dialin_core.judge_training import composed_clusters, loop_clusters, train_cohesion_judge  # noqa: E402
+from dialin_core.clustering.sampling import convex_sample  # noqa: E402
+from dialin_core.data.store import Store  # noqa: E402
+from dialin_core.embedding.embed import embed_texts  # noqa: E402
+from dialin_core.embedding.models import DEFAULT_EMBEDDER, load_embedder  # noqa: E402
+from dialin_core.judging.cascade import LLMCalibration  # noqa: E402
+from dialin_core.judging.llm_judge import LLMJudge  # noqa: E402
+from dialin_core.judging.training_sets import composed_clusters, loop_clusters, train_cohesion_judge  # noqa: E402
 from dialin_core.llm.backends import open_backend  # noqa: E402
 from dialin_core.llm.cache import CachedLLM  # noqa: E402
 from dialin_core.llm.models import DEFAULT_LOCAL_MODEL  # noqa: E402
-from dialin_core.sampling import convex_sample  # noqa: E402
-from dialin_core.store import Store  # noqa: E402
 
 TRAIN = REPO.parent / "shared" / "data" / "banking77" / "train.csv"
 

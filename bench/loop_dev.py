@@ -30,11 +30,12 @@ from bakeoff import SHARED, labelled_sample  # noqa: E402
 from peers import bertopic_rows, kmeans_true_k, score_cells  # noqa: E402
 
 from dialin_core.config import RunConfig  # noqa: E402
-from dialin_core.datasets import ingest_file  # noqa: E402
-from dialin_core.dialin_run import build_tools, run_dialin  # noqa: E402
-from dialin_core.embed import DEFAULT_EMBEDDER, embed_texts, load_embedder  # noqa: E402
-from dialin_core.ingest import ColumnMapping  # noqa: E402
-from dialin_core.store import Store  # noqa: E402
+from dialin_core.data.datasets import ingest_file  # noqa: E402
+from dialin_core.data.ingest import ColumnMapping  # noqa: E402
+from dialin_core.data.store import Store  # noqa: E402
+from dialin_core.embedding.embed import embed_texts  # noqa: E402
+from dialin_core.embedding.models import DEFAULT_EMBEDDER, load_embedder  # noqa: E402
+from dialin_core.methods.dialin import build_tools, run_dialin  # noqa: E402
 
 BANKING = (SHARED / "banking77" / "train.csv", ColumnMapping(text="text", label="category"), ())
 SETS = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import KMeans
 
-from dialin_core.metrics import score_clustering
+from dialin_core.evaluation.metrics import score_clustering
 
 
 @dataclass(frozen=True)

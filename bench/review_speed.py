@@ -26,11 +26,11 @@ sys.path.insert(0, str(REPO))
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from dialin_core.config import RunConfig  # noqa: E402
-from dialin_core.datasets import ingest_file  # noqa: E402
-from dialin_core.ingest import ColumnMapping  # noqa: E402
-from dialin_core.pipeline import run_discovery  # noqa: E402
-from dialin_core.review import review_state  # noqa: E402
-from dialin_core.store import Store  # noqa: E402
+from dialin_core.curation.review import review_state  # noqa: E402
+from dialin_core.data.datasets import ingest_file  # noqa: E402
+from dialin_core.data.ingest import ColumnMapping  # noqa: E402
+from dialin_core.data.store import Store  # noqa: E402
+from dialin_core.methods.baselines import run_discovery  # noqa: E402
 
 N_CLUSTERS = 20
 

@@ -29,11 +29,12 @@ from bakeoff import labelled_sample  # noqa: E402
 from loop_dev import NO_LLM, SETS  # noqa: E402
 from peers import kmeans_true_k, score_cells  # noqa: E402
 
-from dialin_core.datasets import ingest_file  # noqa: E402
-from dialin_core.dialin_run import build_tools, run_dialin  # noqa: E402
-from dialin_core.embed import DEFAULT_EMBEDDER, SentenceTransformerEmbedder, embed_texts, resolve_model_path  # noqa: E402
-from dialin_core.ingest import ColumnMapping  # noqa: E402
-from dialin_core.store import Store  # noqa: E402
+from dialin_core.data.datasets import ingest_file  # noqa: E402
+from dialin_core.data.ingest import ColumnMapping  # noqa: E402
+from dialin_core.data.store import Store  # noqa: E402
+from dialin_core.embedding.embed import embed_texts  # noqa: E402
+from dialin_core.embedding.models import DEFAULT_EMBEDDER, SentenceTransformerEmbedder, resolve_model_path  # noqa: E402
+from dialin_core.methods.dialin import build_tools, run_dialin  # noqa: E402
 
 MAX_PAIRS = 3000
 

@@ -22,10 +22,10 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from dialin_core import review  # noqa: E402
 from dialin_core.config import RunConfig  # noqa: E402
-from dialin_core.datasets import ingest_file  # noqa: E402
-from dialin_core.ingest import ColumnMapping  # noqa: E402
-from dialin_core.review import review_state  # noqa: E402
-from dialin_core.store import Store  # noqa: E402
+from dialin_core.curation.review import review_state  # noqa: E402
+from dialin_core.data.datasets import ingest_file  # noqa: E402
+from dialin_core.data.ingest import ColumnMapping  # noqa: E402
+from dialin_core.data.store import Store  # noqa: E402
 
 WORDS = "card balance transfer refund account pin limit fee payment loan rate statement address phone cash".split()
 

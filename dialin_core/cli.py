@@ -14,23 +14,25 @@ from pathlib import Path
 import numpy as np
 
 from dialin_core.classify.commands import CLASSIFY_COMMANDS, add_classify_commands
-from dialin_core.cluster import LOOP_CLUSTERINGS, LOOP_SPACES
-from dialin_core.config import DEFAULT_LLM_CALLS, JUDGES, K_CHOICES, LLMS, METHODS, RunConfig
-from dialin_core.datasets import ingest_file
-from dialin_core.dialin_run import create_refined_run, create_role_split_run, resume_dialin, run_dialin
-from dialin_core.embed import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, embed_texts, load_embedder
+from dialin_core.clustering.algorithms import LOOP_CLUSTERINGS, LOOP_SPACES
+from dialin_core.config import DEFAULT_LLM_CALLS, JUDGES, K_CHOICES, LLMS, RunConfig
+from dialin_core.curation.export import FORMATS, write_export
+from dialin_core.data.datasets import ingest_file
+from dialin_core.data.ingest import ColumnMapping, deduplicate, read_transcripts
+from dialin_core.data.store import Store
+from dialin_core.embedding.embed import embed_texts
+from dialin_core.embedding.models import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, load_embedder
 from dialin_core.errors import IngestError, WorkspaceBusy
-from dialin_core.export import FORMATS, write_export
-from dialin_core.goodness import run_goodness
-from dialin_core.ingest import ColumnMapping, deduplicate, read_transcripts
-from dialin_core.cohesion import CohesionModel, default_model_path, fit_cohesion_model, save_examples
-from dialin_core.judge_feedback import agreement, analyst_labels, refit_judge
-from dialin_core.judge_training import training_set
-from dialin_core.labelgen_run import approved_names, complete_labelgen_run, create_leftover_run, run_labelgen
+from dialin_core.evaluation.goodness import run_goodness
+from dialin_core.evaluation.metrics import score_clustering
+from dialin_core.judging.cohesion import CohesionModel, default_model_path, fit_cohesion_model, save_examples
+from dialin_core.judging.feedback import agreement, analyst_labels, refit_judge
+from dialin_core.judging.training_sets import training_set
 from dialin_core.llm.base import LLMError
-from dialin_core.metrics import score_clustering
-from dialin_core.pipeline import RunResult, run_discovery
-from dialin_core.store import Store
+from dialin_core.methods.baselines import RunResult
+from dialin_core.methods.dialin import create_refined_run, create_role_split_run, resume_dialin
+from dialin_core.methods.labelgen import approved_names, complete_labelgen_run, create_leftover_run
+from dialin_core.methods.registry import RunHooks, discovery_method, method_names
 from dialin_core.workspace import open_workspace
 
 
@@ -67,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     discover = commands.add_parser("discover", help="cluster a transcript file into intents")
     _add_input_options(discover)
     discover.add_argument("--out", type=Path, required=True, help="folder for assignments.csv, clusters.csv, summary.json")
-    discover.add_argument("--method", choices=METHODS, default="dialin")
+    discover.add_argument("--method", choices=method_names(), default=RunConfig.method,
+                          help="; ".join(f"{name}: {discovery_method(name).description}" for name in method_names()))
     discover.add_argument("--k", type=int, help="number of clusters (kmeans, agglomerative); default: chosen by silhouette")
     discover.add_argument("--k-min", type=int, default=RunConfig.k_min)
     discover.add_argument("--k-max", type=int, default=RunConfig.k_max)
@@ -209,12 +212,8 @@ def command_discover(args: argparse.Namespace) -> dict:
         if args.examples_from is not None:
             config = replace(config, example_labels=config.example_labels + tuple(approved_names(store, args.examples_from)))
         print(f"{config.method} run: {config.cost_estimate()}", file=sys.stderr, flush=True)
-        if config.method == "labelgen":
-            result = run_labelgen(store, dataset_id, config)
-        elif config.method == "dialin":
-            result = run_dialin(store, dataset_id, config, on_event=_log_event)
-        else:
-            result = run_discovery(store, dataset_id, config)
+        method = discovery_method(config.method)
+        result = method.complete(store, method.create(store, dataset_id, config), RunHooks(on_event=_log_event))
     return _write_outputs(result, args.out, started)
 
 

@@ -1,17 +1,15 @@
 """The typed configuration of a discovery run, saved with the run so that it can be reproduced."""
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from dialin_core.cluster import LOOP_CLUSTERINGS, LOOP_SPACES
-from dialin_core.embed import DEFAULT_EMBEDDER
+from dialin_core.clustering.algorithms import LOOP_CLUSTERINGS, LOOP_SPACES
+from dialin_core.embedding.models import DEFAULT_EMBEDDER
+from dialin_core.judging.cascade import JUDGES
 
-K_CHOICES: tuple[str, ...] = ("silhouette", "ratio")  # how the Dial-In loop chooses k (dialin_core.discover)
+K_CHOICES: tuple[str, ...] = ("silhouette", "ratio")  # how the Dial-In loop chooses k (dialin_core.methods.dialin_loop)
 
-Method = Literal["dialin", "labelgen", "kmeans", "agglomerative", "hdbscan"]
-METHODS: tuple[str, ...] = ("dialin", "labelgen", "kmeans", "agglomerative", "hdbscan")
 LLMS: tuple[str, ...] = ("local", "openai", "none")
-JUDGES: tuple[str, ...] = ("cascade", "cohesion", "llm")
 # Measured (BENCHMARKS.md): the packaged 0.5B model takes about 3 s per naming call on 2 cores, so 100 calls
 # fit a ten-minute run with room for embedding and the loop; a served model answers in well under a second,
 # and 600 is the Dial-In paper's cost on BANKING77.
@@ -27,7 +25,7 @@ SECONDS_PER_CALL: dict[str, float] = {"local": 3.0, "openai": 0.5}
 class RunConfig:
     """What a run does; defaults are the ones a first-time user should get."""
 
-    method: Method = "dialin"
+    method: str = "dialin"  # a name in dialin_core.methods.registry
     k: int | None = None  # k-means / agglomerative; None: chosen by silhouette over k_min..k_max
     k_min: int = 5
     k_max: int = 150
@@ -72,14 +70,10 @@ class RunConfig:
     leftovers_of: int | None = None  # a finished dialin run: label only its leftovers, keep its clusters
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method '{self.method}': choose one of {', '.join(METHODS)}")
-        if self.method == "labelgen" and self.llm == "none":
-            raise ValueError("the labelgen method has an LLM label and classify the utterances: choose --llm local or openai")
-        if self.method == "labelgen" and self.k is not None:
-            raise ValueError("the labelgen method needs no k: the labels it generates are the clusters; drop --k")
-        if self.leftovers_of is not None and self.method != "labelgen":
-            raise ValueError("only a labelgen run labels the leftovers of another run")
+        # the method's own checks and those of the runs it builds on (imported here: the methods import this module)
+        from dialin_core.methods.registry import validate
+
+        validate(self)
         if self.labelgen_batch < 1 or self.classify_batch < 1:
             raise ValueError(f"batch sizes must be at least 1, got {self.labelgen_batch} and {self.classify_batch}")
         if not 0 <= self.min_share < 1:
@@ -92,8 +86,6 @@ class RunConfig:
             raise ValueError(f"need 2 <= k_min <= k_max, got k_min={self.k_min}, k_max={self.k_max}")
         if self.min_cluster_size < 2:
             raise ValueError(f"min_cluster_size must be at least 2, got {self.min_cluster_size}")
-        if self.method == "dialin" and self.k is not None:
-            raise ValueError("the dialin method chooses k itself: drop --k, or bound its search with --k-min/--k-max")
         if self.judge not in JUDGES:
             raise ValueError(f"unknown judge '{self.judge}': choose one of {', '.join(JUDGES)}")
         if self.loop_clustering not in LOOP_CLUSTERINGS:
@@ -110,10 +102,6 @@ class RunConfig:
             raise ValueError(f"the {self.judge} judge needs an LLM: use --judge cohesion with --llm none")
         if (self.max_llm_calls or 0) < 0 or self.max_iterations < 1 or self.n_candidates < 1:
             raise ValueError("max_llm_calls must be >= 0, max_iterations and n_candidates >= 1")
-        if self.refine_of is not None and self.method != "dialin":
-            raise ValueError("only a dialin run refines a reviewed run")
-        if self.roles_from is not None and (self.method != "dialin" or not self.separate_roles):
-            raise ValueError("roles read from a run's names split a dialin run by role: use the dialin method without --no-role-split")
         if not 0.0 <= self.naming_share <= 1.0:
             raise ValueError(f"naming_share must be between 0 and 1, got {self.naming_share}")
 
@@ -137,15 +125,10 @@ class RunConfig:
         return round(self.llm_call_budget * (1 - self.naming_share))
 
     def cost_estimate(self) -> str:
-        """What a run may cost, said before it starts: its call budget and, at measured speed, the minutes."""
-        if self.method not in ("dialin", "labelgen") or self.llm == "none":
-            return "no LLM calls"
-        if self.method == "labelgen":
-            return f"about one LLM call per {self.labelgen_batch} utterances (more with a sure margin)"
-        budget = self.llm_call_budget
-        minutes = budget * SECONDS_PER_CALL[self.llm] / 60
-        return (f"up to {budget} LLM calls ({self.judging_calls} for judging, the rest for names): "
-                f"at most about {minutes:.0f} min at {SECONDS_PER_CALL[self.llm]:g} s a call ({self.llm})")
+        """What a run may cost, said before it starts: its method's estimate."""
+        from dialin_core.methods.registry import discovery_method
+
+        return discovery_method(self.method).cost_estimate(self)
 
     def k_candidates(self, n_items: int) -> list[int]:
         """The silhouette search space, clipped to what `n_items` utterances allow."""

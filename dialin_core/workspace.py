@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from dialin_core.store import Store
+from dialin_core.data.store import Store
 
 WORKSPACE_ENV = "DIALIN_WORKSPACE"
 

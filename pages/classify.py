@@ -10,7 +10,12 @@ from dialin_core.classify.data import dialogues_from_file, dialogues_from_run, l
 from dialin_core.classify.model import ClassifierSettings, IntentClassifier
 from dialin_core.classify.routing import DEFAULT_TAU, DEFAULT_TOP_K, HybridRouter, LLMChooser
 from dialin_core.classify.workbench import (
-    confusion, evaluation, predictions, saved_classifiers, train_and_evaluate, workspace_classifiers,
+    confusion,
+    evaluation,
+    predictions,
+    saved_classifiers,
+    train_and_evaluate,
+    workspace_classifiers,
 )
 from dialin_core.llm.backends import open_backend
 from dialin_core.llm.cache import CachedLLM

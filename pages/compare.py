@@ -4,7 +4,7 @@ from contextlib import nullcontext
 
 import streamlit as st
 
-from dialin_core.compare import compare_runs
+from dialin_core.evaluation.compare import compare_runs
 from studio.context import attempt, open_store, run_label
 
 st.title("Compare two runs")

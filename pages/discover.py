@@ -4,16 +4,17 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dialin_core import jobs
-from dialin_core.cluster import LOOP_CLUSTERINGS, LOOP_SPACES
-from dialin_core.config import DEFAULT_LLM_CALLS, JUDGES, K_CHOICES, LLMS, METHODS, RunConfig
-from dialin_core.embed import EMBEDDER_CHOICES
-from dialin_core.judge_feedback import workspace_judges
-from dialin_core.progress import iterations_frame, kept_clusters, run_progress
+from dialin_core.clustering.algorithms import LOOP_CLUSTERINGS, LOOP_SPACES
+from dialin_core.config import DEFAULT_LLM_CALLS, JUDGES, K_CHOICES, LLMS, RunConfig
+from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES
+from dialin_core.embedding.models import EMBEDDER_CHOICES
+from dialin_core.judging.feedback import workspace_judges
+from dialin_core.methods import jobs
+from dialin_core.methods.progress import iterations_frame, kept_clusters, run_progress
+from dialin_core.methods.registry import discovery_method, method_names
 from studio.context import attempt, choose_run, open_store, workspace
 
 POLL_SECONDS = 2.0
-LIVE = ("running", "pausing", "cancelling")
 LABELGEN_STEP_COLUMNS = ["kind", "n_items", "n_labels", "asked_llm", "n_new_intents", "llm_calls_total", "llm_tokens_total"]
 
 
@@ -21,19 +22,20 @@ def _config_form(method: str) -> RunConfig | None:
     """The run's settings, only those `method` reads; None until the form is submitted with settings the
     engine accepts. Every default is RunConfig's."""
     defaults = RunConfig(method=method)
-    dialin, labelgen, with_k = method == "dialin", method == "labelgen", method in ("kmeans", "agglomerative")
+    shows = discovery_method(method).settings
+    loop, labelgen, with_k, with_llm = "loop" in shows, "labelgen" in shows, "k" in shows, "llm" in shows
     fields: dict = {}
     with st.form("run_config"):
         left, middle, right = st.columns(3)
         with left:
             fields["embedder"] = st.selectbox("Embedder", EMBEDDER_CHOICES)
-            if dialin or with_k:
+            if "k_bounds" in shows:
                 fields["k_min"], fields["k_max"] = st.slider("k search space", 2, 300, (defaults.k_min, defaults.k_max))
             if with_k:
                 fields["k"] = st.number_input("k (0: chosen by silhouette)", 0, 1000, 0) or None
-            if method == "hdbscan":
+            if "min_cluster_size" in shows:
                 fields["min_cluster_size"] = st.number_input("Smallest cluster (HDBSCAN)", 2, 10_000, defaults.min_cluster_size)
-            if dialin:
+            if loop:
                 fields["loop_clustering"] = st.selectbox(
                     "Loop clustering (dialin)", LOOP_CLUSTERINGS,
                     help="ward: one hierarchical tree cut at each candidate k (the Dial-In paper's best); kmeans: a k-means fit per k.")
@@ -43,20 +45,20 @@ def _config_form(method: str) -> RunConfig | None:
                 fields["loop_k_choice"] = st.selectbox(
                     "k choice (dialin)", K_CHOICES, help="silhouette: the first iteration takes the k with the best "
                     "silhouette, later ones keep its intent density; ratio: the Dial-In paper's best good/bad ratio over the candidates.")
-        if dialin or labelgen:
+        if with_llm:
             with middle:
                 fields["llm"] = st.selectbox("LLM back end", LLMS, help="local: the packaged quantized model; openai: any "
                                              "OpenAI-compatible server (OPENAI_BASE_URL).")
                 fields["llm_model"] = st.text_input("LLM model", placeholder="the back end's default",
                                                     help="A packaged model name or a GGUF path for local; the served model's name for openai.").strip() or None
-                if dialin:
+                if loop:
                     fields["judge"] = st.selectbox("Judge", JUDGES, help="cascade: the cohesion judge, asking the LLM about the clusters it is unsure of.")
                     refits = sorted(workspace_judges(workspace()).glob("cohesion-*.json"), reverse=True)
                     chosen = st.selectbox("Cohesion judge", [None, *refits], format_func=lambda p: p.stem if p else "shipped",
                                           help="Re-fitted on your verdicts on the Judge page.")
                     fields["cohesion_model"] = str(chosen) if chosen else None
         with right:
-            if dialin:
+            if loop:
                 fields["max_iterations"] = int(st.number_input("Max iterations", 1, 20, defaults.max_iterations))
                 fields["n_candidates"] = int(st.number_input("Candidate k per iteration", 1, 10, defaults.n_candidates))
                 fields["max_llm_calls"] = int(st.number_input(
@@ -75,7 +77,7 @@ def _config_form(method: str) -> RunConfig | None:
                 fields["min_share"] = float(st.number_input(
                     "Smallest intent, share of the utterances (labelgen)", 0.0, 0.5, defaults.min_share, step=0.001,
                     format="%.3f", help="A generated label that holds less of the utterances is dropped."))
-        if dialin:
+        if loop:
             st.caption(f"A Dial-In run with the defaults costs {defaults.cost_estimate()}; with the LLM-only judge "
                        f"{RunConfig(judge='llm').cost_estimate()}.")
         submitted = st.form_submit_button("Start the run", type="primary")
@@ -108,7 +110,7 @@ def _controls(run_id: int, status: str) -> None:
         if cells[1].button("Cancel", key="cancel"):
             jobs.cancel_run(path, run_id)
             st.rerun()
-    elif status in jobs.RESUMABLE:
+    elif status in RESUMABLE_STATUSES:
         if cells[0].button("Resume", key="resume", type="primary"):
             attempt(lambda: jobs.resume_run(path, run_id), f"Run {run_id} resumed")
             st.rerun()
@@ -123,7 +125,7 @@ def _watch(run_id: int, polling: bool) -> None:
         progress = run_progress(store, run_id)
         kept = kept_clusters(store, run_id)
         method, steps = store.run(run_id)["method"], store.events(run_id)
-    if polling and progress.status not in LIVE:
+    if polling and progress.status not in LIVE_STATUSES:
         st.rerun()  # the run ended: redraw the page once, without the timer
     detail = f" · {progress.detail}" if progress.detail else ""
     st.progress(progress.fraction, text=f"Run {run_id}: {progress.status} · {progress.phase}{detail}")
@@ -139,7 +141,7 @@ def _watch(run_id: int, polling: bool) -> None:
         st.caption(f"LLM calls {progress.llm_calls} of {progress.llm_budget}")
     for role, reason in progress.stopped:
         st.caption(f"Loop stopped ({role} utterances): {reason}" if role != "all" else f"Loop stopped: {reason}")
-    if method == "labelgen":
+    if "labelgen" in discovery_method(method).settings:
         st.caption("Labelgen: labels generated over mini-batches, near-duplicates merged, every utterance classified.")
         st.dataframe(pd.DataFrame(steps).reindex(columns=LABELGEN_STEP_COLUMNS), hide_index=True)
         return
@@ -180,9 +182,9 @@ if not datasets:
     st.stop()
 dataset_id = st.selectbox("Data set", [d.dataset_id for d in datasets], index=len(datasets) - 1,  # the newest: the one just stored
                           format_func={d.dataset_id: f"{d.dataset_id} · {d.name} ({d.n_utterances} utterances)" for d in datasets}.get)
-method = st.selectbox("Method", METHODS, key="discover_method",
-                      help="dialin: the LLM-in-the-loop method; labelgen: the LLM writes labels and classifies every utterance "
-                           "into them (no k); the others are baselines. The form below shows what the method reads.")
+method = st.selectbox("Method", method_names(), key="discover_method",
+                      help="; ".join(f"{name}: {discovery_method(name).description}" for name in method_names())
+                           + ". The form below shows what the method reads.")
 config = _config_form(method)
 if config is not None:
     with open_store() as store:
@@ -210,5 +212,5 @@ with open_store() as store:
 if run_id is None:
     st.stop()
 with open_store() as store:
-    live = store.run_status(run_id) in LIVE
+    live = store.run_status(run_id) in LIVE_STATUSES
 st.fragment(run_every=POLL_SECONDS if live else None)(_watch)(run_id, live)

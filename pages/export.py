@@ -4,8 +4,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from dialin_core.export import (
-    FORMATS, build_card, curate, export_zip, judge_records, load_snapshot, namer_records, utterances_csv, write_export,
+from dialin_core.curation.export import (
+    FORMATS,
+    build_card,
+    curate,
+    export_zip,
+    judge_records,
+    load_snapshot,
+    namer_records,
+    utterances_csv,
+    write_export,
 )
 from studio.context import attempt, finished_run, open_store, workspace
 

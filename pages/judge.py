@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dialin_core.cohesion import CohesionModel, default_model_path
-from dialin_core.embed import EMBEDDER_CHOICES, load_embedder
-from dialin_core.judge_feedback import agreement, analyst_labels, refit_judge, workspace_judges
+from dialin_core.embedding.models import EMBEDDER_CHOICES, load_embedder
+from dialin_core.judging.cohesion import CohesionModel, default_model_path
+from dialin_core.judging.feedback import agreement, analyst_labels, refit_judge, workspace_judges
 from studio.context import attempt, open_store, workspace
 
 

@@ -8,7 +8,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from dialin_core.review import review_state
+from dialin_core.curation.review import review_state
 from studio.context import analyst_or_read_only, finished_run, move_or_split, open_store
 
 MAX_POINTS = 8000  # what a browser draws smoothly; the data behind the map is never cut

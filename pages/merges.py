@@ -4,8 +4,8 @@ import json
 
 import streamlit as st
 
-from dialin_core import review
-from dialin_core.review import review_state
+from dialin_core.curation import review
+from dialin_core.curation.review import review_state
 from studio.context import analyst_or_read_only, decide, finished_run, open_store
 
 st.title("Merge proposals")

@@ -6,10 +6,11 @@ from collections.abc import Callable
 import plotly.express as px
 import streamlit as st
 
-from dialin_core import jobs, review
-from dialin_core.audit import run_audit_trail
-from dialin_core.review import UNASSIGNED, review_state
-from dialin_core.role_split import derived_roles, has_speaker_roles, names_by_utterance, role_counts, splittable
+from dialin_core.curation import review
+from dialin_core.curation.audit import run_audit_trail
+from dialin_core.curation.review import UNASSIGNED, review_state
+from dialin_core.methods import jobs
+from dialin_core.methods.role_split import derived_roles, has_speaker_roles, names_by_utterance, role_counts, splittable
 from studio.context import (
     analyst_or_read_only,
     attempt,

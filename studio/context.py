@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dialin_core import review
+from dialin_core.curation import review
+from dialin_core.curation.review import UNASSIGNED, ReviewError
+from dialin_core.data.store import Store
 from dialin_core.errors import IngestError, WorkspaceBusy
-from dialin_core.review import UNASSIGNED, ReviewError
-from dialin_core.store import Store
 from dialin_core.workspace import default_workspace_path
 
 USER_ERRORS = (IngestError, ReviewError, WorkspaceBusy, ValueError)

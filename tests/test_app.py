@@ -2,7 +2,7 @@
 
 from streamlit.testing.v1 import AppTest
 
-from dialin_core.store import Store
+from dialin_core.data.store import Store
 from tests.conftest import REPO
 
 

@@ -1,8 +1,8 @@
 """The audit trail in words: every kind of decision read back as a sentence with cluster names."""
 
-from dialin_core import review
-from dialin_core.audit import run_audit_trail
-from dialin_core.review import UNASSIGNED, review_state
+from dialin_core.curation import review
+from dialin_core.curation.audit import run_audit_trail
+from dialin_core.curation.review import UNASSIGNED, review_state
 from tests.test_review import propose_two_merges, run  # noqa: F401  (fixture)
 
 

@@ -12,8 +12,8 @@ from collections import Counter
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from dialin_core.review import review_state
-from dialin_core.store import Store
+from dialin_core.curation.review import review_state
+from dialin_core.data.store import Store
 from tests.browser import (  # noqa: F401 (page and studio are fixtures)
     StudioServer,
     choose,

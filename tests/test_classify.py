@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dialin_core import review
 from dialin_core.classify.data import (
     ContextTurn,
     Dialogue,
@@ -36,15 +35,16 @@ from dialin_core.classify.routing import (
     HybridRouter,
     LLMChooser,
     accuracy_coverage_curve,
-    choice_grammar,
     routing_report,
     top_k_recall,
 )
 from dialin_core.config import RunConfig
-from dialin_core.datasets import ingest_file
+from dialin_core.curation import review
+from dialin_core.data.datasets import ingest_file
+from dialin_core.data.store import Store
 from dialin_core.llm.base import ChatResponse
-from dialin_core.pipeline import run_discovery
-from dialin_core.store import Store
+from dialin_core.llm.chat import choice_grammar
+from dialin_core.methods.baselines import run_discovery
 from tests.conftest import REPO, SGD_SAMPLE
 from tests.fakes import ScriptedLLM
 

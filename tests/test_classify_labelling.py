@@ -13,16 +13,33 @@ import sys
 import pytest
 
 from dialin_core.classify.data import (
-    Dialogue, DialogueTurn, dialogue_records, dialogues_from_file, labelled_turns,
+    Dialogue,
+    DialogueTurn,
+    dialogue_records,
+    dialogues_from_file,
+    labelled_turns,
 )
 from dialin_core.classify.labelling import (
-    LLMLabeller, Taxonomy, label_dialogues, labelling_report, read_taxonomy, taxonomy_of,
+    LLMLabeller,
+    Taxonomy,
+    label_dialogues,
+    labelling_report,
+    read_taxonomy,
+    taxonomy_of,
 )
 from dialin_core.classify.simulate import (
-    ENDINGS, INTENT_CHANGE, OPENING, DialogueSimulator, SimulatorSettings, one_line_after, plan_dialogue, seed_queries,
-    simulate_dialogues, simulation_report,
+    ENDINGS,
+    INTENT_CHANGE,
+    OPENING,
+    DialogueSimulator,
+    SimulatorSettings,
+    one_line_after,
+    plan_dialogue,
+    seed_queries,
+    simulate_dialogues,
+    simulation_report,
 )
-from dialin_core.export import write_jsonl
+from dialin_core.curation.export import write_jsonl
 from dialin_core.llm.base import ChatRequest, ChatResponse
 from tests.conftest import REPO, SGD_SAMPLE
 from tests.fakes import ScriptedLLM

@@ -45,7 +45,7 @@ def test_discover_kmeans_with_k_writes_the_contract_files(tmp_path, banking77_su
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["nmi"] == pytest.approx(summary["metrics"]["nmi"], abs=1e-6)
 
-    from dialin_core.store import Store
+    from dialin_core.data.store import Store
 
     with Store(tmp_path / "w.duckdb") as store:
         stored = store.assignments(summary["run_id"])
@@ -80,7 +80,7 @@ def test_a_second_run_reuses_the_data_set_and_its_cached_embeddings(tmp_path, ba
     for seed in ("0", "1"):
         assert main(["discover", str(banking77_subset), "--out", str(tmp_path / seed), "--k", "8", "--method", "kmeans",
                      "--seed", seed, "--workspace", workspace, "--no-map"]) == 0
-    from dialin_core.store import Store
+    from dialin_core.data.store import Store
 
     with Store(workspace) as store:
         assert len(store.datasets()) == 1
@@ -105,7 +105,7 @@ def test_k_larger_than_the_data_is_refused_and_the_run_marked_failed(tmp_path):
     code = main(["discover", str(tiny), "--out", str(tmp_path / "o"), "--k", "10", "--method", "kmeans", "--workspace", str(workspace),
                  "--no-map"])
     assert code == 2
-    from dialin_core.store import Store
+    from dialin_core.data.store import Store
 
     with Store(workspace) as store:
         assert store.runs()["status"].tolist() == ["failed"]
@@ -142,10 +142,10 @@ def test_k_is_refused_for_the_dialin_method(tmp_path, banking77_subset):
 
 def test_resume_continues_a_failed_run_and_refuses_an_unknown_one(tmp_path, banking77_subset):
     from dialin_core.config import RunConfig
-    from dialin_core.datasets import ingest_file
-    from dialin_core.dialin_run import run_dialin
-    from dialin_core.ingest import ColumnMapping
-    from dialin_core.store import Store
+    from dialin_core.data.datasets import ingest_file
+    from dialin_core.data.ingest import ColumnMapping
+    from dialin_core.data.store import Store
+    from dialin_core.methods.dialin import run_dialin
 
     workspace = tmp_path / "w.duckdb"
 
@@ -164,12 +164,12 @@ def test_resume_continues_a_failed_run_and_refuses_an_unknown_one(tmp_path, bank
 
 
 def test_refine_reclusters_a_reviewed_run_and_a_busy_workspace_is_a_clear_error(tmp_path, banking77_subset):
-    from dialin_core import review
     from dialin_core.config import RunConfig
-    from dialin_core.datasets import ingest_file
-    from dialin_core.dialin_run import run_dialin
-    from dialin_core.ingest import ColumnMapping
-    from dialin_core.store import Store
+    from dialin_core.curation import review
+    from dialin_core.data.datasets import ingest_file
+    from dialin_core.data.ingest import ColumnMapping
+    from dialin_core.data.store import Store
+    from dialin_core.methods.dialin import run_dialin
 
     workspace = tmp_path / "w.duckdb"
     with Store(workspace) as store:
@@ -197,8 +197,8 @@ def test_train_judge_writes_a_judge_that_discover_can_use(tmp_path, banking77_su
 
 
 def test_role_split_reclusters_a_run_on_data_without_speakers_by_the_roles_its_names_give(tmp_path):
-    from dialin_core import review
-    from dialin_core.store import Store
+    from dialin_core.curation import review
+    from dialin_core.data.store import Store
 
     sentences = tmp_path / "sentences.txt"
     turns = [t["utterance"] for line in SAMPLE_DIALOGUES.read_text(encoding="utf-8").splitlines()[:60] for t in json.loads(line)["turns"]]

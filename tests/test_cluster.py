@@ -5,7 +5,7 @@ import pytest
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
 
-from dialin_core.cluster import (
+from dialin_core.clustering.algorithms import (
     NOISE,
     AgglomerativeClusterer,
     HDBSCANClusterer,
@@ -42,7 +42,7 @@ def test_one_ward_tree_gives_sklearn_wards_partition_at_every_k():
 
 def test_ward_falls_back_to_k_means_past_its_memory_bound(monkeypatch):
     points, _ = blobs(k=4, per=30)
-    monkeypatch.setattr("dialin_core.cluster.WARD_MAX_ROWS", len(points) - 1)
+    monkeypatch.setattr("dialin_core.clustering.algorithms.WARD_MAX_ROWS", len(points) - 1)
     assert np.array_equal(partitioner(points, "ward", seed=3)(5), KMeansClusterer(5, 3).fit_predict(points))
 
 

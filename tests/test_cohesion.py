@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dialin_core.cohesion import (
+from dialin_core.judging.cohesion import (
     FEATURES,
     CohesionModel,
     cluster_features,
@@ -12,7 +12,7 @@ from dialin_core.cohesion import (
     load_cohesion_model,
     unit_rows,
 )
-from dialin_core.judge_training import completeness, composed_clusters, loop_clusters, purity, train_cohesion_judge
+from dialin_core.judging.training_sets import completeness, composed_clusters, loop_clusters, purity, train_cohesion_judge
 
 
 def blobs(n_blobs: int, per_blob: int, spread: float, dim: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

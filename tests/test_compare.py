@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from dialin_core.compare import compare_runs
 from dialin_core.config import RunConfig
-from dialin_core.datasets import ingest_file
-from dialin_core.ingest import ColumnMapping
-from dialin_core.pipeline import run_discovery
-from dialin_core.review import move
-from dialin_core.store import Store
+from dialin_core.curation.review import move
+from dialin_core.data.datasets import ingest_file
+from dialin_core.data.ingest import ColumnMapping
+from dialin_core.data.store import Store
+from dialin_core.evaluation.compare import compare_runs
+from dialin_core.methods.baselines import run_discovery
 from tests.conftest import SAMPLE_TURNS
 from tests.test_studio import labelled, open_app
 

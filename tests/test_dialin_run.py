@@ -6,14 +6,14 @@ from pathlib import Path
 import pytest
 
 from dialin_core.config import RunConfig
-from dialin_core.datasets import ingest_file
-from dialin_core.dialin_run import build_tools, resume_dialin, run_dialin
-from dialin_core.ingest import ColumnMapping
-from dialin_core.judge import VERDICT_GRAMMAR
+from dialin_core.data.datasets import ingest_file
+from dialin_core.data.ingest import ColumnMapping
+from dialin_core.data.store import Store
+from dialin_core.judging.llm_judge import VERDICT_GRAMMAR
 from dialin_core.llm.base import ChatResponse
-from dialin_core.naming import validate_intent_name
-from dialin_core.progress import run_progress
-from dialin_core.store import Store
+from dialin_core.methods.dialin import build_tools, resume_dialin, run_dialin
+from dialin_core.methods.progress import run_progress
+from dialin_core.naming.names import validate_intent_name
 from tests.conftest import SAMPLE_DIALOGUES
 from tests.fakes import ScriptedLLM, verdict_response
 
@@ -200,9 +200,9 @@ def test_a_run_with_the_openai_back_end_talks_to_a_served_model(banking, monkeyp
 
 
 def test_a_refined_run_keeps_what_the_analyst_let_stand_and_reclusters_the_rest(banking):
-    from dialin_core import review
-    from dialin_core.dialin_run import create_refined_run
-    from dialin_core.review import review_state
+    from dialin_core.curation import review
+    from dialin_core.curation.review import review_state
+    from dialin_core.methods.dialin import create_refined_run
 
     store, dataset_id = banking
     source = run_dialin(store, dataset_id, NO_LLM).run_id

@@ -6,25 +6,25 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, homogeneity_score, normalized_mutual_info_score
 
-from dialin_core.cascade import CascadeJudge, ClusterCase, CohesionJudge, Judgement, LLMOnlyJudge
-from dialin_core.cluster import NOISE
-from dialin_core.cohesion import CohesionModel, FEATURES
-from dialin_core.discover import (
+from dialin_core.clustering.algorithms import NOISE
+from dialin_core.clustering.sampling import random_sample
+from dialin_core.judging.cascade import CascadeJudge, ClusterCase, CohesionJudge, Judgement, LLMOnlyJudge
+from dialin_core.judging.cohesion import FEATURES, CohesionModel
+from dialin_core.judging.llm_judge import LLMJudge
+from dialin_core.methods.dialin_loop import (
+    SILHOUETTE_GRID,
     CandidateJudged,
     IterationDone,
     LoopSettings,
     LoopState,
     LoopStopped,
     RemainderKept,
-    SILHOUETTE_GRID,
     assign_leftovers,
     candidate_ks,
     dialin_loop,
     good_bad_ratio,
     kept_labels,
 )
-from dialin_core.judge import LLMJudge
-from dialin_core.sampling import random_sample
 from tests.fakes import ScriptedLLM, verdict_response
 from tests.test_cohesion import blobs
 

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from dialin_core.embed import SentenceTransformerEmbedder, embed_texts, load_embedder, resolve_model_path
-from dialin_core.store import Store
+from dialin_core.data.store import Store
+from dialin_core.embedding.embed import embed_texts
+from dialin_core.embedding.models import SentenceTransformerEmbedder, load_embedder, resolve_model_path
 
 
 class CountingEmbedder:

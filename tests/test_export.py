@@ -12,24 +12,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dialin_core import review
 from dialin_core.cli import main
 from dialin_core.config import RunConfig
-from dialin_core.datasets import ingest_file
-from dialin_core.export import (
+from dialin_core.curation import review
+from dialin_core.curation.export import (
     FORMATS,
+    curated_utterances,
     data_card,
     data_card_markdown,
-    curated_utterances,
     judge_sft_records,
     namer_sft_records,
     write_export,
 )
-from dialin_core.ingest import ColumnMapping
-from dialin_core.judge import VERDICT_GRAMMAR, judge_messages
-from dialin_core.naming import namer_messages
-from dialin_core.pipeline import run_discovery
-from dialin_core.store import Store
+from dialin_core.data.datasets import ingest_file
+from dialin_core.data.ingest import ColumnMapping
+from dialin_core.data.store import Store
+from dialin_core.judging.llm_judge import VERDICT_GRAMMAR, judge_messages
+from dialin_core.methods.baselines import run_discovery
+from dialin_core.naming.names import namer_messages
 from tests.conftest import BANKING77_TEST
 
 RENAMED, SPLIT = "request-refund", "report-lost_card"
@@ -211,7 +211,7 @@ def test_the_browser_download_holds_every_file_and_writes_roles_as_the_csv_expor
     import io
     import zipfile
 
-    from dialin_core.export import export_zip, utterances_csv
+    from dialin_core.curation.export import export_zip, utterances_csv
 
     archive = zipfile.ZipFile(io.BytesIO(export_zip(reviewed.store, reviewed.run_id)))
     names = sorted(Path(n).name for n in archive.namelist())

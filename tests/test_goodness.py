@@ -7,12 +7,19 @@ import pandas as pd
 import pytest
 
 from dialin_core.cli import main
-from dialin_core.cluster import NOISE
-from dialin_core.compare import compare_runs
-from dialin_core.embed import MULTILINGUAL_EMBEDDER
-from dialin_core.goodness import MAX_PER_CLUSTER, MIN_PER_CLUSTER, evaluator_embedder, run_goodness, sample_members, score_goodness
-from dialin_core.review import move
-from dialin_core.store import Store
+from dialin_core.clustering.algorithms import NOISE
+from dialin_core.curation.review import move
+from dialin_core.data.store import Store
+from dialin_core.embedding.models import MULTILINGUAL_EMBEDDER
+from dialin_core.evaluation.compare import compare_runs
+from dialin_core.evaluation.goodness import (
+    MAX_PER_CLUSTER,
+    MIN_PER_CLUSTER,
+    evaluator_embedder,
+    run_goodness,
+    sample_members,
+    score_goodness,
+)
 from tests.test_compare import two_runs  # noqa: F401  (fixture)
 from tests.test_studio import labelled, open_app
 

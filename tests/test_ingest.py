@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dialin_core.errors import IngestError
-from dialin_core.ingest import (
+from dialin_core.data.ingest import (
     ColumnMapping,
     Turn,
     deduplicate,
@@ -17,6 +16,7 @@ from dialin_core.ingest import (
     read_text,
     read_transcripts,
 )
+from dialin_core.errors import IngestError
 from tests.conftest import SGD_SAMPLE
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
@@ -452,7 +452,7 @@ def test_deduplicate_sgd_sample_accounts_for_every_turn():
 
 
 def test_column_names_suggest_the_mapping_case_insensitively_and_leave_unknown_fields_empty():
-    from dialin_core.ingest import suggest_mapping
+    from dialin_core.data.ingest import suggest_mapping
 
     assert suggest_mapping(["Query", "category", "Speaker", "notes"]) == {
         "text": "Query", "dialogue_id": None, "turn_index": None, "speaker": "Speaker", "label": "category",

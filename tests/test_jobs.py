@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from dialin_core import jobs
 from dialin_core.config import RunConfig
-from dialin_core.datasets import ingest_file
-from dialin_core.dialin_run import build_tools
-from dialin_core.ingest import ColumnMapping
-from dialin_core.judge import VERDICT_GRAMMAR
+from dialin_core.data.datasets import ingest_file
+from dialin_core.data.ingest import ColumnMapping
+from dialin_core.data.store import Store
+from dialin_core.judging.llm_judge import VERDICT_GRAMMAR
 from dialin_core.llm.base import ChatResponse
-from dialin_core.store import Store
+from dialin_core.methods import jobs
+from dialin_core.methods.dialin import build_tools
 from tests.fakes import ScriptedLLM, verdict_response
 
 LLM_JUDGED = RunConfig(llm="local", judge="llm", with_map=False, max_iterations=2, n_candidates=2, max_llm_calls=400)

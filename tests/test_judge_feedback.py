@@ -5,17 +5,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dialin_core import review
 from dialin_core.cli import main
-from dialin_core.cohesion import CohesionModel, default_model_path, examples_path, load_cohesion_model
 from dialin_core.config import RunConfig
-from dialin_core.datasets import ingest_file
-from dialin_core.embed import load_embedder
-from dialin_core.ingest import ColumnMapping
-from dialin_core.judge_feedback import ANALYST_WEIGHT, agreement, analyst_labels, refit_judge
-from dialin_core.pipeline import run_discovery
-from dialin_core.review import review_state
-from dialin_core.store import Store
+from dialin_core.curation import review
+from dialin_core.data.datasets import ingest_file
+from dialin_core.data.ingest import ColumnMapping
+from dialin_core.data.store import Store
+from dialin_core.embedding.models import load_embedder
+from dialin_core.judging.cohesion import CohesionModel, default_model_path, examples_path, load_cohesion_model
+from dialin_core.judging.feedback import ANALYST_WEIGHT, agreement, analyst_labels, refit_judge
+from dialin_core.methods.baselines import run_discovery
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from dialin_core.judge import VERDICT_GRAMMAR, LLMJudge
+from dialin_core.judging.llm_judge import VERDICT_GRAMMAR, LLMJudge
 from dialin_core.llm.base import ChatResponse
-from dialin_core.naming import (
+from dialin_core.naming.names import (
     ACTION_VERBS,
     LLMNamer,
     name_grammar,
@@ -84,7 +84,7 @@ def test_unique_name_counts_up_and_stays_valid():
 
 
 def test_base_name_drops_only_the_uniqueness_tail():
-    from dialin_core.naming import base_name
+    from dialin_core.naming.names import base_name
 
     assert base_name("request-refund_12") == "request-refund"
     assert base_name("report-lost_card") == "report-lost_card"

@@ -1,4 +1,4 @@
-from dialin_core.keywords import keyword_names
+from dialin_core.naming.keywords import keyword_names
 
 
 def test_names_come_from_words_distinctive_of_each_cluster():

@@ -14,18 +14,25 @@ import pytest
 
 from dialin_core.cli import main
 from dialin_core.config import RunConfig
-from dialin_core.datasets import ingest_file
-from dialin_core.dialin_run import run_dialin
-from dialin_core.embed import embed_texts, load_embedder
-from dialin_core.ingest import ColumnMapping
-from dialin_core.labelgen import (
-    LabelgenSettings, classify, generate_labels, label_prototypes, merge_labels, numbered_lines, refine_prototypes,
-)
-from dialin_core.labelgen_run import approved_names, complete_labelgen_run, create_leftover_run, run_labelgen
+from dialin_core.curation.review import UNASSIGNED, move, review_state, set_status
+from dialin_core.data.datasets import ingest_file
+from dialin_core.data.ingest import ColumnMapping
+from dialin_core.data.store import Store
+from dialin_core.embedding.embed import embed_texts
+from dialin_core.embedding.models import load_embedder
 from dialin_core.llm.base import ChatRequest, ChatResponse
-from dialin_core.naming import name_as_text, validate_intent_name
-from dialin_core.review import UNASSIGNED, move, review_state, set_status
-from dialin_core.store import Store
+from dialin_core.methods.dialin import run_dialin
+from dialin_core.methods.label_generation import (
+    LabelgenSettings,
+    classify,
+    generate_labels,
+    label_prototypes,
+    merge_labels,
+    numbered_lines,
+    refine_prototypes,
+)
+from dialin_core.methods.labelgen import approved_names, complete_labelgen_run, create_leftover_run, run_labelgen
+from dialin_core.naming.names import name_as_text, validate_intent_name
 from tests.conftest import BANKING77_TEST
 from tests.fakes import ScriptedLLM
 

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from dialin_core.config import RunConfig
-from dialin_core.datasets import ingest_file
-from dialin_core.embed import load_embedder
-from dialin_core.ingest import ColumnMapping
-from dialin_core.labelgen_run import run_labelgen
-from dialin_core.store import Store
+from dialin_core.data.datasets import ingest_file
+from dialin_core.data.ingest import ColumnMapping
+from dialin_core.data.store import Store
+from dialin_core.embedding.models import load_embedder
+from dialin_core.methods.labelgen import run_labelgen
 from tests.fakes import ScriptedLLM
 from tests.test_labelgen import scripted_answer
 from tests.test_studio import labelled, open_app

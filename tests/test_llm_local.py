@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
+from dialin_core.data.store import Store
 from dialin_core.llm import CachedLLM, ChatRequest
 from dialin_core.llm.local_backend import LocalBackend
 from dialin_core.llm.models import DEFAULT_LOCAL_MODEL, PACKAGED_GGUFS, assemble, resolve_gguf
-from dialin_core.store import Store
 
 QUERIES = "\n".join(["how do I top up my card", "can I add money with a cheque", "where can I top up"])
 VERDICT = ChatRequest(
@@ -67,8 +67,8 @@ def test_unknown_model_names_say_what_to_use():
 
 
 def test_real_model_judges_and_names_a_cluster(backend):
-    from dialin_core.judge import LLMJudge
-    from dialin_core.naming import LLMNamer, validate_intent_name
+    from dialin_core.judging.llm_judge import LLMJudge
+    from dialin_core.naming.names import LLMNamer, validate_intent_name
 
     sentences = QUERIES.split("\n")
     verdict = LLMJudge(backend).judge(sentences)

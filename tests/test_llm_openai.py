@@ -8,10 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from dialin_core.data.store import Store
 from dialin_core.llm import CachedLLM, ChatRequest
 from dialin_core.llm.base import LLMError
 from dialin_core.llm.openai_backend import OpenAIBackend, OpenAISettings
-from dialin_core.store import Store
 
 GOOD_REPLY = {
     "choices": [

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dialin_core.merge import geodesic_distances, propose_merges, same_intent_probabilities
+from dialin_core.naming.merge import geodesic_distances, propose_merges, same_intent_probabilities
 
 
 def unit(*angles_degrees: float) -> np.ndarray:

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from dialin_core.metrics import (
+from dialin_core.evaluation.metrics import (
     hungarian_accuracy,
     many_to_one_precision,
     many_to_one_recall,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dialin_core.pii import mask_pii
+from dialin_core.data.pii import mask_pii
 
 
 @pytest.mark.parametrize(

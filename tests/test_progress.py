@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from dialin_core.progress import Timing, run_timing
+from dialin_core.methods.progress import Timing, run_timing
 
 T0 = datetime(2026, 12, 2, 9, 0, 0)
 

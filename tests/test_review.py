@@ -6,13 +6,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dialin_core import review
 from dialin_core.config import RunConfig
-from dialin_core.datasets import ingest_file
-from dialin_core.ingest import ColumnMapping
-from dialin_core.pipeline import run_discovery
-from dialin_core.review import ReviewError, UNASSIGNED, derive_state, review_state
-from dialin_core.store import Store
+from dialin_core.curation import review
+from dialin_core.curation.review import UNASSIGNED, ReviewError, derive_state, review_state
+from dialin_core.data.datasets import ingest_file
+from dialin_core.data.ingest import ColumnMapping
+from dialin_core.data.store import Store
+from dialin_core.methods.baselines import run_discovery
 
 
 @pytest.fixture

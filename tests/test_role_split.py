@@ -6,16 +6,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dialin_core import review
 from dialin_core.config import RunConfig
-from dialin_core.datasets import ingest_file
-from dialin_core.dialin_run import ROLES_DERIVED, build_tools, create_role_split_run, resume_dialin, run_dialin
-from dialin_core.judge import VERDICT_GRAMMAR
+from dialin_core.curation import review
+from dialin_core.curation.review import UNASSIGNED, derive_state
+from dialin_core.data.datasets import ingest_file
+from dialin_core.data.store import Store
+from dialin_core.judging.llm_judge import VERDICT_GRAMMAR
 from dialin_core.llm.base import ChatResponse
-from dialin_core.pipeline import run_discovery
-from dialin_core.review import UNASSIGNED, derive_state
-from dialin_core.role_split import check_splittable, derived_roles, has_speaker_roles, names_by_utterance, role_counts
-from dialin_core.store import Store
+from dialin_core.methods.baselines import run_discovery
+from dialin_core.methods.dialin import ROLES_DERIVED, build_tools, create_role_split_run, resume_dialin, run_dialin
+from dialin_core.methods.role_split import check_splittable, derived_roles, has_speaker_roles, names_by_utterance, role_counts
 from tests.conftest import SAMPLE_DIALOGUES
 from tests.fakes import ScriptedLLM, verdict_response
 
@@ -65,7 +65,7 @@ def test_a_split_that_changes_nothing_is_refused_with_a_way_out():
 
 def test_roles_from_is_a_dialin_option_that_needs_the_role_split():
     assert RunConfig(roles_from=3, refine_of=5).roles_from == 3  # refining a role-split run keeps its roles
-    with pytest.raises(ValueError, match="dialin method"):
+    with pytest.raises(ValueError, match="only a dialin run reads roles from a run's names, not a kmeans run"):
         RunConfig(method="kmeans", roles_from=3)
     with pytest.raises(ValueError, match="no-role-split"):
         RunConfig(roles_from=3, separate_roles=False)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dialin_core.sampling import SAMPLERS, convex_sample, random_sample
+from dialin_core.clustering.sampling import SAMPLERS, convex_sample, random_sample
 
 
 def ring_with_core(seed: int = 0) -> np.ndarray:

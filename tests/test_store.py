@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dialin_core.ingest import Turn, deduplicate
-from dialin_core.store import MIGRATIONS, Store
+from dialin_core.data.ingest import Turn, deduplicate
+from dialin_core.data.store import MIGRATIONS, Store
 
 
 def make_turns(*texts: str, dialogue: str = "d1") -> list[Turn]:

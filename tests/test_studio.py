@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dialin_core import jobs, review
-from dialin_core.review import review_state
-from dialin_core.store import Store
+from dialin_core.curation import review
+from dialin_core.curation.review import review_state
+from dialin_core.data.store import Store
+from dialin_core.judging.llm_judge import VERDICT_GRAMMAR
+from dialin_core.llm.base import ChatResponse
+from dialin_core.methods import jobs
 from tests.conftest import REPO, SAMPLE_TURNS
 from tests.fakes import ScriptedLLM, verdict_response
-from dialin_core.judge import VERDICT_GRAMMAR
-from dialin_core.llm.base import ChatResponse
 
 TIMEOUT = 180
 
@@ -202,7 +203,7 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
 
 def test_a_run_with_a_scripted_llm_proposes_a_merge_the_analyst_approves(workspace, monkeypatch):
     llm = scripted_llm()
-    monkeypatch.setattr("dialin_core.dialin_run.open_backend", lambda kind, model=None: llm)
+    monkeypatch.setattr("dialin_core.methods.dialin.open_backend", lambda kind, model=None: llm)
     app = open_app(workspace)
     load_sample(app)
     run_id = start_run(app, workspace, **{"LLM back end": "local", "Judge": "cascade", "Max iterations": 2,
@@ -243,9 +244,9 @@ def test_a_run_with_the_real_local_model_is_started_from_the_studio(workspace):
 
 def test_sentences_with_html_and_markdown_are_shown_literally(workspace, tmp_path):
     from dialin_core.config import RunConfig
-    from dialin_core.datasets import ingest_file
-    from dialin_core.ingest import ColumnMapping
-    from dialin_core.pipeline import run_discovery
+    from dialin_core.data.datasets import ingest_file
+    from dialin_core.data.ingest import ColumnMapping
+    from dialin_core.methods.baselines import run_discovery
 
     hostile = "<script>alert('x')</script> my **card** [link](http://evil) is blocked"
     rows = [hostile] + [f"my card number {i} is blocked" for i in range(12)] + [f"what is my balance on account {i}" for i in range(12)]
@@ -270,10 +271,10 @@ def test_sentences_with_html_and_markdown_are_shown_literally(workspace, tmp_pat
 
 def test_review_splits_a_run_without_speakers_by_role_and_hides_the_action_when_ingest_knew_them(workspace, tmp_path):
     from dialin_core.config import RunConfig
-    from dialin_core.datasets import ingest_file
-    from dialin_core.dialin_run import ROLES_DERIVED
-    from dialin_core.ingest import ColumnMapping
-    from dialin_core.pipeline import run_discovery
+    from dialin_core.data.datasets import ingest_file
+    from dialin_core.data.ingest import ColumnMapping
+    from dialin_core.methods.baselines import run_discovery
+    from dialin_core.methods.dialin import ROLES_DERIVED
 
     rows = [f"I can provide the tracking number {i} for you now" for i in range(30)] + [f"where is my parcel number {i}" for i in range(30)]
     path = tmp_path / "sentences.csv"
@@ -329,7 +330,7 @@ def test_pause_and_resume_a_run_from_the_discover_page_while_it_names_its_stored
         return ChatResponse(text=f"inquire-topic_{len(llm.requests)}")
 
     llm = ScriptedLLM(answer)
-    monkeypatch.setattr("dialin_core.dialin_run.open_backend", lambda kind, model=None: llm)
+    monkeypatch.setattr("dialin_core.methods.dialin.open_backend", lambda kind, model=None: llm)
     app = open_app(workspace)
     load_sample(app)
     app.switch_page("pages/discover.py").run()
@@ -360,9 +361,9 @@ def test_pause_and_resume_a_run_from_the_discover_page_while_it_names_its_stored
 def kmeans_workspace(workspace, banking77_subset) -> tuple[Path, int]:
     """A finished k-means run (k=8) on eight BANKING77 intents: a review to work through."""
     from dialin_core.config import RunConfig
-    from dialin_core.datasets import ingest_file
-    from dialin_core.ingest import ColumnMapping
-    from dialin_core.pipeline import run_discovery
+    from dialin_core.data.datasets import ingest_file
+    from dialin_core.data.ingest import ColumnMapping
+    from dialin_core.methods.baselines import run_discovery
 
     with Store(workspace) as store:
         dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
@@ -455,9 +456,9 @@ def test_classify_says_what_a_reviewed_run_leaves_out_before_it_trains(kmeans_wo
 
 def test_discover_shows_the_fields_of_the_chosen_method_and_flags_a_run_with_the_same_settings(workspace, banking77_subset):
     from dialin_core.config import RunConfig
-    from dialin_core.datasets import ingest_file
-    from dialin_core.ingest import ColumnMapping
-    from dialin_core.pipeline import run_discovery
+    from dialin_core.data.datasets import ingest_file
+    from dialin_core.data.ingest import ColumnMapping
+    from dialin_core.methods.baselines import run_discovery
 
     with Store(workspace) as store:
         dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
@@ -485,9 +486,9 @@ def test_discover_shows_the_fields_of_the_chosen_method_and_flags_a_run_with_the
 
 def test_the_map_highlights_one_intent_keeps_colours_by_cluster_and_clips_its_axes(workspace, banking77_subset):
     from dialin_core.config import RunConfig
-    from dialin_core.datasets import ingest_file
-    from dialin_core.ingest import ColumnMapping
-    from dialin_core.pipeline import run_discovery
+    from dialin_core.data.datasets import ingest_file
+    from dialin_core.data.ingest import ColumnMapping
+    from dialin_core.methods.baselines import run_discovery
 
     with Store(workspace) as store:
         dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))

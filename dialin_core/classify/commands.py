@@ -16,8 +16,8 @@ from dialin_core.classify.labelling import LLMLabeller, Taxonomy, label_dialogue
 from dialin_core.classify.model import ClassifierSettings, IntentClassifier
 from dialin_core.classify.routing import DEFAULT_TAU, DEFAULT_TOP_K, HybridRouter, LLMChooser
 from dialin_core.classify.simulate import DialogueSimulator, SimulatorSettings, seed_queries, simulate_dialogues, simulation_report
-from dialin_core.embed import DEFAULT_EMBEDDER
-from dialin_core.export import write_jsonl
+from dialin_core.curation.export import write_jsonl
+from dialin_core.embedding.models import DEFAULT_EMBEDDER
 from dialin_core.llm.backends import open_backend
 from dialin_core.llm.cache import CachedLLM
 from dialin_core.workspace import open_workspace

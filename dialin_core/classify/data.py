@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from dialin_core.curation.export import curated_utterances
+from dialin_core.data.ingest import FilePath, Role, Turn, read_transcripts
+from dialin_core.data.store import Store
 from dialin_core.errors import IngestError
-from dialin_core.export import curated_utterances
-from dialin_core.ingest import FilePath, Role, Turn, read_transcripts
-from dialin_core.naming import NAME_PATTERN, base_name
-from dialin_core.store import Store
+from dialin_core.naming.names import NAME_PATTERN, base_name
 
 DEFAULT_CONTEXT_TURNS = 8
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dialin_core.embed import Embedder, load_embedder, resolve_model_path
+from dialin_core.embedding.models import Embedder, load_embedder, resolve_model_path
 
 
 class Int8Encoder:

@@ -17,7 +17,14 @@ from sklearn.metrics import f1_score
 from dialin_core.classify.data import Dialogue, LabelledTurn, recent_context
 from dialin_core.classify.model import IntentClassifier, Prediction
 from dialin_core.classify.routing import (
-    DEFAULT_TAU, DEFAULT_TOP_K, HybridRouter, RoutedTurn, accuracy_coverage_curve, is_correct, routing_report, top_k_recall,
+    DEFAULT_TAU,
+    DEFAULT_TOP_K,
+    HybridRouter,
+    RoutedTurn,
+    accuracy_coverage_curve,
+    is_correct,
+    routing_report,
+    top_k_recall,
 )
 
 CURVE_TAUS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)

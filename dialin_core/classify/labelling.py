@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from dialin_core import prompts
 from dialin_core.classify.data import ContextTurn, Dialogue, append_turn, recent_context, render_context
-from dialin_core.judge import ChatModel
 from dialin_core.llm.base import ChatRequest
+from dialin_core.llm.chat import ChatModel
 
 REASON_CHARS = 160  # a sentence or a short quote: enough to decide, short enough to stay cheap
 Decision = Literal["single", "kept", "revised", "unparsed"]

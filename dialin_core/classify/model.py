@@ -22,7 +22,8 @@ from sklearn.linear_model import LogisticRegression
 
 from dialin_core.classify.data import DEFAULT_CONTEXT_TURNS, ContextTurn, LabelledTurn, append_turn, recent_context
 from dialin_core.classify.encoder import load_encoder
-from dialin_core.embed import DEFAULT_EMBEDDER, Embedder, embed_texts
+from dialin_core.embedding.embed import embed_texts
+from dialin_core.embedding.models import DEFAULT_EMBEDDER, Embedder
 
 FORMAT_VERSION = 1
 

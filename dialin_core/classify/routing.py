@@ -10,7 +10,6 @@ The accuracy/coverage arithmetic is pure: confidences and correctness in, a tabl
 can be chosen from a held-out set before any LLM is called.
 """
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ import numpy as np
 from dialin_core import prompts
 from dialin_core.classify.data import ContextTurn, render_context
 from dialin_core.classify.model import Prediction
-from dialin_core.judge import ChatModel
 from dialin_core.llm.base import ChatRequest
+from dialin_core.llm.chat import ChatModel, choice_grammar
 
 DEFAULT_TAU = 0.7
 DEFAULT_TOP_K = 3
@@ -31,11 +30,6 @@ RoutePath = Literal["classifier", "llm", "llm_off_list", "over_budget"]
 # LLM answered outside the candidates (a server that ignores grammars), the top-1 stands;
 # over_budget: unsure, but the LLM call budget is spent, the top-1 stands.
 PATHS: tuple[RoutePath, ...] = ("classifier", "llm", "llm_off_list", "over_budget")
-
-
-def choice_grammar(labels: Sequence[str]) -> str:
-    """GBNF whose only sentences are the labels (JSON string escaping is GBNF's literal syntax)."""
-    return "root ::= " + " | ".join(json.dumps(label, ensure_ascii=False) for label in labels)
 
 
 def choice_messages(context: Sequence[ContextTurn], speaker: str, text: str, candidates: Sequence[str]) -> tuple[tuple[str, str], ...]:

@@ -22,8 +22,8 @@ from typing import Any
 from dialin_core import prompts
 from dialin_core.classify.data import ContextTurn, Dialogue, DialogueTurn, append_turn, render_context
 from dialin_core.classify.labelling import LLMLabeller, TurnLabel
-from dialin_core.judge import ChatModel
 from dialin_core.llm.base import ChatRequest
+from dialin_core.llm.chat import ChatModel
 
 OPENING = "Opening"
 INTENT_CHANGE = "IntentChange"

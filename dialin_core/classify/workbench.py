@@ -19,7 +19,7 @@ from sklearn.metrics import confusion_matrix
 from dialin_core.classify.data import Dialogue, labelled_turns, split_dialogues
 from dialin_core.classify.evaluate import evaluation_report, prediction_records, stream_dialogues
 from dialin_core.classify.model import ClassifierSettings, IntentClassifier
-from dialin_core.export import write_jsonl
+from dialin_core.curation.export import write_jsonl
 
 EVALUATION = "evaluation.json"
 PREDICTIONS = "predictions.jsonl"

@@ -3,8 +3,8 @@
 import time
 from dataclasses import asdict, dataclass
 
+from dialin_core.data.store import Store
 from dialin_core.llm.base import ChatRequest, ChatResponse, LLMBackend
-from dialin_core.store import Store
 
 
 @dataclass

@@ -1,0 +1,359 @@
+"""The curated data set of a reviewed run: its utterances with their intents, two fine-tuning sets, a data card.
+
+Everything is read from the review state (`review.review_state`), the fold of the analyst's active
+decisions over the run's output, so a human decision always wins over the model's: a renamed cluster
+exports under its new name, a moved sentence under its new intent, an undone decision not at all.
+Each label says whether a human or the model set it, so whoever trains on the export can weight or
+filter by source. The fine-tuning sets are the two the Dial-In seed trains (a coherence judge and an
+intent namer), in the chat format OpenAI and TRL read, with the prompts the studio sends at run time.
+"""
+
+import io
+import json
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dialin_core.clustering.sampling import MAX_SAMPLE
+from dialin_core.curation.review import UNASSIGNED, ReviewState, active_decisions, review_state
+from dialin_core.data.store import DatasetInfo, Store
+from dialin_core.judging.llm_judge import judge_messages
+from dialin_core.naming.names import NAME_PATTERN, base_name, namer_messages
+
+FORMATS = ("jsonl", "csv", "parquet")
+# The judge is constrained to these tokens (judge.VERDICT_GRAMMAR); its training answers must be the same.
+VERDICT_ANSWERS = {"good": "Good", "bad": "Bad"}
+UTTERANCE_COLUMNS = (
+    "utterance_id", "text", "frequency", "roles", "gold_label", "cluster_id", "intent", "verdict", "status", "labelled_by",
+)
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """What an export reads from the workspace, read once: every part of the export is a function of it."""
+
+    run: dict[str, Any]  # store.run(), plus created_at and finished_at
+    dataset: DatasetInfo
+    utterances: pd.DataFrame  # the data set's unique utterances
+    assigned: pd.DataFrame  # utterance_id, cluster_id as the engine left them
+    state: ReviewState
+    decisions: pd.DataFrame  # every decision recorded, undos included
+
+
+def load_snapshot(store: Store, run_id: int) -> RunSnapshot:
+    """A finished run's export inputs; a clear error for a run still running, paused, failed or cancelled,
+    whose clusters are not the run's final word."""
+    run = store.run(run_id)
+    if run["status"] != "finished":
+        raise ValueError(f"run {run_id} is {run['status']}, not finished: export it once it has finished")
+    created_at, finished_at = store.run_times(run_id)
+    return RunSnapshot(
+        run={**run, "created_at": _iso(created_at), "finished_at": _iso(finished_at)},
+        dataset=store.dataset(run["dataset_id"]),
+        utterances=store.utterances(run["dataset_id"]),
+        assigned=store.cluster_members(run_id),
+        state=review_state(store, run_id),
+        decisions=store.decisions(run_id),
+    )
+
+
+def _iso(value: Any) -> str | None:
+    return None if pd.isna(value) else pd.Timestamp(value).isoformat()
+
+
+# -- who set each label ------------------------------------------------------------------------------
+
+
+def _decided_clusters(decisions: pd.DataFrame, actions: Sequence[str]) -> set[int]:
+    """Clusters that `decisions` of `actions` apply to: `cluster_id` (rename, the keeper of a merge) or
+    `cluster_ids` (set_verdict). Callers pass the active decisions, so an undone one counts for nothing."""
+    clusters: set[int] = set()
+    for action, after in zip(decisions["action"], decisions["after"]):
+        if action in actions:
+            parsed = json.loads(after)
+            clusters.update(parsed["cluster_ids"] if action == "set_verdict" else [parsed["cluster_id"]])
+    return clusters
+
+
+def _created(state: ReviewState) -> set[int]:
+    return set(state.clusters.loc[state.clusters["origin"] == "analyst", "cluster_id"])
+
+
+def analyst_named(snapshot: RunSnapshot) -> set[int]:
+    """Clusters whose name a human set: created, renamed, or kept by an accepted merge (which names it)."""
+    return _created(snapshot.state) | _decided_clusters(active_decisions(snapshot.decisions), ("rename", "accept_merge"))
+
+
+def analyst_judged(snapshot: RunSnapshot) -> set[int]:
+    """Clusters whose verdict a human set: created (an analyst's cluster is good by making), or set_verdict."""
+    return _created(snapshot.state) | _decided_clusters(active_decisions(snapshot.decisions), ("set_verdict",))
+
+
+# -- the curated utterances ----------------------------------------------------------------------------
+
+
+def curate(snapshot: RunSnapshot) -> pd.DataFrame:
+    """One row per utterance of the run with its current intent; `labelled_by` is "analyst" when the
+    utterance was moved (its cluster differs from the engine's) or its cluster was named by a human."""
+    members = snapshot.state.members.merge(
+        snapshot.assigned.rename(columns={"cluster_id": "engine_cluster_id"}), on="utterance_id"
+    )
+    frame = snapshot.utterances.merge(members, on="utterance_id").sort_values("utterance_id", ignore_index=True)
+    clusters = snapshot.state.clusters.set_index("cluster_id")
+    assigned = frame["cluster_id"] != UNASSIGNED
+    for column, source in (("intent", "name"), ("verdict", "verdict"), ("status", "status")):
+        values = frame["cluster_id"].map(clusters[source]).astype(object)
+        frame[column] = values.where(assigned & values.notna(), None)
+    human = (frame["cluster_id"] != frame["engine_cluster_id"]) | frame["cluster_id"].isin(analyst_named(snapshot))
+    frame["labelled_by"] = np.where(human, "analyst", "model")
+    frame["roles"] = frame["roles"].map(list)
+    frame["gold_label"] = frame["gold_label"].astype(object).where(frame["gold_label"].notna(), None)
+    return frame[list(UTTERANCE_COLUMNS)]
+
+
+def curated_utterances(store: Store, run_id: int) -> pd.DataFrame:
+    return curate(load_snapshot(store, run_id))
+
+
+# -- fine-tuning sets ------------------------------------------------------------------------------------
+
+
+def cluster_samples(snapshot: RunSnapshot) -> dict[int, list[str]]:
+    """The sentences each live cluster is shown with: the stored sample the judge saw, less the sentences
+    moved out since, topped up with other members in utterance order to MAX_SAMPLE. A cluster an analyst
+    made has no stored sample, so it is shown its members."""
+    texts = snapshot.utterances.set_index("utterance_id")["text"]
+    members = snapshot.state.members.sort_values("utterance_id").groupby("cluster_id")["utterance_id"].agg(list)
+    live = snapshot.state.live_clusters()
+    samples: dict[int, list[str]] = {}
+    for cluster_id, stored in zip(live["cluster_id"], live["sample"]):
+        current = members.get(cluster_id, [])
+        still_in = set(current)
+        kept = [int(u) for u in _ids(stored) if u in still_in]
+        seen = set(kept)
+        ids = (kept + [u for u in current if u not in seen])[:MAX_SAMPLE]
+        samples[int(cluster_id)] = texts.loc[ids].tolist()
+    return samples
+
+
+def _ids(stored: Any) -> list[int]:
+    """A stored sample as a list; NULL (a baseline run, an analyst's cluster) is no sample."""
+    return list(stored) if isinstance(stored, (list, tuple, np.ndarray)) else []
+
+
+def _chat_record(messages: Sequence[tuple[str, str]], answer: str, run_id: int, cluster_id: int, source: str) -> dict[str, Any]:
+    turns = [{"role": role, "content": content} for role, content in messages]
+    return {
+        "messages": [*turns, {"role": "assistant", "content": answer}],
+        "metadata": {"run_id": run_id, "cluster_id": cluster_id, "source": source},
+    }
+
+
+def judge_records(snapshot: RunSnapshot) -> list[dict[str, Any]]:
+    """Cluster sample -> Good/Bad, for every live cluster with a verdict (a baseline run's clusters have
+    none until an analyst gives one). Zero-shot prompts: a fine-tuned judge learns the task from the set."""
+    samples = cluster_samples(snapshot)
+    judged = analyst_judged(snapshot)
+    live = snapshot.state.live_clusters()
+    return [
+        _chat_record(judge_messages(samples[int(c)], few_shot=False), VERDICT_ANSWERS[v], snapshot.run["run_id"], int(c),
+                     "analyst" if c in judged else "model")
+        for c, v in zip(live["cluster_id"], live["verdict"]) if v in VERDICT_ANSWERS
+    ]
+
+
+def namer_records(snapshot: RunSnapshot) -> list[dict[str, Any]]:
+    """Cluster sample -> name, for every live cluster named in the action-objective form the namer's
+    grammar produces (keyword names of a baseline run are left out: a trained namer could never say
+    them). The answer drops the `_N` tail that `unique_name` adds after the model has answered."""
+    samples = cluster_samples(snapshot)
+    named = analyst_named(snapshot)
+    live = snapshot.state.live_clusters()
+    return [
+        _chat_record(namer_messages(samples[int(c)], few_shot=False), base_name(n), snapshot.run["run_id"], int(c),
+                     "analyst" if c in named else "model")
+        for c, n in zip(live["cluster_id"], live["name"]) if isinstance(n, str) and NAME_PATTERN.fullmatch(n)
+    ]
+
+
+def judge_sft_records(store: Store, run_id: int) -> list[dict[str, Any]]:
+    return judge_records(load_snapshot(store, run_id))
+
+
+def namer_sft_records(store: Store, run_id: int) -> list[dict[str, Any]]:
+    return namer_records(load_snapshot(store, run_id))
+
+
+# -- the data card -------------------------------------------------------------------------------------------
+
+
+def build_card(snapshot: RunSnapshot, utterances: pd.DataFrame, judge: list[dict], namer: list[dict]) -> dict[str, Any]:
+    """What the export holds, where it came from, and how much of it a human decided."""
+    decisions = snapshot.decisions
+    active = active_decisions(decisions)
+    n_undos = int((decisions["action"] == "undo").sum())
+    labelled_by = utterances["labelled_by"].value_counts()
+    n_live = len(snapshot.state.live_clusters())
+    dataset = snapshot.dataset
+    return {
+        "title": f"{dataset.name}, run {snapshot.run['run_id']}",
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "dataset": {
+            "dataset_id": dataset.dataset_id, "name": dataset.name, "source": dataset.source, "format": dataset.format,
+            "dialogues": dataset.n_dialogues, "turns": dataset.n_turns, "utterances": dataset.n_utterances,
+        },
+        "run": {key: snapshot.run[key] for key in ("run_id", "method", "status", "created_at", "finished_at", "config", "summary")},
+        "counts": {
+            "utterances": len(utterances),
+            "occurrences": int(utterances["frequency"].sum()),
+            "clusters": n_live,
+            "unassigned": int((utterances["cluster_id"] == UNASSIGNED).sum()),
+            "labelled_by": {source: int(labelled_by.get(source, 0)) for source in ("analyst", "model")},
+        },
+        "fine_tuning": {
+            "judge_records": len(judge),
+            "judge_clusters_without_verdict": n_live - len(judge),
+            "namer_records": len(namer),
+            "namer_names_off_form": n_live - len(namer),
+        },
+        "decisions": {
+            "recorded": len(decisions),
+            "active": len(active),
+            "undone": n_undos,  # each undo takes back exactly one decision; the undos are not counted as active
+            "by_action": _counts(active, "action"),
+            "by_analyst": _counts(active, "analyst"),
+        },
+    }
+
+
+def _counts(frame: pd.DataFrame, column: str) -> dict[str, int]:
+    return {str(k): int(v) for k, v in sorted(frame[column].value_counts().items())} if len(frame) else {}
+
+
+def data_card(store: Store, run_id: int) -> dict[str, Any]:
+    snapshot = load_snapshot(store, run_id)
+    return build_card(snapshot, curate(snapshot), judge_records(snapshot), namer_records(snapshot))
+
+
+def data_card_markdown(card: dict[str, Any]) -> str:
+    """The card for people: the same facts as data_card.json, as a page a reviewer reads."""
+    dataset, run, counts, tuning, decisions = (card[k] for k in ("dataset", "run", "counts", "fine_tuning", "decisions"))
+    lines = [
+        f"# Data card: {card['title']}",
+        "",
+        f"Exported {card['created_at']} from a {run['method']} run finished {run['finished_at']}.",
+        "Analyst decisions win over the model's: names, verdicts and memberships are the reviewed ones.",
+        "",
+        "## Source",
+        "",
+        f"- Data set {dataset['dataset_id']}: {dataset['name']} ({dataset['format']}), from `{dataset['source']}`",
+        f"- {dataset['dialogues']} dialogues, {dataset['turns']} turns, {dataset['utterances']} unique utterances",
+        "",
+        "## Contents",
+        "",
+        "| | count |",
+        "|---|---|",
+        f"| utterances | {counts['utterances']} |",
+        f"| occurrences in the transcripts | {counts['occurrences']} |",
+        f"| intents (clusters) | {counts['clusters']} |",
+        f"| unassigned utterances | {counts['unassigned']} |",
+        f"| labelled by an analyst | {counts['labelled_by']['analyst']} |",
+        f"| labelled by the model | {counts['labelled_by']['model']} |",
+        f"| judge fine-tuning records | {tuning['judge_records']} ({tuning['judge_clusters_without_verdict']} clusters without a verdict) |",
+        f"| namer fine-tuning records | {tuning['namer_records']} ({tuning['namer_names_off_form']} names not in action-objective form) |",
+        "",
+        "## Decisions",
+        "",
+        f"{decisions['active']} active of {decisions['recorded']} recorded; {decisions['undone']} undone.",
+        "",
+        *_table("action", decisions["by_action"]),
+        *_table("analyst", decisions["by_analyst"]),
+        "## Run",
+        "",
+        f"Run {run['run_id']}, created {run['created_at']}.",
+        "",
+        "Summary:",
+        "",
+        "```json",
+        json.dumps(run["summary"], indent=2, sort_keys=True),
+        "```",
+        "",
+        "Configuration:",
+        "",
+        "```json",
+        json.dumps(run["config"], indent=2, sort_keys=True),
+        "```",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _table(heading: str, counts: dict[str, int]) -> list[str]:
+    if not counts:
+        return []
+    return [f"| {heading} | decisions |", "|---|---|", *(f"| {k} | {v} |" for k, v in counts.items()), ""]
+
+
+# -- files ---------------------------------------------------------------------------------------------------
+
+
+def write_export(store: Store, run_id: int, out_dir: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Write the export of a finished run into `out_dir`; returns the files written.
+
+    utterances.<format> for each format asked for, judge_sft.jsonl, namer_sft.jsonl, data_card.json and
+    data_card.md. Everything is checked before the first file is written.
+    """
+    formats = list(dict.fromkeys(formats))
+    for format in formats or [None]:
+        if format not in FORMATS:
+            problem = f"unknown export format '{format}'" if format else "no export format given"
+            raise ValueError(f"{problem}: choose from {', '.join(FORMATS)}")
+    snapshot = load_snapshot(store, run_id)
+    utterances, judge, namer = curate(snapshot), judge_records(snapshot), namer_records(snapshot)
+    data = build_card(snapshot, utterances, judge, namer)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [_write_utterances(utterances, out / f"utterances.{f}", f) for f in formats]
+    written += [write_jsonl(judge, out / "judge_sft.jsonl"), write_jsonl(namer, out / "namer_sft.jsonl")]
+    (out / "data_card.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "data_card.md").write_text(data_card_markdown(data), encoding="utf-8")
+    return [*written, out / "data_card.json", out / "data_card.md"]
+
+
+def utterances_csv(utterances: pd.DataFrame) -> str:
+    """The curated table as CSV text, the same wherever it is written or downloaded: roles joined by ';'."""
+    return utterances.assign(roles=utterances["roles"].map(";".join)).to_csv(index=False)
+
+
+def _write_utterances(utterances: pd.DataFrame, path: Path, format: str) -> Path:
+    """Roles stay a list in JSON lines and Parquet; a CSV cell holds them joined by ';'."""
+    if format == "jsonl":
+        utterances.to_json(path, orient="records", lines=True, force_ascii=False)
+    elif format == "csv":
+        path.write_text(utterances_csv(utterances), encoding="utf-8")
+    else:
+        utterances.to_parquet(path, index=False)
+    return path
+
+
+def export_zip(store: Store, run_id: int, formats: Sequence[str] = FORMATS) -> bytes:
+    """Every file `write_export` writes, in one zip archive, for a browser download from the studio."""
+    with tempfile.TemporaryDirectory() as folder:
+        written = write_export(store, run_id, Path(folder) / f"run-{run_id}", formats)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in written:
+                archive.write(path, arcname=f"run-{run_id}/{path.name}")
+    return buffer.getvalue()
+
+
+def write_jsonl(records: list[dict[str, Any]], path: Path) -> Path:
+    """One JSON object per line, UTF-8 as written (no \\u escapes)."""
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path

@@ -1,0 +1,662 @@
+"""The workspace: one DuckDB file holding data sets, embeddings, runs, clusters and decisions.
+
+All SQL of the product lives in this module, so the schema and the queries change together. Writes
+happen in short transactions so that a failed write (bad input, a killed process) leaves the
+workspace as it was.
+"""
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from dialin_core.data.ingest import Turn, Utterance
+from dialin_core.errors import WorkspaceBusy
+
+# Ordered migrations: a released entry is never edited; a schema change is a new entry at the end.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: data sets, transcripts, de-duplicated utterances, embedding cache, runs, clusters, decisions.
+    """
+    CREATE SEQUENCE dataset_ids START 1;
+    CREATE TABLE datasets (
+        dataset_id   INTEGER PRIMARY KEY DEFAULT nextval('dataset_ids'),
+        name         VARCHAR NOT NULL,
+        source       VARCHAR NOT NULL,
+        format       VARCHAR NOT NULL,
+        content_hash VARCHAR NOT NULL,
+        options      JSON NOT NULL,
+        created_at   TIMESTAMP NOT NULL DEFAULT current_timestamp
+    );
+    CREATE TABLE dialogues (
+        dataset_id  INTEGER NOT NULL REFERENCES datasets(dataset_id),
+        dialogue_id VARCHAR NOT NULL,
+        n_turns     INTEGER NOT NULL,
+        PRIMARY KEY (dataset_id, dialogue_id)
+    );
+    CREATE TABLE utterances (
+        dataset_id   INTEGER NOT NULL REFERENCES datasets(dataset_id),
+        utterance_id INTEGER NOT NULL,
+        norm_text    VARCHAR NOT NULL,
+        text         VARCHAR NOT NULL,
+        text_hash    VARCHAR NOT NULL,
+        frequency    INTEGER NOT NULL,
+        roles        VARCHAR[] NOT NULL,
+        gold_label   VARCHAR,
+        PRIMARY KEY (dataset_id, utterance_id)
+    );
+    CREATE TABLE turns (
+        dataset_id   INTEGER NOT NULL REFERENCES datasets(dataset_id),
+        dialogue_id  VARCHAR NOT NULL,
+        turn_index   INTEGER NOT NULL,
+        speaker      VARCHAR NOT NULL,
+        role         VARCHAR NOT NULL,
+        text         VARCHAR NOT NULL,
+        clean_text   VARCHAR NOT NULL,
+        gold_label   VARCHAR,
+        utterance_id INTEGER,
+        PRIMARY KEY (dataset_id, dialogue_id, turn_index)
+    );
+    CREATE TABLE embeddings (
+        model     VARCHAR NOT NULL,
+        text_hash VARCHAR NOT NULL,
+        vector    FLOAT[] NOT NULL,
+        PRIMARY KEY (model, text_hash)
+    );
+    CREATE SEQUENCE run_ids START 1;
+    CREATE TABLE runs (
+        run_id      INTEGER PRIMARY KEY DEFAULT nextval('run_ids'),
+        dataset_id  INTEGER NOT NULL REFERENCES datasets(dataset_id),
+        method      VARCHAR NOT NULL,
+        config      JSON NOT NULL,
+        status      VARCHAR NOT NULL,
+        summary     JSON,
+        created_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        finished_at TIMESTAMP
+    );
+    CREATE TABLE clusters (
+        run_id      INTEGER NOT NULL REFERENCES runs(run_id),
+        cluster_id  INTEGER NOT NULL,
+        name        VARCHAR,
+        size        INTEGER NOT NULL,
+        iteration   INTEGER,
+        verdict     VARCHAR,
+        probability DOUBLE,
+        PRIMARY KEY (run_id, cluster_id)
+    );
+    CREATE TABLE assignments (
+        run_id       INTEGER NOT NULL REFERENCES runs(run_id),
+        utterance_id INTEGER NOT NULL,
+        cluster_id   INTEGER NOT NULL,
+        x            DOUBLE,
+        y            DOUBLE,
+        PRIMARY KEY (run_id, utterance_id)
+    );
+    CREATE SEQUENCE decision_ids START 1;
+    CREATE TABLE decisions (
+        decision_id INTEGER PRIMARY KEY DEFAULT nextval('decision_ids'),
+        run_id      INTEGER NOT NULL REFERENCES runs(run_id),
+        analyst     VARCHAR NOT NULL,
+        decided_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        action      VARCHAR NOT NULL,
+        target      VARCHAR NOT NULL,
+        before      JSON,
+        after       JSON
+    );
+    """,
+    # 2: the persistent LLM call cache, keyed by backend, model and request hash.
+    """
+    CREATE TABLE llm_calls (
+        backend           VARCHAR NOT NULL,
+        model             VARCHAR NOT NULL,
+        request_hash      VARCHAR NOT NULL,
+        request           JSON NOT NULL,
+        response          JSON NOT NULL,
+        prompt_tokens     INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        seconds           DOUBLE NOT NULL,
+        created_at        TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (backend, model, request_hash)
+    );
+    """,
+    # 3: the Dial-In loop: each step as an event, cluster evidence, merge proposals.
+    """
+    ALTER TABLE clusters ADD COLUMN role VARCHAR;
+    ALTER TABLE clusters ADD COLUMN sample INTEGER[];
+    ALTER TABLE clusters ADD COLUMN evidence JSON;
+    CREATE TABLE run_events (
+        run_id  INTEGER NOT NULL REFERENCES runs(run_id),
+        seq     INTEGER NOT NULL,
+        kind    VARCHAR NOT NULL,
+        payload JSON NOT NULL,
+        logged_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (run_id, seq)
+    );
+    CREATE TABLE merge_proposals (
+        run_id      INTEGER NOT NULL REFERENCES runs(run_id),
+        proposal_id INTEGER NOT NULL,
+        cluster_ids INTEGER[] NOT NULL,
+        evidence    JSON NOT NULL,
+        status      VARCHAR NOT NULL,
+        merged_name VARCHAR,
+        PRIMARY KEY (run_id, proposal_id)
+    );
+    """,
+    # 4: where a Dial-In run's loop clusters (its UMAP coordinates), stored once so a resume clusters the
+    # same points. No foreign key: DuckDB refuses updates of a runs row that other rows reference while a
+    # run writes them, and these rows live and die with their run's clusters.
+    """
+    CREATE TABLE run_coordinates (
+        run_id       INTEGER NOT NULL,
+        utterance_id INTEGER NOT NULL,
+        coordinates  FLOAT[] NOT NULL,
+        PRIMARY KEY (run_id, utterance_id)
+    );
+    """,
+)
+
+
+WRITE_ATTEMPTS = 5
+CLUSTER_COLUMNS = ("cluster_id", "name", "size", "iteration", "verdict", "probability", "role", "sample", "evidence")
+ASSIGNMENT_COLUMNS = ("utterance_id", "cluster_id", "x", "y")
+# A run's status: working (a pause or cancel may be asked for and not yet honoured), stopped so that it can
+# go on, or ended (finished, cancelled).
+LIVE_STATUSES: tuple[str, ...] = ("running", "pausing", "cancelling")
+RESUMABLE_STATUSES: tuple[str, ...] = ("paused", "failed")
+
+
+def text_hash(text: str) -> str:
+    """Key of the embedding cache: stable across runs, data sets and workspaces."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    dataset_id: int
+    name: str
+    source: str
+    format: str
+    n_dialogues: int
+    n_turns: int
+    n_utterances: int
+
+
+class Store:
+    """A workspace file (or ':memory:'), migrated to the current schema when opened."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = str(path)
+        try:
+            self.connection = duckdb.connect(self.path)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            raise WorkspaceBusy(
+                f"workspace {self.path} is open in another process (the studio, or a CLI run): DuckDB lets one "
+                f"process use a workspace at a time, so close that one, or use another workspace. ({error})"
+            ) from error
+        self._migrate()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.connection.execute("BEGIN TRANSACTION")
+        try:
+            yield self.connection
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        self.connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = self.connection.execute("SELECT max(version) FROM schema_version").fetchall()[0]
+        current = row[0] or 0
+        if current > len(MIGRATIONS):
+            raise RuntimeError(
+                f"workspace {self.path} has schema version {current}, newer than this program's "
+                f"{len(MIGRATIONS)}; upgrade Dial-In Studio to open it"
+            )
+        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            with self._transaction() as tx:
+                tx.execute(script)
+                tx.execute("INSERT INTO schema_version VALUES (?)", [version])
+
+    @property
+    def schema_version(self) -> int:
+        return self.connection.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
+
+    # -- data sets -------------------------------------------------------------------------
+
+    def find_dataset(self, content_hash: str, options: dict[str, Any]) -> int | None:
+        """The data set already ingested from identical bytes with identical options, if any."""
+        rows = self.connection.execute(
+            "SELECT dataset_id FROM datasets WHERE content_hash = ? AND options = ?::JSON ORDER BY dataset_id LIMIT 1",
+            [content_hash, json.dumps(options, sort_keys=True)],
+        ).fetchall()
+        return rows[0][0] if rows else None
+
+    def add_dataset(
+        self,
+        *,
+        name: str,
+        source: str,
+        format: str,
+        content_hash: str,
+        options: dict[str, Any],
+        turns: Sequence[Turn],
+        utterances: Sequence[Utterance],
+    ) -> int:
+        """Store a parsed file in one transaction: either all of it lands or nothing does."""
+        utterance_ids = {u.norm_text: i for i, u in enumerate(utterances)}
+        position_to_utterance = {pos: utterance_ids[u.norm_text] for u in utterances for pos in u.positions}
+        turn_frame = pd.DataFrame(
+            {
+                "dialogue_id": [t.dialogue_id for t in turns],
+                "turn_index": [t.turn_index for t in turns],
+                "speaker": [t.speaker for t in turns],
+                "role": [t.role for t in turns],
+                "text": [t.text for t in turns],
+                "clean_text": [t.clean_text for t in turns],
+                "gold_label": [t.gold_label for t in turns],
+                "utterance_id": pd.array(
+                    [position_to_utterance.get((t.dialogue_id, t.turn_index)) for t in turns], dtype="Int64"
+                ),
+            }
+        )
+        utterance_frame = pd.DataFrame(
+            {
+                "utterance_id": range(len(utterances)),
+                "norm_text": [u.norm_text for u in utterances],
+                "text": [u.text for u in utterances],
+                "text_hash": [text_hash(u.text) for u in utterances],
+                "frequency": [u.frequency for u in utterances],
+                "roles": [list(u.roles) for u in utterances],
+                "gold_label": [u.gold_label for u in utterances],
+            }
+        )
+        with self._transaction() as tx:
+            dataset_id = tx.execute(
+                "INSERT INTO datasets (name, source, format, content_hash, options) VALUES (?, ?, ?, ?, ?::JSON) "
+                "RETURNING dataset_id",
+                [name, source, format, content_hash, json.dumps(options, sort_keys=True)],
+            ).fetchall()[0][0]
+            tx.register("turn_frame", turn_frame)
+            tx.register("utterance_frame", utterance_frame)
+            tx.execute(
+                "INSERT INTO dialogues SELECT ?, dialogue_id, count(*) FROM turn_frame GROUP BY dialogue_id",
+                [dataset_id],
+            )
+            tx.execute(
+                "INSERT INTO turns SELECT ?, dialogue_id, turn_index, speaker, role, text, clean_text, gold_label, "
+                "utterance_id FROM turn_frame",
+                [dataset_id],
+            )
+            tx.execute(
+                "INSERT INTO utterances SELECT ?, utterance_id, norm_text, text, text_hash, frequency, roles, "
+                "gold_label FROM utterance_frame",
+                [dataset_id],
+            )
+            tx.unregister("turn_frame")
+            tx.unregister("utterance_frame")
+        return dataset_id
+
+    def datasets(self, dataset_id: int | None = None) -> list[DatasetInfo]:
+        """Every data set with its counts, or only `dataset_id`'s (counting a workspace's every data set
+        to show one costs a scan of all their turns)."""
+        rows = self.connection.execute(
+            """
+            SELECT d.dataset_id, d.name, d.source, d.format,
+                   (SELECT count(*) FROM dialogues g WHERE g.dataset_id = d.dataset_id),
+                   (SELECT count(*) FROM turns t WHERE t.dataset_id = d.dataset_id),
+                   (SELECT count(*) FROM utterances u WHERE u.dataset_id = d.dataset_id)
+            FROM datasets d WHERE ? IS NULL OR d.dataset_id = ? ORDER BY d.dataset_id
+            """,
+            [dataset_id, dataset_id],
+        ).fetchall()
+        return [DatasetInfo(*row) for row in rows]
+
+    def dataset(self, dataset_id: int) -> DatasetInfo:
+        found = self.datasets(dataset_id)
+        if not found:
+            raise ValueError(f"workspace {self.path} has no data set {dataset_id}")
+        return found[0]
+
+    def utterances(self, dataset_id: int, roles: Sequence[str] | None = None) -> pd.DataFrame:
+        """Unique utterances of a data set, optionally only those spoken in one of `roles`."""
+        query = (
+            "SELECT utterance_id, text, norm_text, text_hash, frequency, roles, gold_label "
+            "FROM utterances WHERE dataset_id = ?"
+        )
+        params: list[Any] = [dataset_id]
+        if roles:
+            query += " AND len(list_intersect(roles, ?)) > 0"
+            params.append(list(roles))
+        return self.connection.execute(query + " ORDER BY utterance_id", params).df()
+
+    def turns(self, dataset_id: int) -> pd.DataFrame:
+        return self.connection.execute(
+            "SELECT * EXCLUDE (dataset_id) FROM turns WHERE dataset_id = ? ORDER BY dialogue_id, turn_index",
+            [dataset_id],
+        ).df()
+
+    # -- embedding cache -------------------------------------------------------------------
+
+    def cached_embeddings(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        if not hashes:
+            return {}
+        wanted = pd.DataFrame({"text_hash": list(dict.fromkeys(hashes))})
+        self.connection.register("wanted_hashes", wanted)
+        try:
+            rows = self.connection.execute(
+                "SELECT e.text_hash, e.vector FROM embeddings e JOIN wanted_hashes w USING (text_hash) "
+                "WHERE e.model = ?",
+                [model],
+            ).fetchall()
+        finally:
+            self.connection.unregister("wanted_hashes")
+        return {h: np.asarray(v, dtype=np.float32) for h, v in rows}
+
+    def put_embeddings(self, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        frame = pd.DataFrame({"text_hash": list(hashes), "vector": [row.tolist() for row in vectors]})
+        with self._transaction() as tx:
+            tx.register("new_vectors", frame)
+            tx.execute(
+                "INSERT OR IGNORE INTO embeddings SELECT ?, text_hash, vector::FLOAT[] FROM new_vectors",
+                [model],
+            )
+            tx.unregister("new_vectors")
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def create_run(self, dataset_id: int, method: str, config: dict[str, Any]) -> int:
+        return self.connection.execute(
+            "INSERT INTO runs (dataset_id, method, config, status) VALUES (?, ?, ?::JSON, 'running') RETURNING run_id",
+            [dataset_id, method, json.dumps(config, sort_keys=True)],
+        ).fetchall()[0][0]
+
+    @staticmethod
+    def _insert_clusters(tx: duckdb.DuckDBPyConnection, run_id: int, clusters: pd.DataFrame, assignments: pd.DataFrame) -> None:
+        """Columns are matched by name; those a frame lacks (evidence for a k-means run) stay NULL."""
+        cluster_frame = clusters[[c for c in CLUSTER_COLUMNS if c in clusters.columns]]
+        assignment_frame = assignments[[c for c in ASSIGNMENT_COLUMNS if c in assignments.columns]]
+        tx.register("cluster_frame", cluster_frame)
+        tx.register("assignment_frame", assignment_frame)
+        tx.execute("INSERT INTO clusters BY NAME SELECT ? AS run_id, * FROM cluster_frame", [run_id])
+        tx.execute("INSERT INTO assignments BY NAME SELECT ? AS run_id, * FROM assignment_frame", [run_id])
+        tx.unregister("cluster_frame")
+        tx.unregister("assignment_frame")
+
+    def save_step(
+        self, run_id: int, event: dict[str, Any], clusters: pd.DataFrame | None = None, assignments: pd.DataFrame | None = None
+    ) -> None:
+        """One step of a running run: its event and the clusters it kept, together or not at all."""
+        with self._transaction() as tx:
+            if clusters is not None and assignments is not None:
+                self._insert_clusters(tx, run_id, clusters, assignments)
+            tx.execute(
+                "INSERT INTO run_events (run_id, seq, kind, payload) "
+                "SELECT ?, coalesce(max(seq), 0) + 1, ?, ?::JSON FROM run_events WHERE run_id = ?",
+                [run_id, event["kind"], json.dumps(event, sort_keys=True), run_id],
+            )
+
+    def event_times(self, run_id: int) -> tuple[list[tuple[str, Any]], Any]:
+        """(kind, logged_at) of a run's events in order, and the database's clock now, which stamped them."""
+        rows = self.connection.execute("SELECT kind, logged_at FROM run_events WHERE run_id = ? ORDER BY seq", [run_id]).fetchall()
+        now = self.connection.execute("SELECT current_timestamp::TIMESTAMP").fetchall()[0][0]
+        return [(kind, logged) for kind, logged in rows], now
+
+    def drop_events_after(self, run_id: int, kinds: Sequence[str]) -> None:
+        """Forget the events after the last one of `kinds`: the steps a resumed run will redo."""
+        self.connection.execute(
+            "DELETE FROM run_events WHERE run_id = ? AND seq > "
+            "(SELECT coalesce(max(seq), 0) FROM run_events WHERE run_id = ? AND list_contains(?, kind))",
+            [run_id, run_id, list(kinds)],
+        )
+
+    def events(self, run_id: int) -> list[dict[str, Any]]:
+        rows = self.connection.execute(
+            "SELECT payload FROM run_events WHERE run_id = ? ORDER BY seq", [run_id]
+        ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        clusters: pd.DataFrame,
+        assignments: pd.DataFrame,
+        summary: dict[str, Any],
+    ) -> None:
+        """The final clusters and assignments replace whatever the running steps stored, with the summary."""
+        with self._transaction() as tx:
+            tx.execute("DELETE FROM assignments WHERE run_id = ?", [run_id])
+            tx.execute("DELETE FROM clusters WHERE run_id = ?", [run_id])
+            self._insert_clusters(tx, run_id, clusters, assignments)
+            tx.execute(
+                "UPDATE runs SET status = 'finished', summary = ?::JSON, finished_at = current_timestamp "
+                "WHERE run_id = ?",
+                [json.dumps(summary, sort_keys=True), run_id],
+            )
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        """One run's row, config parsed; a clear error for an id the workspace does not have."""
+        rows = self.connection.execute(
+            "SELECT run_id, dataset_id, method, config, status, summary FROM runs WHERE run_id = ?", [run_id]
+        ).fetchall()
+        if not rows:
+            raise ValueError(f"workspace {self.path} has no run {run_id}")
+        run_id, dataset_id, method, config, status, summary = rows[0]
+        return {
+            "run_id": run_id, "dataset_id": dataset_id, "method": method, "config": json.loads(config),
+            "status": status, "summary": json.loads(summary) if summary else None,
+        }
+
+    def clusters(self, run_id: int) -> pd.DataFrame:
+        return self.connection.execute(
+            "SELECT * EXCLUDE (run_id) FROM clusters WHERE run_id = ? ORDER BY cluster_id", [run_id]
+        ).df()
+
+    def cluster_members(self, run_id: int) -> pd.DataFrame:
+        """utterance_id, cluster_id of every utterance the run has assigned so far."""
+        return self.connection.execute(
+            "SELECT utterance_id, cluster_id FROM assignments WHERE run_id = ? ORDER BY utterance_id", [run_id]
+        ).df()
+
+    def save_coordinates(self, run_id: int, utterance_ids: Sequence[int], coordinates: np.ndarray) -> None:
+        frame = pd.DataFrame({"utterance_id": np.asarray(utterance_ids, dtype=np.int64), "coordinates": list(coordinates.astype(np.float32))})
+        with self._transaction() as tx:
+            tx.register("coordinate_frame", frame)
+            tx.execute("INSERT INTO run_coordinates SELECT ?, utterance_id, coordinates FROM coordinate_frame", [run_id])
+            tx.unregister("coordinate_frame")
+
+    def coordinates(self, run_id: int, utterance_ids: Sequence[int]) -> np.ndarray | None:
+        """The stored loop coordinates of these utterances, in their order; None unless all are stored."""
+        wanted = pd.DataFrame({"utterance_id": np.asarray(utterance_ids, dtype=np.int64), "position": np.arange(len(utterance_ids))})
+        self.connection.register("wanted_frame", wanted)
+        try:
+            rows = self.connection.execute(
+                "SELECT c.coordinates FROM wanted_frame w JOIN run_coordinates c ON c.utterance_id = w.utterance_id "
+                "AND c.run_id = ? ORDER BY w.position", [run_id]
+            ).fetchall()
+        finally:
+            self.connection.unregister("wanted_frame")
+        if len(rows) != len(utterance_ids) or not rows:
+            return None
+        return np.array([r[0] for r in rows], dtype=np.float32)
+
+    def mark_running(self, run_id: int) -> None:
+        self.connection.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run_id])
+
+    # -- merge proposals ------------------------------------------------------------------------
+
+    def save_merge_proposals(self, run_id: int, proposals: pd.DataFrame) -> None:
+        """proposal_id, cluster_ids, evidence (JSON text), status, merged_name; replaces earlier ones."""
+        with self._transaction() as tx:
+            tx.execute("DELETE FROM merge_proposals WHERE run_id = ?", [run_id])
+            tx.register("proposal_frame", proposals)
+            tx.execute(
+                "INSERT INTO merge_proposals SELECT ?, proposal_id, cluster_ids, evidence::JSON, status, merged_name "
+                "FROM proposal_frame",
+                [run_id],
+            )
+            tx.unregister("proposal_frame")
+
+    def merge_proposals(self, run_id: int) -> pd.DataFrame:
+        return self.connection.execute(
+            "SELECT * EXCLUDE (run_id) FROM merge_proposals WHERE run_id = ? ORDER BY proposal_id", [run_id]
+        ).df()
+
+    def request_stop(self, run_id: int, stopping: str) -> bool:
+        """Ask a running run to pause or cancel ('pausing' / 'cancelling'); its worker stops at the next step.
+
+        False when the run was not running: nothing to stop. The changed-row count answers that, not
+        `RETURNING`: DuckDB executes an UPDATE ... RETURNING as a delete and an insert, which its foreign keys
+        refuse once the run has stored clusters or events ("key is still referenced"), so a pause of any run
+        past its first step failed. Plain updates of non-key columns are done in place.
+        """
+        changed = self.connection.execute(
+            "UPDATE runs SET status = ? WHERE run_id = ? AND status = 'running'", [stopping, run_id]
+        ).fetchall()
+        return changed[0][0] > 0
+
+    def run_status(self, run_id: int) -> str:
+        return self.run(run_id)["status"]
+
+    def stop_run(self, run_id: int, status: str) -> None:
+        """A worker that honoured a pause or cancel request records where the run now stands."""
+        self.connection.execute(
+            "UPDATE runs SET status = ?, finished_at = current_timestamp WHERE run_id = ?", [status, run_id]
+        )
+
+    def fail_run(self, run_id: int, reason: str) -> None:
+        self.connection.execute(
+            "UPDATE runs SET status = 'failed', summary = ?::JSON, finished_at = current_timestamp WHERE run_id = ?",
+            [json.dumps({"error": reason}), run_id],
+        )
+
+    def runs(self) -> pd.DataFrame:
+        """Every run with what tells runs of the same settings apart: when it started, its clusters (once
+        finished) and how many analyst decisions it has."""
+        return self.connection.execute(
+            "SELECT r.run_id, r.dataset_id, r.method, r.status, r.created_at, r.finished_at, "
+            "CAST(r.summary->>'n_clusters' AS INTEGER) AS n_clusters, "
+            "(SELECT count(*) FROM decisions d WHERE d.run_id = r.run_id) AS n_decisions "
+            "FROM runs r ORDER BY r.run_id"
+        ).df()
+
+    def run_times(self, run_id: int) -> tuple[Any, Any]:
+        """When a run was created and when it finished (None while it has not)."""
+        rows = self.connection.execute("SELECT created_at, finished_at FROM runs WHERE run_id = ?", [run_id]).fetchall()
+        if not rows:
+            raise ValueError(f"workspace {self.path} has no run {run_id}")
+        return rows[0]
+
+    def utterance_texts(self, run_id: int) -> dict[int, str]:
+        """utterance_id -> text for the run's data set: what samples and evidence are shown with."""
+        rows = self.connection.execute(
+            "SELECT u.utterance_id, u.text FROM utterances u JOIN runs r USING (dataset_id) WHERE r.run_id = ?", [run_id]
+        ).fetchall()
+        return dict(rows)
+
+    def dialogue_context(self, run_id: int, utterance_id: int, max_dialogues: int = 3) -> pd.DataFrame:
+        """Every turn of the first dialogues in which an utterance was said, for reading it in context."""
+        return self.connection.execute(
+            """
+            WITH said AS (
+                SELECT DISTINCT t.dataset_id, t.dialogue_id FROM turns t JOIN runs r USING (dataset_id)
+                WHERE r.run_id = ? AND t.utterance_id = ? ORDER BY t.dialogue_id LIMIT ?
+            )
+            SELECT t.dialogue_id, t.turn_index, t.speaker, t.role, t.text, t.utterance_id = ? AS is_it
+            FROM turns t JOIN said USING (dataset_id, dialogue_id) ORDER BY t.dialogue_id, t.turn_index
+            """,
+            [run_id, utterance_id, max_dialogues, utterance_id],
+        ).df()
+
+    def assignments(self, run_id: int) -> pd.DataFrame:
+        """Each utterance of the run with its cluster, text and gold label."""
+        return self.connection.execute(
+            """
+            SELECT a.utterance_id, u.text, u.frequency, u.gold_label, a.cluster_id, c.name AS intent_name, a.x, a.y
+            FROM assignments a
+            JOIN runs r USING (run_id)
+            JOIN utterances u ON u.dataset_id = r.dataset_id AND u.utterance_id = a.utterance_id
+            LEFT JOIN clusters c ON c.run_id = a.run_id AND c.cluster_id = a.cluster_id
+            WHERE a.run_id = ? ORDER BY a.utterance_id
+            """,
+            [run_id],
+        ).df()
+
+    # -- LLM call cache ---------------------------------------------------------------------
+
+    def cached_llm_response(self, backend: str, model: str, request_hash: str) -> dict[str, Any] | None:
+        rows = self.connection.execute(
+            "SELECT response FROM llm_calls WHERE backend = ? AND model = ? AND request_hash = ?",
+            [backend, model, request_hash],
+        ).fetchall()
+        return json.loads(rows[0][0]) if rows else None
+
+    def put_llm_response(
+        self,
+        backend: str,
+        model: str,
+        request_hash: str,
+        *,
+        request: dict[str, Any],
+        response: dict[str, Any],
+        prompt_tokens: int,
+        completion_tokens: int,
+        seconds: float,
+    ) -> None:
+        self.connection.execute(
+            "INSERT OR IGNORE INTO llm_calls (backend, model, request_hash, request, response, prompt_tokens, "
+            "completion_tokens, seconds) VALUES (?, ?, ?, ?::JSON, ?::JSON, ?, ?, ?)",
+            [backend, model, request_hash, json.dumps(request), json.dumps(response), prompt_tokens,
+             completion_tokens, seconds],
+        )
+
+    # -- decisions ----------------------------------------------------------------------------
+
+    def record_decision(
+        self, run_id: int, *, analyst: str, action: str, target: str, before: Any, after: Any
+    ) -> int:
+        """Append one analyst action; decisions are never updated or deleted.
+
+        Two tabs (or a tab and a run's thread) write through separate connections to one database, and
+        DuckDB resolves their overlap optimistically: the loser of a conflict retries.
+        """
+        def insert() -> int:
+            return self.connection.execute(
+                "INSERT INTO decisions (run_id, analyst, action, target, before, after) "
+                "VALUES (?, ?, ?, ?, ?::JSON, ?::JSON) RETURNING decision_id",
+                [run_id, analyst, action, target, json.dumps(before, default=str), json.dumps(after, default=str)],
+            ).fetchall()[0][0]
+
+        for attempt in range(WRITE_ATTEMPTS - 1):
+            try:
+                return insert()
+            except duckdb.TransactionException:
+                time.sleep(0.05 * 2**attempt)
+        return insert()
+
+    def decisions(self, run_id: int) -> pd.DataFrame:
+        return self.connection.execute(
+            "SELECT * FROM decisions WHERE run_id = ? ORDER BY decision_id", [run_id]
+        ).df()

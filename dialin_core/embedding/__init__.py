@@ -1,0 +1,1 @@
+"""Sentence embeddings from models shipped inside Python packages."""

@@ -1,0 +1,110 @@
+"""The analyst as the judge's teacher: verdicts from reviews become labelled clusters.
+
+A cluster carries an analyst's label when a still-active decision set its verdict, when the analyst
+approved it (good), or when the analyst made it (good). Its features are those of its current members,
+against the other clusters of its run, so moves and merges count. Two uses:
+
+- agreement: how often a judge says what the analyst said (the Dial-In paper's human-alignment figure);
+- refit: the cohesion judge fitted again on its synthetic training clusters (the prior) plus the
+  analyst's clusters, each analyst label weighing ANALYST_WEIGHT synthetic ones, so a handful of
+  verdicts moves the judge without a few dozen of them overturning thousands of training clusters.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import cohen_kappa_score
+
+from dialin_core.config import RunConfig
+from dialin_core.curation.review import UNASSIGNED, active_decisions, review_state
+from dialin_core.data.store import Store
+from dialin_core.embedding.embed import embed_texts
+from dialin_core.embedding.models import Embedder
+from dialin_core.judging.cohesion import CohesionModel, centroids, cluster_features, default_model_path, fit_cohesion_model, load_examples
+
+ANALYST_WEIGHT = 20.0
+
+
+@dataclass(frozen=True)
+class AnalystLabel:
+    run_id: int
+    cluster_id: int
+    good: bool
+    features: np.ndarray
+
+
+def _labelled_clusters(store: Store, run_id: int) -> dict[int, bool]:
+    """cluster_id -> good, for the clusters of one run an analyst has judged, approved or made."""
+    state = review_state(store, run_id)
+    live = state.live_clusters().set_index("cluster_id")
+    labels: dict[int, bool] = {}
+    for decision in active_decisions(store.decisions(run_id)).itertuples():
+        after = json.loads(decision.after)
+        if decision.action == "set_verdict":
+            labels.update({int(c): after["verdict"] == "good" for c in after["cluster_ids"]})
+    labels.update({int(c): True for c in live.index[live["status"] == "approved"]})
+    labels.update({int(c): True for c in live.index[live["origin"] == "analyst"]})
+    return {c: good for c, good in labels.items() if c in live.index}
+
+
+def analyst_labels(store: Store, embedder: Embedder) -> list[AnalystLabel]:
+    """Every analyst-labelled cluster of the workspace's finished runs made with `embedder`'s vectors."""
+    found: list[AnalystLabel] = []
+    runs = store.runs()
+    for run_id in runs.loc[runs["status"] == "finished", "run_id"].astype(int):
+        if RunConfig.from_dict(store.run(run_id)["config"]).embedder != embedder.name:
+            continue
+        labelled = _labelled_clusters(store, run_id)
+        if not labelled:
+            continue
+        members = review_state(store, run_id).members
+        members = members[members["cluster_id"] != UNASSIGNED]
+        texts = store.utterance_texts(run_id)
+        vectors = embed_texts([texts[int(u)] for u in members["utterance_id"]], embedder, store)
+        labels = members["cluster_id"].to_numpy()
+        ids, centres = centroids(vectors, labels)
+        for cluster_id, good in sorted(labelled.items()):
+            inside = labels == cluster_id
+            others = centres[ids != cluster_id]
+            found.append(AnalystLabel(run_id, cluster_id, good, cluster_features(vectors[inside], others)))
+    return found
+
+
+def agreement(model: CohesionModel, labels: list[AnalystLabel]) -> dict[str, float | int | None]:
+    """How often the judge's verdict (p(good) >= 0.5) matches the analyst's, and Cohen's kappa."""
+    if not labels:
+        return {"n": 0, "n_good": 0, "agreement": None, "kappa": None}
+    truth = np.array([label.good for label in labels])
+    said = model.probability_good(np.stack([label.features for label in labels])) >= 0.5
+    kappa = cohen_kappa_score(truth, said) if len(set(truth) | set(said)) > 1 else None
+    return {"n": len(labels), "n_good": int(truth.sum()), "agreement": round(float((truth == said).mean()), 4),
+            "kappa": None if kappa is None or np.isnan(kappa) else round(float(kappa), 4)}
+
+
+def refit_judge(embedder: str, labels: list[AnalystLabel], prior_model: Path | None = None) -> CohesionModel:
+    """The cohesion judge fitted on its training clusters plus the analyst's labelled clusters."""
+    if not labels:
+        raise ValueError("no analyst verdict yet: mark clusters good or bad, or approve them, on the Review page first")
+    prior_path = prior_model or default_model_path(embedder)
+    prior_features, prior_good = load_examples(prior_path)
+    features = np.vstack([prior_features, np.stack([label.features for label in labels])])
+    good = np.concatenate([prior_good, [label.good for label in labels]])
+    weights = np.concatenate([np.ones(len(prior_good)), np.full(len(labels), ANALYST_WEIGHT)])
+    prior = CohesionModel.load(prior_path)
+    training = {
+        **prior.training,
+        "refit_from": prior_path.name,
+        "refit_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "n_analyst_labels": len(labels),
+        "n_analyst_good": int(sum(label.good for label in labels)),
+        "analyst_weight": ANALYST_WEIGHT,
+    }
+    return fit_cohesion_model(features, good, embedder, training, weights)
+
+
+def workspace_judges(workspace: Path) -> Path:
+    """Judges re-fitted for a workspace live beside its file, so they travel with it."""
+    return workspace.parent / "judges"

@@ -1,0 +1,1 @@
+"""Discovery methods (baselines, the Dial-In loop, label generation) and the runs that persist them."""

@@ -1,0 +1,157 @@
+"""Runs in the background of the process that owns a workspace: a thread per run.
+
+DuckDB lets one process open a workspace file at a time, but any number of connections inside that
+process, so the studio's server owns the file and every run is a thread in it. A run writes each step
+to the workspace as it goes; the browser only reads. Closing or refreshing a tab leaves the thread
+running; a killed server leaves the run marked `running` with no thread behind it, which this module
+calls interrupted and resumes from its last stored step. Pause and cancel are requests written to the
+run's row; the worker honours them at its next step.
+"""
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from dialin_core.config import RunConfig
+from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES, Store
+from dialin_core.methods.dialin import Tools, create_refined_run, create_role_split_run
+from dialin_core.methods.registry import RunHooks, discovery_method
+
+ToolsFactory = Callable[[Store, RunConfig], Tools]
+
+_threads: dict[tuple[str, int], threading.Thread] = {}
+_guard = threading.Lock()
+
+
+class RunBusy(ValueError):
+    """A second run was asked for while one is working: on two cores they would only slow each other."""
+
+
+def _key(workspace: str | Path, run_id: int) -> tuple[str, int]:
+    return str(Path(workspace).resolve()), run_id
+
+
+def is_active(workspace: str | Path, run_id: int) -> bool:
+    thread = _threads.get(_key(workspace, run_id))
+    return thread is not None and thread.is_alive()
+
+
+def active_run(workspace: str | Path) -> int | None:
+    root = str(Path(workspace).resolve())
+    for (path, run_id), thread in list(_threads.items()):
+        if path == root and thread.is_alive():
+            return run_id
+    return None
+
+
+def start_run(workspace: str | Path, dataset_id: int, config: RunConfig, tools: ToolsFactory | None = None) -> int:
+    """Create the run now (so the caller can show it) and work it in a thread; returns its id."""
+    method = discovery_method(config.method)
+    return _start(workspace, lambda store: method.create(store, dataset_id, config), tools)
+
+
+def start_refinement(workspace: str | Path, source_run_id: int, tools: ToolsFactory | None = None) -> int:
+    """A new run that keeps what the analyst let stand in a reviewed run and re-clusters the rest."""
+    return _start(workspace, lambda store: create_refined_run(store, source_run_id), tools)
+
+
+def start_role_split(workspace: str | Path, source_run_id: int, tools: ToolsFactory | None = None) -> int:
+    """A new run that splits sentences by the role their cluster names imply and re-clusters each side."""
+    return _start(workspace, lambda store: create_role_split_run(store, source_run_id), tools)
+
+
+def _start(workspace: str | Path, create: Callable[[Store], int], tools: ToolsFactory | None) -> int:
+    with _guard:
+        _refuse_if_busy(workspace)
+        with Store(workspace) as store:
+            run_id = create(store)
+        _launch(workspace, run_id, tools)
+    return run_id
+
+
+def resume_run(workspace: str | Path, run_id: int, tools: ToolsFactory | None = None) -> None:
+    """Continue a paused, failed or interrupted run: from its last stored step when its method resumes, else
+    from the start (a run the server died under)."""
+    with _guard:
+        _refuse_if_busy(workspace)
+        with Store(workspace) as store:
+            run = store.run(run_id)
+            if not discovery_method(run["method"]).resumes and run["status"] not in LIVE_STATUSES:
+                raise ValueError(f"run {run_id} is a {run['method']} run: start a new one instead")
+            if run["status"] not in RESUMABLE_STATUSES + LIVE_STATUSES:
+                raise ValueError(f"run {run_id} is {run['status']}: only a paused, failed or interrupted run resumes")
+            store.mark_running(run_id)
+        _launch(workspace, run_id, tools)
+
+
+def pause_run(workspace: str | Path, run_id: int) -> bool:
+    with Store(workspace) as store:
+        return store.request_stop(run_id, "pausing")
+
+
+def cancel_run(workspace: str | Path, run_id: int) -> bool:
+    """A working run stops at its next step; a paused or failed one is cancelled at once."""
+    with Store(workspace) as store:
+        if store.request_stop(run_id, "cancelling"):
+            return True
+        if store.run_status(run_id) in RESUMABLE_STATUSES:
+            store.stop_run(run_id, "cancelled")
+            return True
+        return False
+
+
+def interrupted_runs(workspace: str | Path) -> list[int]:
+    """Runs the workspace says are working but no thread of this process works: the server died under them."""
+    with Store(workspace) as store:
+        runs = store.runs()
+    live = runs[runs["status"].isin(LIVE_STATUSES)]
+    return [int(r) for r in live["run_id"] if not is_active(workspace, int(r))]
+
+
+def resume_interrupted(workspace: str | Path, tools: ToolsFactory | None = None) -> list[int]:
+    """What a restarted server does first: a pause or cancel that was asked for is honoured, and the most
+    recent interrupted run resumes (older ones wait as paused, since only one run works at a time)."""
+    resumed: list[int] = []
+    interrupted = interrupted_runs(workspace)
+    with Store(workspace) as store:
+        for run_id in interrupted:
+            status = store.run_status(run_id)
+            if status != "running" or resumed or active_run(workspace) is not None:
+                store.stop_run(run_id, "cancelled" if status == "cancelling" else "paused")
+                continue
+            resumed.append(run_id)
+    for run_id in resumed:
+        resume_run(workspace, run_id, tools)
+    return resumed
+
+
+def wait(workspace: str | Path, run_id: int, timeout: float | None = None) -> bool:
+    """Block until the run's thread ends (a CLI or a test that started it); False on timeout."""
+    thread = _threads.get(_key(workspace, run_id))
+    if thread is None:
+        return True
+    thread.join(timeout)
+    return not thread.is_alive()
+
+
+def _refuse_if_busy(workspace: str | Path) -> None:
+    busy = active_run(workspace)
+    if busy is not None:
+        raise RunBusy(f"run {busy} is still working: pause or cancel it, or wait for it to finish")
+
+
+def _launch(workspace: str | Path, run_id: int, tools: ToolsFactory | None) -> None:
+    thread = threading.Thread(target=_work, args=(Path(workspace), run_id, tools), name=f"dialin-run-{run_id}", daemon=True)
+    _threads[_key(workspace, run_id)] = thread
+    thread.start()
+
+
+def _work(workspace: Path, run_id: int, tools: ToolsFactory | None) -> None:
+    """The thread's body. The run's row is where the studio reads how a run ended (failed, with the error in
+    its summary; paused; cancelled), so every ending is recorded there and the thread ends quietly."""
+    with Store(workspace) as store:
+        try:
+            discovery_method(store.run(run_id)["method"]).complete(store, run_id, RunHooks(tools=tools))
+        except Exception as error:  # a pause or cancel (RunStopped) included: the run row says which
+            if store.run_status(run_id) in LIVE_STATUSES:  # it failed before the run could record it
+                store.fail_run(run_id, f"{type(error).__name__}: {error}")
