@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--k-max", type=int, default=RunConfig.k_max)
     discover.add_argument("--k-step", type=int)
     discover.add_argument("--min-cluster-size", type=int, default=RunConfig.min_cluster_size, help="HDBSCAN")
-    discover.add_argument("--seed", type=int, default=0)
+    discover.add_argument("--seed", type=int, default=RunConfig.seed)
     discover.add_argument(
         "--embedder", default=DEFAULT_EMBEDDER, help=f"one of {', '.join(EMBEDDER_CHOICES)} or a sentence-transformers model directory"
     )

@@ -5,11 +5,11 @@ from typing import Any
 
 from dialin_core.clustering.algorithms import LOOP_CLUSTERINGS, LOOP_SPACES
 from dialin_core.embedding.models import DEFAULT_EMBEDDER
-from dialin_core.judging.cascade import JUDGES
 
 K_CHOICES: tuple[str, ...] = ("silhouette", "ratio")  # how the Dial-In loop chooses k (dialin_core.methods.dialin_loop)
 
 LLMS: tuple[str, ...] = ("local", "openai", "none")
+JUDGES: tuple[str, ...] = ("cascade", "cohesion", "llm")  # see dialin_core.judging.cascade
 # Measured (BENCHMARKS.md): the packaged 0.5B model takes about 3 s per naming call on 2 cores, so 100 calls
 # fit a ten-minute run with room for embedding and the loop; a served model answers in well under a second,
 # and 600 is the Dial-In paper's cost on BANKING77.
@@ -142,9 +142,11 @@ class RunConfig:
 
         Runs stored before the loop could use Ward clustered with k-means, and runs stored before the loop
         clustered a UMAP reduction chose k by the good/bad ratio on the raw vectors: each resumes as it started.
+        A setting no longer known is dropped.
         """
         older = {"loop_clustering": "kmeans", "loop_space": "embedding", "loop_k_choice": "ratio", "keep_remainder": False}
-        return cls(**{**older, **stored, "roles": tuple(stored.get("roles", ())), "example_labels": tuple(stored.get("example_labels", ()))})
+        known = {k: v for k, v in stored.items() if k in cls.__dataclass_fields__}  # settings a later version dropped
+        return cls(**{**older, **known, "roles": tuple(stored.get("roles", ())), "example_labels": tuple(stored.get("example_labels", ()))})
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "roles": list(self.roles), "example_labels": list(self.example_labels)}

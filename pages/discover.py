@@ -89,7 +89,7 @@ def _config_form(method: str) -> RunConfig | None:
 def _same_settings(store, dataset_id: int, config: RunConfig) -> list[int]:
     """Runs of this data set stored with exactly these settings: with the same seed they find the same clusters."""
     runs = store.runs()
-    return [int(r) for r in runs.loc[runs["dataset_id"] == dataset_id, "run_id"] if store.run(int(r))["config"] == config.as_dict()]
+    return [int(r) for r in runs.loc[runs["dataset_id"] == dataset_id, "run_id"] if store.run(int(r)).config == config]
 
 
 def _start(dataset_id: int, config: RunConfig) -> None:
@@ -124,7 +124,7 @@ def _watch(run_id: int, polling: bool) -> None:
     with open_store() as store:
         progress = run_progress(store, run_id)
         kept = kept_clusters(store, run_id)
-        method, steps = store.run(run_id)["method"], store.events(run_id)
+        method, steps = store.run(run_id).method, store.events(run_id)
     if polling and progress.status not in LIVE_STATUSES:
         st.rerun()  # the run ended: redraw the page once, without the timer
     detail = f" · {progress.detail}" if progress.detail else ""

@@ -31,7 +31,7 @@ with open_store() as store:
     utterances = store.assignments(run_id).set_index("utterance_id")
     trail = run_audit_trail(store, run_id, state, decisions)
     engine_size = store.clusters(run_id).set_index("cluster_id")["size"]
-    speaker_roles = has_speaker_roles(store.utterances(store.run(run_id)["dataset_id"])["roles"])
+    speaker_roles = has_speaker_roles(store.utterances(store.run(run_id).dataset_id)["roles"])
 analyst = analyst_or_read_only()
 read_only = not analyst
 

@@ -189,7 +189,7 @@ def test_the_main_flow_from_sample_data_to_export(studio: StudioServer, page: Pa
         decisions = store.decisions(1)
         state = review_state(store, 1)
     assert dataset.n_dialogues == 300
-    assert run["status"] == "finished" and run["config"]["llm"] == "none" and run["config"]["judge"] == "cohesion"
+    assert run.status == "finished" and run.config.llm == "none" and run.config.judge == "cohesion"
     assert decisions["action"].tolist() == ["set_verdict", "rename", "set_verdict", "set_verdict", "accept_merge"]
     assert set(decisions["analyst"]) == {ANALYST}
     live = state.live_clusters().sort_values("size", ascending=False, kind="stable")
@@ -246,6 +246,6 @@ def test_a_run_paused_resumed_and_killed_with_the_server_resumes_when_it_restart
         run_2 = store.run(2)
         events = store.events(2)
     assert decisions[["action", "analyst"]].values.tolist() == [["set_verdict", ANALYST]]
-    assert run_2["status"] == "finished"
+    assert run_2.status == "finished"
     judged = Counter((e["role"], e["iteration"], e["k"]) for e in events if e["kind"] == "candidate_judged")
     assert judged and max(judged.values()) == 1, [key for key, n in judged.items() if n > 1]

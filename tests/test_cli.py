@@ -220,7 +220,7 @@ def test_role_split_reclusters_a_run_on_data_without_speakers_by_the_roles_its_n
     split = read_summary(tmp_path / "split")["run_id"]
     assert (tmp_path / "split" / "clusters.csv").exists()
     with Store(workspace) as store:
-        assert store.run(split)["config"]["roles_from"] == run_id
+        assert store.run(split).config.roles_from == run_id
         clusters = store.clusters(split)
         members = store.assignments(split).merge(clusters[["cluster_id", "role"]], on="cluster_id")
     assert set(members.loc[members["utterance_id"].isin(agents), "role"].dropna()) == {"agent"}

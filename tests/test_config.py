@@ -43,3 +43,8 @@ def test_the_llm_only_judge_gets_a_budget_that_judges_every_cluster_and_the_cost
     assert seed_judge.judging_calls >= 2 * seed_judge.k_max  # a first iteration at k_max can be judged whole
     assert "up to 100 LLM calls" in cascade.cost_estimate() and "min" in cascade.cost_estimate()
     assert RunConfig(llm="none", judge="cohesion").cost_estimate() == "no LLM calls"
+
+
+def test_a_stored_setting_that_a_later_version_dropped_is_ignored_and_the_rest_kept():
+    stored = {**RunConfig(k_max=90).as_dict(), "in_run_goodness": True}
+    assert RunConfig.from_dict(stored) == RunConfig(k_max=90)

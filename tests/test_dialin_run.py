@@ -39,7 +39,7 @@ def test_a_run_persists_every_step_and_finishes_with_a_summary(banking):
     stored = [e["kind"] for e in store.events(result.run_id)]
     assert stored == seen
     assert {"candidate_judged", "iteration_done", "loop_stopped", "leftovers_assigned", "clusters_named", "merges_proposed"} <= set(stored)
-    assert store.run(result.run_id)["status"] == "finished"
+    assert store.run(result.run_id).status == "finished"
     summary = result.summary
     assert summary["method"] == "dialin" and summary["llm_calls"] == 0 and "goodness" not in summary  # scored by another judge, on demand
     assert summary["iterations"][0]["chosen_k"] in [c["k"] for c in summary["iterations"][0]["candidates"]]
@@ -70,13 +70,13 @@ def test_a_killed_run_resumes_from_its_last_finished_step(banking, kill_at):
     with pytest.raises(Interrupted):
         run_dialin(store, dataset_id, NO_LLM, on_event=die)
     run_id = reference.run_id + 1
-    assert store.run(run_id)["status"] == "failed"
+    assert store.run(run_id).status == "failed"
     resumed = resume_dialin(store, run_id)
     events = store.events(run_id)
     candidates = [(e["iteration"], e["k"]) for e in events if e["kind"] == "candidate_judged"]
     assert len(candidates) == len(set(candidates)) > 0  # each logged once: an unfinished iteration is redone, not doubled
     assert [e["kind"] for e in events].count("iteration_done") == len(reference.summary["iterations"])
-    assert store.run(run_id)["status"] == "finished"
+    assert store.run(run_id).status == "finished"
     assert sorted(resumed.clusters["size"]) == sorted(reference.clusters["size"])
     with pytest.raises(ValueError, match="is finished"):
         resume_dialin(store, run_id)
@@ -229,7 +229,7 @@ def test_a_refined_run_keeps_what_the_analyst_let_stand_and_reclusters_the_rest(
     result = resume_dialin(store, run_id)
     events = [e["kind"] for e in store.events(run_id)]
     assert events[0] == "seeded_from_review" and events.count("seeded_from_review") == 1
-    assert store.run(run_id)["config"]["refine_of"] == source
+    assert store.run(run_id).config.refine_of == source
     final = result.clusters.set_index("cluster_id")
     assigned = store.cluster_members(run_id).groupby("cluster_id")["utterance_id"].apply(set)
     seeded = store.events(run_id)[0]["cluster_ids"]

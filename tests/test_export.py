@@ -87,7 +87,7 @@ def reviewed(tmp_path_factory) -> Reviewed:
 
 
 def texts_of(reviewed: Reviewed) -> pd.Series:
-    dataset_id = reviewed.store.run(reviewed.run_id)["dataset_id"]
+    dataset_id = reviewed.store.run(reviewed.run_id).dataset_id
     return reviewed.store.utterances(dataset_id).set_index("utterance_id")["text"]
 
 
@@ -100,7 +100,7 @@ def test_curated_utterances_carry_the_analysts_intents(reviewed):
     assert len(curated) == len(reviewed.engine) == 319
     assert list(curated.columns) == ["utterance_id", "text", "frequency", "roles", "gold_label", "cluster_id", "intent",
                                      "verdict", "status", "labelled_by"]
-    stored = reviewed.store.utterances(reviewed.store.run(reviewed.run_id)["dataset_id"])
+    stored = reviewed.store.utterances(reviewed.store.run(reviewed.run_id).dataset_id)
     assert curated["text"].tolist() == stored["text"].tolist() and curated["gold_label"].tolist() == stored["gold_label"].tolist()
 
     renamed = rows(curated, reviewed.members(reviewed.renamed) + reviewed.moved)

@@ -70,7 +70,7 @@ def test_runs_are_scored_as_the_analyst_left_them_on_compare_and_the_cli(two_run
         move(store, fine, "ana", strays, int(biggest))
         after = run_goodness(store, fine)
         with pytest.raises(ValueError, match="finished run"):
-            run_goodness(store, store.create_run(store.run(fine)["dataset_id"], "kmeans", {"method": "kmeans"}))
+            run_goodness(store, store.create_run(store.run(fine).dataset_id, "kmeans", {"method": "kmeans"}))
     shares = comparison.runs["goodness"].tolist()
     assert all(0 <= s <= 1 for s in shares) and comparison.runs["goodness_judge"].eq(f"cohesion judge of {MPNET}").all()
     assert before.share == shares[0] and after.share < before.share

@@ -154,4 +154,4 @@ def test_a_run_that_cannot_start_says_why_on_its_row(workspace):
     assert jobs.wait(path, run_id, timeout=60)
     with Store(path) as store:
         run = store.run(run_id)
-    assert run["status"] == "failed" and "missing.json" in run["summary"]["error"]
+    assert run.status == "failed" and "missing.json" in run.summary["error"]

@@ -167,7 +167,7 @@ def test_a_labelgen_run_is_stored_with_named_clusters_counted_calls_and_metrics(
     llm = ScriptedLLM(scripted_answer)
     result = run_labelgen(store, dataset_id, LABELGEN, embedder=embedder, backend=llm)
     n = len(store.utterances(dataset_id))
-    assert store.run(result.run_id)["status"] == "finished"
+    assert store.run(result.run_id).status == "finished"
     assert [e["kind"] for e in store.events(result.run_id)] == ["labels_generated", "labels_merged", "utterances_classified"]
     clusters = store.clusters(result.run_id)
     assert set(clusters["name"]) <= {label for _, label in KEYWORD_LABELS} and len(clusters) >= 3

@@ -33,4 +33,4 @@ def test_discover_offers_labelgen_refuses_it_without_an_llm_and_shows_a_run_s_st
     assert any("choose --llm local or openai" in e.value for e in app.error)
     with Store(path) as store:
         assert store.runs()["run_id"].tolist() == [run_id]  # nothing was started
-        assert store.run(run_id)["config"]["sure_margin"] == 0.05
+        assert store.run(run_id).config.sure_margin == 0.05

@@ -44,7 +44,7 @@ class FirstWordMethod:
     def complete(self, store: Store, run_id: int, hooks: registry.RunHooks) -> RunResult:
         started = time.perf_counter()
         run = store.run(run_id)
-        utterances = store.utterances(run["dataset_id"])
+        utterances = store.utterances(run.dataset_id)
         texts = utterances["text"].tolist()
         words = [text.split()[0].lower() for text in texts]
         ids = {word: i for i, word in enumerate(sorted(set(words)))}
@@ -101,7 +101,7 @@ def test_a_registered_method_is_validated_run_from_the_cli_and_by_a_background_j
     with Store(workspace) as store:
         run = store.run(run_id)
         sizes = sorted(store.clusters(run_id)["size"].tolist())
-    assert run["status"] == "finished" and run["method"] == "first-word" and sizes == [2, 2, 2]
+    assert run.status == "finished" and run.method == "first-word" and sizes == [2, 2, 2]
     with pytest.raises(ValueError, match="is a first-word run: start a new one instead"):
         jobs.resume_run(workspace, run_id)  # it does not resume; a finished run of any method would not either
 

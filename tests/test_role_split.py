@@ -120,8 +120,8 @@ def test_a_role_split_run_reclusters_each_side_of_the_names_and_resumes_with_the
     assert role_counts(roles)["agent"] > 30 and role_counts(roles)["customer"] > 30
 
     split = create_role_split_run(store, first)
-    config = store.run(split)["config"]
-    assert config["roles_from"] == first and config["refine_of"] is None
+    config = store.run(split).config
+    assert config.roles_from == first and config.refine_of is None
 
     def die(event):
         if event["kind"] == "iteration_done":
@@ -158,7 +158,7 @@ def test_a_role_split_is_refused_for_data_with_speaker_roles_and_for_names_of_on
     with pytest.raises(ValueError, match="give 0 agent"):
         create_role_split_run(store, customer_named)
     review.rename(store, customer_named, "ana", 2, "provide-tracking")
-    assert store.run(create_role_split_run(store, customer_named))["config"]["method"] == "dialin"
+    assert store.run(create_role_split_run(store, customer_named)).config.method == "dialin"
     dialogues = tmp_path / "dialogues.jsonl"
     dialogues.write_text("\n".join(SAMPLE_DIALOGUES.read_text(encoding="utf-8").splitlines()[:20]) + "\n", encoding="utf-8")
     with Store(tmp_path / "speakers.duckdb") as spoken:

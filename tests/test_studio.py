@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from dialin_core.curation import review
 from dialin_core.curation.review import review_state
-from dialin_core.data.store import Store
+from dialin_core.data.store import RunRow, Store
 from dialin_core.judging.llm_judge import VERDICT_GRAMMAR
 from dialin_core.llm.base import ChatResponse
 from dialin_core.methods import jobs
@@ -67,7 +67,7 @@ def start_run(app: AppTest, workspace: Path, **choices) -> int:
     return run_id
 
 
-def run_started_by(app: AppTest, workspace: Path, button: str) -> tuple[int, dict]:
+def run_started_by(app: AppTest, workspace: Path, button: str) -> tuple[int, RunRow]:
     """Click a button that starts a run in the background; wait for it and return its id and stored row."""
     labelled(app.button, button).click().run()
     assert not app.exception, app.exception
@@ -126,7 +126,7 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
                                           "Loop clustering (dialin)": "kmeans"})
     with Store(workspace) as store:
         assert store.run_status(run_id) == "finished"
-        assert store.run(run_id)["config"]["loop_clustering"] == "kmeans"
+        assert store.run(run_id).config.loop_clustering == "kmeans"
     assert any(s.value.startswith("Clusters kept: ") for s in app.subheader)  # finished: not "so far"
     assert app.progress[0].value == 100
 
@@ -170,7 +170,7 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
         assert "report-split_off" not in set(review_state(store, run_id).live_clusters()["name"])
 
     refined, row = run_started_by(app, workspace, "Start a refined run")
-    assert refined == run_id + 1 and row["status"] == "finished" and row["config"]["refine_of"] == run_id
+    assert refined == run_id + 1 and row.status == "finished" and row.config.refine_of == run_id
     with Store(workspace) as store:
         refined_names = set(store.clusters(refined)["name"])
     assert "inquire-order_status" in refined_names  # the approved, renamed cluster stands
@@ -236,9 +236,9 @@ def test_a_run_with_the_real_local_model_is_started_from_the_studio(workspace):
     with Store(workspace) as store:
         run = store.run(run_id)
         calls = store.connection.execute("SELECT count(*) FROM llm_calls").fetchall()[0][0]
-    assert run["status"] == "finished", run["summary"]
-    assert 0 < run["summary"]["llm_calls"] <= 4 and calls > 0
-    assert run["summary"]["llm_model"] == "qwen2.5-coder-0.5b-instruct-q4_k_m"
+    assert run.status == "finished", run.summary
+    assert 0 < run.summary["llm_calls"] <= 4 and calls > 0
+    assert run.summary["llm_model"] == "qwen2.5-coder-0.5b-instruct-q4_k_m"
     assert any(c.value.startswith("LLM calls") for c in app.caption)
 
 
@@ -292,7 +292,7 @@ def test_review_splits_a_run_without_speakers_by_role_and_hides_the_action_when_
     assert not app.exception, app.exception
     assert any("give 30 sentences to the agent" in c.value and "30 to the customer" in c.value for c in app.caption)
     split, row = run_started_by(app, workspace, "Split by role and re-cluster")
-    assert split == run_id + 1 and row["status"] == "finished" and row["config"]["roles_from"] == run_id
+    assert split == run_id + 1 and row.status == "finished" and row.config.roles_from == run_id
     with Store(workspace) as store:
         derived = next(e for e in store.events(split) if e["kind"] == ROLES_DERIVED)
     assert derived["counts"] == {"customer": 30, "agent": 30, "other": 0}
@@ -481,7 +481,7 @@ def test_discover_shows_the_fields_of_the_chosen_method_and_flags_a_run_with_the
     second = app.session_state["run_id"]
     assert second != first and jobs.wait(workspace, second, timeout=300)
     with Store(workspace) as store:
-        assert store.run(second)["config"]["k"] == 6 and store.run(second)["status"] == "finished"
+        assert store.run(second).config.k == 6 and store.run(second).status == "finished"
 
 
 def test_the_map_highlights_one_intent_keeps_colours_by_cluster_and_clips_its_axes(workspace, banking77_subset):

@@ -239,7 +239,7 @@ def dialogues_from_run(store: Store, run_id: int, roles: Sequence[Role] = ("cust
     customer wants routed.
     """
     intents = run_intents(store, run_id)
-    frame = store.turns(store.run(run_id)["dataset_id"])
+    frame = store.turns(store.run(run_id).dataset_id)
     turns, gold = [], {}
     for row in frame.itertuples(index=False):
         turn = Turn(row.dialogue_id, int(row.turn_index), row.speaker, row.role, row.text, row.clean_text, row.gold_label)

@@ -51,13 +51,13 @@ def load_snapshot(store: Store, run_id: int) -> RunSnapshot:
     """A finished run's export inputs; a clear error for a run still running, paused, failed or cancelled,
     whose clusters are not the run's final word."""
     run = store.run(run_id)
-    if run["status"] != "finished":
-        raise ValueError(f"run {run_id} is {run['status']}, not finished: export it once it has finished")
+    if run.status != "finished":
+        raise ValueError(f"run {run_id} is {run.status}, not finished: export it once it has finished")
     created_at, finished_at = store.run_times(run_id)
     return RunSnapshot(
-        run={**run, "created_at": _iso(created_at), "finished_at": _iso(finished_at)},
-        dataset=store.dataset(run["dataset_id"]),
-        utterances=store.utterances(run["dataset_id"]),
+        run={**run.as_dict(), "created_at": _iso(created_at), "finished_at": _iso(finished_at)},
+        dataset=store.dataset(run.dataset_id),
+        utterances=store.utterances(run.dataset_id),
         assigned=store.cluster_members(run_id),
         state=review_state(store, run_id),
         decisions=store.decisions(run_id),

@@ -18,6 +18,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from dialin_core.config import RunConfig
 from dialin_core.data.ingest import Turn, Utterance
 from dialin_core.errors import WorkspaceBusy
 
@@ -170,6 +171,23 @@ ASSIGNMENT_COLUMNS = ("utterance_id", "cluster_id", "x", "y")
 # go on, or ended (finished, cancelled).
 LIVE_STATUSES: tuple[str, ...] = ("running", "pausing", "cancelling")
 RESUMABLE_STATUSES: tuple[str, ...] = ("paused", "failed")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A stored run: what it was asked to do, where it stands, and (once it ends) its summary."""
+
+    run_id: int
+    dataset_id: int
+    method: str
+    config: RunConfig
+    status: str  # LIVE_STATUSES, RESUMABLE_STATUSES, "finished" or "cancelled"
+    summary: dict[str, Any] | None  # the method's figures once finished; {"error": ...} once failed
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as JSON holds it (a data card, an export)."""
+        return {"run_id": self.run_id, "dataset_id": self.dataset_id, "method": self.method, "config": self.config.as_dict(),
+                "status": self.status, "summary": self.summary}
 
 
 def text_hash(text: str) -> str:
@@ -456,18 +474,17 @@ class Store:
                 [json.dumps(summary, sort_keys=True), run_id],
             )
 
-    def run(self, run_id: int) -> dict[str, Any]:
-        """One run's row, config parsed; a clear error for an id the workspace does not have."""
+    def run(self, run_id: int) -> RunRow:
+        """One run's row, its configuration parsed (runs stored by older versions upgraded); a clear error
+        for an id the workspace does not have."""
         rows = self.connection.execute(
             "SELECT run_id, dataset_id, method, config, status, summary FROM runs WHERE run_id = ?", [run_id]
         ).fetchall()
         if not rows:
             raise ValueError(f"workspace {self.path} has no run {run_id}")
         run_id, dataset_id, method, config, status, summary = rows[0]
-        return {
-            "run_id": run_id, "dataset_id": dataset_id, "method": method, "config": json.loads(config),
-            "status": status, "summary": json.loads(summary) if summary else None,
-        }
+        return RunRow(int(run_id), int(dataset_id), method, RunConfig.from_dict(json.loads(config)), status,
+                      json.loads(summary) if summary else None)
 
     def clusters(self, run_id: int) -> pd.DataFrame:
         return self.connection.execute(
@@ -538,7 +555,7 @@ class Store:
         return changed[0][0] > 0
 
     def run_status(self, run_id: int) -> str:
-        return self.run(run_id)["status"]
+        return self.run(run_id).status
 
     def stop_run(self, run_id: int, status: str) -> None:
         """A worker that honoured a pause or cancel request records where the run now stands."""

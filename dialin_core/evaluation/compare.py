@@ -33,11 +33,11 @@ class RunComparison:
 def _current_assignments(store: Store, run_id: int) -> pd.DataFrame:
     """utterance_id, cluster_id, name, gold_label of a finished run as the analyst sees it now."""
     run = store.run(run_id)
-    if run["status"] != "finished":
-        raise ValueError(f"run {run_id} is {run['status']}: only finished runs can be compared")
+    if run.status != "finished":
+        raise ValueError(f"run {run_id} is {run.status}: only finished runs can be compared")
     state = review_state(store, run_id)
     names = dict(zip(state.clusters["cluster_id"], state.clusters["name"]))
-    gold = store.utterances(run["dataset_id"]).set_index("utterance_id")["gold_label"]
+    gold = store.utterances(run.dataset_id).set_index("utterance_id")["gold_label"]
     members = state.members.assign(name=lambda f: f["cluster_id"].map(names))
     return members.assign(gold_label=members["utterance_id"].map(gold))
 
@@ -45,7 +45,7 @@ def _current_assignments(store: Store, run_id: int) -> pd.DataFrame:
 def _run_row(store: Store, run_id: int, members: pd.DataFrame) -> dict[str, Any]:
     labels = members["cluster_id"]
     row: dict[str, Any] = {
-        "run_id": run_id, "method": store.run(run_id)["method"], "n_utterances": len(members),
+        "run_id": run_id, "method": store.run(run_id).method, "n_utterances": len(members),
         "n_clusters": int(labels[labels != NOISE].nunique()), "n_outliers": int((labels == NOISE).sum()),
     }
     labelled = members[members["gold_label"].notna() & (members["gold_label"] != "")]
@@ -57,7 +57,7 @@ def _run_row(store: Store, run_id: int, members: pd.DataFrame) -> dict[str, Any]
 def compare_runs(store: Store, first: int, second: int, goodness: bool = False) -> RunComparison:
     """The comparison of two finished runs over the same data set; a clear error otherwise. With `goodness`,
     each run's row also holds its goodness by a judge neither run used (`dialin_core.evaluation.goodness`)."""
-    if store.run(first)["dataset_id"] != store.run(second)["dataset_id"]:
+    if store.run(first).dataset_id != store.run(second).dataset_id:
         raise ValueError(f"runs {first} and {second} cluster different data sets: compare runs of one data set")
     a, b = _current_assignments(store, first), _current_assignments(store, second)
     shared = a.merge(b, on="utterance_id", suffixes=("_a", "_b"))

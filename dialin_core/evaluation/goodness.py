@@ -22,7 +22,6 @@ import pandas as pd
 
 from dialin_core.clustering.algorithms import NOISE
 from dialin_core.clustering.sampling import MAX_SAMPLE
-from dialin_core.config import RunConfig
 from dialin_core.curation.review import review_state
 from dialin_core.data.store import Store
 from dialin_core.embedding.embed import embed_texts
@@ -83,9 +82,9 @@ def run_goodness(store: Store, run_id: int, members: pd.DataFrame | None = None)
     the embedder the run used; its sampled sentences' vectors are cached in the workspace like any other.
     `members` (utterance_id, cluster_id) when the caller has derived the review state already."""
     run = store.run(run_id)
-    if run["status"] != "finished":
-        raise ValueError(f"run {run_id} is {run['status']}: goodness scores a finished run's clusters")
-    config = RunConfig.from_dict(run["config"])
+    if run.status != "finished":
+        raise ValueError(f"run {run_id} is {run.status}: goodness scores a finished run's clusters")
+    config = run.config
     members = review_state(store, run_id).members if members is None else members
     texts = members["utterance_id"].map(store.utterance_texts(run_id)).tolist()
     return score_goodness(texts, members["cluster_id"].to_numpy(), config.embedder, store, config.seed)

@@ -18,7 +18,6 @@ import numpy as np
 from dialin_core.judging.cohesion import CohesionModel
 from dialin_core.judging.llm_judge import LLMJudge
 
-JUDGES: tuple[str, ...] = ("cascade", "cohesion", "llm")
 THRESHOLD = 0.5
 
 

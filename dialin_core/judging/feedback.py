@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
-from dialin_core.config import RunConfig
 from dialin_core.curation.review import UNASSIGNED, active_decisions, review_state
 from dialin_core.data.store import Store
 from dialin_core.embedding.embed import embed_texts
@@ -55,7 +54,7 @@ def analyst_labels(store: Store, embedder: Embedder) -> list[AnalystLabel]:
     found: list[AnalystLabel] = []
     runs = store.runs()
     for run_id in runs.loc[runs["status"] == "finished", "run_id"].astype(int):
-        if RunConfig.from_dict(store.run(run_id)["config"]).embedder != embedder.name:
+        if store.run(run_id).config.embedder != embedder.name:
             continue
         labelled = _labelled_clusters(store, run_id)
         if not labelled:

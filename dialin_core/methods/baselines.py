@@ -138,8 +138,8 @@ def complete_run(store: Store, run_id: int, embedder: Embedder | None = None) ->
     """Cluster, name and store a created baseline run, from scratch: it has no steps worth resuming."""
     started = time.perf_counter()
     run = store.run(run_id)
-    config = RunConfig.from_dict(run["config"])
-    utterances = _utterances(store, run["dataset_id"], config)
+    config = run.config
+    utterances = _utterances(store, run.dataset_id, config)
     try:
         texts = utterances["text"].tolist()
         vectors = embed_texts(texts, embedder or load_embedder(config.embedder), store)
@@ -155,7 +155,7 @@ def store_result(
     details: dict[str, Any], started: float,
 ) -> RunResult:
     """A run's final clusters, assignments and summary, stored in one transaction; what a finished run returns."""
-    config = RunConfig.from_dict(store.run(run_id)["config"])
+    config = store.run(run_id).config
     assignments = assignment_table(utterances, vectors, labels, clusters, config)
     summary = run_summary(assignments, details, config, time.perf_counter() - started)
     store.finish_run(run_id, clusters=clusters, assignments=assignments, summary=summary)

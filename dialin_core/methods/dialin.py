@@ -4,7 +4,8 @@ embed -> the loop per role (customer and agent utterances apart, Dial-In LLM pap
 nearest kept cluster or `outlier` -> names -> merge proposals -> final clusters. Every loop event is
 written to `run_events` in the same transaction as the clusters it kept, so a killed process resumes
 from the last finished iteration; a resumed iteration re-asks the LLM nothing, because its answers are
-in the workspace's call cache.
+in the workspace's call cache. The module is long because it is the one place that knows what a Dial-In
+run stores at each step and reads back on resume; the loop itself (dialin_loop) stores nothing.
 """
 
 import json
@@ -117,7 +118,7 @@ class DialinMethod:
         return create_dialin_run(store, dataset_id, config)
 
     def complete(self, store: Store, run_id: int, hooks: RunHooks) -> RunResult:
-        tools = hooks.tools(store, RunConfig.from_dict(store.run(run_id)["config"])) if hooks.tools else None
+        tools = hooks.tools(store, store.run(run_id).config) if hooks.tools else None
         return resume_dialin(store, run_id, tools=tools, on_event=hooks.on_event)
 
     def cost_estimate(self, config: RunConfig) -> str:
@@ -162,10 +163,9 @@ def create_role_split_run(store: Store, source_run_id: int) -> int:
 def _follow_up(store: Store, source_run_id: int, purpose: str) -> tuple[int, RunConfig]:
     """The data set and configuration of a finished run, as a Dial-In run that builds on it starts from them."""
     source = store.run(source_run_id)
-    if source["status"] != "finished":
-        raise ValueError(f"run {source_run_id} is {source['status']}: only a finished, reviewed run can be {purpose}")
-    stored = {k: v for k, v in source["config"].items() if k in RunConfig.__dataclass_fields__}
-    return source["dataset_id"], replace(RunConfig.from_dict(stored), method="dialin", k=None)
+    if source.status != "finished":
+        raise ValueError(f"run {source_run_id} is {source.status}: only a finished, reviewed run can be {purpose}")
+    return source.dataset_id, replace(source.config, method="dialin", k=None)
 
 
 def create_dialin_run(store: Store, dataset_id: int, config: RunConfig) -> int:
@@ -181,12 +181,12 @@ def resume_dialin(
 ) -> RunResult:
     """Continue a run that was killed or failed, from its last finished iteration."""
     run = store.run(run_id)
-    if run["method"] != "dialin":
-        raise ValueError(f"run {run_id} is a {run['method']} run; only dialin runs resume")
-    if run["status"] in ("finished", "cancelled"):
-        raise ValueError(f"run {run_id} is {run['status']}: start a new run instead")
-    config = RunConfig.from_dict(run["config"])
-    utterances = _utterances(store, run["dataset_id"], config)
+    if run.method != "dialin":
+        raise ValueError(f"run {run_id} is a {run.method} run; only dialin runs resume")
+    if run.status in ("finished", "cancelled"):
+        raise ValueError(f"run {run_id} is {run.status}: start a new run instead")
+    config = run.config
+    utterances = _utterances(store, run.dataset_id, config)
     store.mark_running(run_id)
     return _execute(store, run_id, utterances, config, tools or build_tools(store, config), on_event)
 

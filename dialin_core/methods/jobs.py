@@ -76,10 +76,10 @@ def resume_run(workspace: str | Path, run_id: int, tools: ToolsFactory | None = 
         _refuse_if_busy(workspace)
         with Store(workspace) as store:
             run = store.run(run_id)
-            if not discovery_method(run["method"]).resumes and run["status"] not in LIVE_STATUSES:
-                raise ValueError(f"run {run_id} is a {run['method']} run: start a new one instead")
-            if run["status"] not in RESUMABLE_STATUSES + LIVE_STATUSES:
-                raise ValueError(f"run {run_id} is {run['status']}: only a paused, failed or interrupted run resumes")
+            if not discovery_method(run.method).resumes and run.status not in LIVE_STATUSES:
+                raise ValueError(f"run {run_id} is a {run.method} run: start a new one instead")
+            if run.status not in RESUMABLE_STATUSES + LIVE_STATUSES:
+                raise ValueError(f"run {run_id} is {run.status}: only a paused, failed or interrupted run resumes")
             store.mark_running(run_id)
         _launch(workspace, run_id, tools)
 
@@ -151,7 +151,7 @@ def _work(workspace: Path, run_id: int, tools: ToolsFactory | None) -> None:
     its summary; paused; cancelled), so every ending is recorded there and the thread ends quietly."""
     with Store(workspace) as store:
         try:
-            discovery_method(store.run(run_id)["method"]).complete(store, run_id, RunHooks(tools=tools))
+            discovery_method(store.run(run_id).method).complete(store, run_id, RunHooks(tools=tools))
         except Exception as error:  # a pause or cancel (RunStopped) included: the run row says which
             if store.run_status(run_id) in LIVE_STATUSES:  # it failed before the run could record it
                 store.fail_run(run_id, f"{type(error).__name__}: {error}")

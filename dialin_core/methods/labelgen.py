@@ -93,14 +93,13 @@ def run_labelgen(
 def create_leftover_run(store: Store, source_run_id: int, overrides: dict[str, Any] | None = None) -> int:
     """A labelgen run over the leftovers of a finished Dial-In run; `complete_labelgen_run` works it."""
     source = store.run(source_run_id)
-    if source["method"] != "dialin" or source["status"] != "finished":
-        raise ValueError(f"run {source_run_id} is a {source['status']} {source['method']} run: leftovers come from a finished dialin run")
+    if source.method != "dialin" or source.status != "finished":
+        raise ValueError(f"run {source_run_id} is a {source.status} {source.method} run: leftovers come from a finished dialin run")
     if not (review_state(store, source_run_id).members["cluster_id"] == NOISE).any():
         raise ValueError(f"run {source_run_id} has no leftovers: every utterance is in a cluster")
-    stored = {k: v for k, v in source["config"].items() if k in RunConfig.__dataclass_fields__}
-    config = replace(RunConfig.from_dict(stored), method="labelgen", k=None, refine_of=None, roles_from=None, auto_merge=False,
+    config = replace(source.config, method="labelgen", k=None, refine_of=None, roles_from=None, auto_merge=False,
                      leftovers_of=source_run_id, **(overrides or {}))
-    return create_run(store, source["dataset_id"], config)
+    return create_run(store, source.dataset_id, config)
 
 
 def complete_labelgen_run(
@@ -109,9 +108,9 @@ def complete_labelgen_run(
     """Generate, merge and classify, storing an event per stage and the final clusters."""
     started = time.perf_counter()
     run = store.run(run_id)
-    config = RunConfig.from_dict(run["config"])
+    config = run.config
     try:
-        utterances = store.utterances(run["dataset_id"], roles=config.roles or None)
+        utterances = store.utterances(run.dataset_id, roles=config.roles or None)
         llm = CachedLLM(backend or open_backend(config.llm, config.llm_model), store)
         embedder = embedder or load_embedder(config.embedder)
         texts = utterances["text"].tolist()

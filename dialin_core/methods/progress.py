@@ -10,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 
-from dialin_core.config import RunConfig
 from dialin_core.data.store import LIVE_STATUSES, Store
 from dialin_core.methods.registry import discovery_method
 
@@ -141,19 +140,19 @@ def _phase(status: str, kinds: list[str]) -> str:
 def run_progress(store: Store, run_id: int) -> Progress:
     run = store.run(run_id)
     events = store.events(run_id)
-    config = RunConfig.from_dict(run["config"])
+    config = run.config
     totals = [e["llm_calls_total"] for e in events if "llm_calls_total" in e]
-    summary = run["summary"] or {}
-    phase = _phase(run["status"], [e["kind"] for e in events])
+    summary = run.summary or {}
+    phase = _phase(run.status, [e["kind"] for e in events])
     max_iterations = config.max_iterations * (2 if config.separate_roles else 1)
     named = [e for e in events if e["kind"] == "cluster_named"]
     naming = (named[-1]["n_named"], named[-1]["n_to_name"]) if named else (0, 0)
     timing = None
-    if run["status"] in LIVE_STATUSES:
+    if run.status in LIVE_STATUSES:
         log, now = store.event_times(run_id)
         timing = run_timing(phase, log, store.run_times(run_id)[0], now, max_iterations, naming)
     return Progress(
-        status=run["status"],
+        status=run.status,
         phase=phase,
         iterations=iterations_from_events(events),
         stopped=[(e["role"], e["reason"]) for e in events if e["kind"] == "loop_stopped"],
