@@ -16,7 +16,7 @@ import numpy as np
 from dialin_core.classify.commands import CLASSIFY_COMMANDS, add_classify_commands
 from dialin_core.clustering.algorithms import LOOP_CLUSTERINGS, LOOP_SPACES
 from dialin_core.config import DEFAULT_LLM_CALLS, JUDGES, K_CHOICES, LLMS, RunConfig
-from dialin_core.curation.export import FORMATS, write_export
+from dialin_core.curation.export import FORMATS, csv_cell_text, csv_text, write_export
 from dialin_core.data.datasets import ingest_file
 from dialin_core.data.ingest import ColumnMapping, deduplicate, read_transcripts
 from dialin_core.data.store import Store
@@ -271,8 +271,8 @@ def _log_event(event: dict) -> None:
 def _write_outputs(result: RunResult, out: Path, started: float) -> dict:
     summary = {**result.summary, "run_id": result.run_id, "seconds": round(time.perf_counter() - started, 3)}
     out.mkdir(parents=True, exist_ok=True)
-    result.assignments[["text", "cluster_id", "intent_name"]].to_csv(out / "assignments.csv", index=False)
-    result.clusters[["cluster_id", "name", "size"]].to_csv(out / "clusters.csv", index=False)
+    (out / "assignments.csv").write_text(csv_text(result.assignments[["text", "cluster_id", "intent_name"]]), encoding="utf-8")
+    (out / "clusters.csv").write_text(csv_text(result.clusters[["cluster_id", "name", "size"]]), encoding="utf-8")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -320,7 +320,8 @@ def command_evaluate(args: argparse.Namespace) -> dict:
     """Score by utterance text: both files are normalised and de-duplicated the way ingest does it."""
     gold_turns = read_transcripts(args.gold, ColumnMapping(text=args.text_column, label=args.label_column))
     gold = {u.norm_text: u.gold_label for u in deduplicate(gold_turns) if u.gold_label}
-    predicted_turns = read_transcripts(args.assignments, ColumnMapping(text="text", label="cluster_id"))
+    predicted_turns = [replace(t, clean_text=csv_cell_text(t.clean_text))  # as discover wrote them: formulas neutralised
+                       for t in read_transcripts(args.assignments, ColumnMapping(text="text", label="cluster_id"))]
     pairs = [(gold[u.norm_text], u.gold_label) for u in deduplicate(predicted_turns) if u.norm_text in gold]
     if not pairs:
         raise IngestError(args.assignments, f"no text in it matches a labelled text of {args.gold.name}")

