@@ -19,7 +19,7 @@ from dialin_core.classify.workbench import (
 )
 from dialin_core.llm.backends import open_backend
 from dialin_core.llm.cache import CachedLLM
-from studio.context import attempt, choose_run, open_store, save_upload, workspace
+from studio.context import attempt, choose_run, literal, open_store, save_upload, workspace
 
 SAMPLE_DIALOGUES = Path(__file__).resolve().parent.parent / "sample_data" / "dialogues.jsonl"
 SOURCES = ("A reviewed run of this workspace", "The sample dialogues (gold intents)", "Upload labelled dialogues (JSONL)")
@@ -65,7 +65,7 @@ def _train() -> None:
         if chosen is None or chosen[1] is None:
             return
         label, dialogues = chosen
-        st.caption(f"{len(dialogues)} dialogues from {label}.")
+        st.caption(f"{len(dialogues)} dialogues from {literal(label)}.")
         if st.button("Train and evaluate", type="primary"):
             settings = ClassifierSettings(use_context=use_context, context_turns=int(context_turns))
             with st.spinner("Embedding the turns, fitting, evaluating on the held-out dialogues…"):
@@ -127,7 +127,7 @@ def _live(folder: Path, model: IntentClassifier) -> None:
         with st.chat_message("user" if turn["speaker"] == "customer" else "assistant"):
             st.text(turn["text"])
             if turn.get("top"):
-                st.caption(f"{turn['label']} · {turn['path']} · " + ", ".join(f"{label} {p:.2f}" for label, p in turn["top"]))
+                st.caption(literal(f"{turn['label']} · {turn['path']} · " + ", ".join(f"{label} {p:.2f}" for label, p in turn["top"])))
     with st.form("turn", clear_on_submit=True):
         speaker_column, text_column = st.columns([1, 4])
         speaker = speaker_column.selectbox("Speaker", ("customer", "agent"))

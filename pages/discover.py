@@ -12,7 +12,7 @@ from dialin_core.judging.feedback import workspace_judges
 from dialin_core.methods import jobs
 from dialin_core.methods.progress import iterations_frame, kept_clusters, run_progress
 from dialin_core.methods.registry import discovery_method, method_names
-from studio.context import attempt, choose_run, open_store, workspace
+from studio.context import attempt, choose_run, literal, open_store, workspace
 
 POLL_SECONDS = 2.0
 LABELGEN_STEP_COLUMNS = ["kind", "n_items", "n_labels", "asked_llm", "n_new_intents", "llm_calls_total", "llm_tokens_total"]
@@ -136,7 +136,7 @@ def _watch(run_id: int, polling: bool) -> None:
         st.session_state["run_id"] = run_id
         st.switch_page("pages/review.py")
     if progress.error:
-        st.error(f"The run failed: {progress.error}")
+        st.error(f"The run failed: {literal(progress.error)}")
     if progress.llm_budget:
         st.caption(f"LLM calls {progress.llm_calls} of {progress.llm_budget}")
     for role, reason in progress.stopped:
@@ -145,10 +145,28 @@ def _watch(run_id: int, polling: bool) -> None:
         st.caption("Labelgen: labels generated over mini-batches, near-duplicates merged, every utterance classified.")
         st.dataframe(pd.DataFrame(steps).reindex(columns=LABELGEN_STEP_COLUMNS), hide_index=True)
         return
+    if "loop" not in discovery_method(method).settings:  # one pass: nothing to watch until its clusters are stored
+        if progress.status in LIVE_STATUSES:
+            st.info("Embedding and clustering the utterances: the clusters appear here when the run has finished.")
+        elif not kept.empty:
+            st.subheader(f"Clusters: {len(kept)}")
+            st.dataframe(kept[["cluster_id", "name", "size"]], hide_index=True)
+        return
+    if not _loop_steps(progress, steps):
+        return
+    if not kept.empty:
+        st.subheader(f"Clusters kept: {len(kept)}" if progress.status == "finished" else f"Clusters kept so far: {len(kept)}")
+        shown = kept.assign(samples=kept["samples"].map(lambda s: " | ".join(s[:3])))
+        st.dataframe(shown[["cluster_id", "iteration", "role", "size", "verdict", "probability", "judged_by", "samples"]],
+                     hide_index=True)
+
+
+def _loop_steps(progress, steps: list[dict]) -> bool:
+    """The Dial-In loop's candidates and iterations so far; False while it has judged none yet."""
     candidates = progress.candidates_frame()
     if candidates.empty:
         st.info("Embedding the utterances; the first candidate k appears here when it has been judged.")
-        return
+        return False
     counts = candidates.melt(id_vars=["role", "iteration", "k", "chosen"], value_vars=["n_good", "n_bad"],
                              var_name="verdict", value_name="clusters")
     counts["verdict"] = counts["verdict"].map({"n_good": "good", "n_bad": "bad"})
@@ -167,11 +185,7 @@ def _watch(run_id: int, polling: bool) -> None:
     if merges:
         st.caption(f"Merge step: {merges[-1]['n_proposals']} proposals"
                    + (" applied (auto-merge)." if merges[-1].get("applied") else ", for you to approve on the Merges page."))
-    if not kept.empty:
-        st.subheader(f"Clusters kept: {len(kept)}" if progress.status == "finished" else f"Clusters kept so far: {len(kept)}")
-        shown = kept.assign(samples=kept["samples"].map(lambda s: " | ".join(s[:3])))
-        st.dataframe(shown[["cluster_id", "iteration", "role", "size", "verdict", "probability", "judged_by", "samples"]],
-                     hide_index=True)
+    return True
 
 
 st.title("Discover intents")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dialin_core.data.datasets import ingest_file
 from dialin_core.data.ingest import ColumnMapping, Turn, csv_columns, read_transcripts, suggest_mapping
-from studio.context import USER_ERRORS, attempt, open_store, save_upload, workspace
+from studio.context import USER_ERRORS, attempt, literal, open_store, save_upload, workspace
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data" / "dialogues.jsonl"
 NONE = "(none)"
@@ -22,7 +22,7 @@ def _show_dialogues(turns: list[Turn]) -> None:
     """Roles as chat bubbles (customer left as the user, agent as the assistant); text shown literally."""
     dialogues = list(dict.fromkeys(t.dialogue_id for t in turns))[:PREVIEW_DIALOGUES]
     for dialogue_id in dialogues:
-        st.caption(f"Dialogue {dialogue_id}")
+        st.caption(f"Dialogue {literal(dialogue_id)}")
         for turn in (t for t in turns if t.dialogue_id == dialogue_id):
             with st.chat_message("assistant" if turn.role == "agent" else "user"):
                 st.text(f"{turn.speaker or turn.role}: {turn.clean_text}")
@@ -78,7 +78,7 @@ with open_store() as store:
             mapping = _mapping_form(saved) if saved.suffix.lower() in (".csv", ".tsv") else None
             turns = _parse(str(saved), mapping, mask_pii) if mapping or saved.suffix.lower() not in (".csv", ".tsv") else []
         except USER_ERRORS as error:
-            st.error(str(error))
+            st.error(literal(error))
             turns = []
         if turns:
             st.write(f"{len({t.dialogue_id for t in turns})} dialogues, {len(turns)} turns. The first ones:")
@@ -86,7 +86,7 @@ with open_store() as store:
             if st.button("Store this data set"):
                 dataset_id = attempt(lambda: ingest_file(store, saved, mapping, mask_pii=mask_pii, name=upload.name))
                 if dataset_id is not None:
-                    st.success(f"{upload.name} is data set {dataset_id}.")
+                    st.success(f"{literal(upload.name)} is data set {dataset_id}.")
 
     datasets = store.datasets()
     runs = store.runs()

@@ -16,6 +16,7 @@ from studio.context import (
     attempt,
     decide,
     finished_run,
+    literal,
     move_or_split,
     open_store,
     show_current_label,
@@ -121,7 +122,7 @@ cluster_id = cells[0].selectbox("Cluster", ids, format_func=label.get, key="deta
 cells[1].button("Previous", on_click=step, args=(-1,), shortcut="P", width="stretch")
 cells[2].button("Next", on_click=step, args=(1,), shortcut="N", width="stretch")
 cluster = state.cluster(cluster_id)
-st.caption(f"Cluster {ids.index(cluster_id) + 1} of {len(ids)} · engine's name: {cluster['auto_name']} · verdict "
+st.caption(f"Cluster {ids.index(cluster_id) + 1} of {len(ids)} · engine's name: {literal(cluster['auto_name'])} · verdict "
            f"{cluster['verdict']} (engine: {cluster['auto_verdict']}) · status {cluster['status']}")
 if cluster_id != UNASSIGNED:
     advance = st.toggle("Open the next cluster after a verdict or approval", value=True, key="review_advance")
@@ -153,11 +154,11 @@ move_or_split(run_id, analyst, chosen, targets, key="cluster_sentences")
 
 text_of = dict(zip(sentences["utterance_id"], sentences["text"]))
 if chosen:
-    with st.expander(f"The first ticked sentence in its dialogue: {text_of[chosen[0]][:80]}"):
+    with st.expander(f"The first ticked sentence in its dialogue: {literal(text_of[chosen[0]][:80])}"):
         with open_store() as store:
             turns = store.dialogue_context(run_id, chosen[0])
         for dialogue_id, dialogue in turns.groupby("dialogue_id", sort=False):
-            st.caption(f"Dialogue {dialogue_id}")
+            st.caption(f"Dialogue {literal(dialogue_id)}")
             for turn in dialogue.itertuples():
                 with st.chat_message("assistant" if turn.role == "agent" else "user"):
                     st.text(("▶ " if turn.is_it else "") + f"{turn.speaker or turn.role}: {turn.text}")
@@ -168,7 +169,7 @@ if query:
     current = state.members.set_index("utterance_id")["cluster_id"]
     found = utterances[utterances["text"].str.contains(query, case=False, regex=False)]
     hits = found[["text"]].assign(cluster=[label.get(int(current[u]), "unassigned") for u in found.index]).reset_index()
-    st.caption(f"{len(hits)} sentence{'' if len(hits) == 1 else 's'} of this run contain '{query}'"
+    st.caption(f"{len(hits)} sentence{'' if len(hits) == 1 else 's'} of this run contain '{literal(query)}'"
                + (" (the first 500 shown)" if len(hits) > 500 else ""))
     hits = hits.head(500)
     search_key = "search:" + json.dumps([run_id, version, query])

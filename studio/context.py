@@ -1,5 +1,6 @@
 """The session's choices every page reads: which workspace, who is deciding, which run is open."""
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,15 @@ from dialin_core.errors import IngestError, WorkspaceBusy
 from dialin_core.workspace import default_workspace_path
 
 USER_ERRORS = (IngestError, ReviewError, WorkspaceBusy, ValueError)
+# What turns text into a link, an image, HTML, code or math in Streamlit's markdown.
+_MARKDOWN_ACTIVE = re.compile(r"([\\\[\]<>`$])")
+
+
+def literal(text: object) -> str:
+    """`text` for an element that renders markdown (captions, alerts, toasts, expander labels), shown as
+    written: a transcript's id, a file name, a name or an error quoting a file must not become an image that
+    the analyst's browser fetches from a stranger's server, or a link. st.text and tables need none of this."""
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", str(text))
 
 
 def workspace() -> Path:
@@ -27,7 +37,7 @@ def open_store() -> Iterator[Store]:
     try:
         store = Store(workspace())
     except WorkspaceBusy as busy:
-        st.error(str(busy))
+        st.error(literal(busy))
         st.stop()
     try:
         yield store
@@ -54,10 +64,10 @@ def attempt(action: Callable[[], Any], success: str | None = None) -> Any:
     try:
         result = action()
     except USER_ERRORS as error:
-        st.error(str(error))
+        st.error(literal(error))
         return None
     if success:
-        st.toast(success)
+        st.toast(literal(success))
     return result
 
 
@@ -81,7 +91,7 @@ def show_flash() -> None:
     """
     message = st.session_state.pop("flash", None)
     if message:
-        st.toast(message, icon=":material/check_circle:")
+        st.toast(literal(message), icon=":material/check_circle:")
 
 
 def run_label(row: pd.Series) -> str:

@@ -5,6 +5,7 @@ refreshes the README's). The server holds the DuckDB file
 open, so the workspace is read only once the server has let go of it.
 """
 
+import json
 import re
 import zipfile
 from collections import Counter
@@ -249,3 +250,60 @@ def test_a_run_paused_resumed_and_killed_with_the_server_resumes_when_it_restart
     assert run_2.status == "finished"
     judged = Counter((e["role"], e["iteration"], e["k"]) for e in events if e["kind"] == "candidate_judged")
     assert judged and max(judged.values()) == 1, [key for key, n in judged.items() if n > 1]
+
+
+def pixel(where: str, host: str = "tracker.invalid") -> str:
+    """Markdown for an image on a stranger's server: were it rendered, the browser would fetch it."""
+    return f"![{where}](http://{host}/{where}.png)"
+
+
+def test_text_from_a_file_never_makes_the_browser_fetch_anything(studio: StudioServer, page: Page, tmp_path) -> None:
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+
+    def nothing_fetched() -> None:
+        page.wait_for_timeout(1000)  # an image is requested as soon as it is drawn
+        assert not [url for url in fetched if "tracker" in url], [url for url in fetched if "tracker" in url]
+    dialogues = tmp_path / "hostile.jsonl"
+    dialogues.write_text("".join(json.dumps({"dialogue_id": f"{pixel('dialogue')} {i}", "turns": [
+        {"speaker": pixel("speaker"), "utterance": f"{pixel('text')} I want a refund for order {i}"},
+        {"speaker": "agent", "utterance": f"Sure, one moment {pixel('reply')}."},
+    ]}) + "\n" for i in range(12)))
+    broken = tmp_path / "![name](tracker.png).jsonl"  # a file name is shown too; a relative image is fetched from the studio
+    broken.write_text('{"dialogue_id": "' + pixel("error") + '", "turns": [\n')
+
+    page.goto(studio.url)
+    wait_for_text(page, "Dial-In Studio")
+    wait_for_app(page)
+    type_analyst(page, ANALYST)
+    upload = page.locator(".st-key-transcript_upload input[type=file]")
+    with rerun(page):
+        upload.set_input_files(str(broken))
+    wait_for_text(page, "not valid JSON")
+    nothing_fetched()
+    expect(page.get_by_text("![name](tracker.png).jsonl: line 1", exact=False)).to_be_visible()  # shown as written
+    with rerun(page):
+        upload.set_input_files(str(dialogues))
+    wait_for_text(page, "12 dialogues, 24 turns")
+    nothing_fetched()
+    expect(page.get_by_text(f"Dialogue {pixel('dialogue')} 0", exact=True)).to_be_visible()
+    with rerun(page):
+        page.get_by_role("button", name="Store this data set").click()
+    wait_for_text(page, "hostile.jsonl is data set 1.")
+
+    go_to(page, "Discover")
+    with rerun(page):
+        choose(page, "Method", "kmeans")
+    with rerun(page):
+        set_number(page, "k (0: chosen by silhouette)", 2)
+        page.get_by_role("button", name="Start the run").click()
+    wait_until_finished(page, 1)
+    go_to(page, "Review")
+    wait_for_text(page, "Cluster detail")
+    search = page.get_by_label("Sentences containing", exact=True)
+    with rerun(page):
+        search.fill(pixel("query"))
+        search.press("Enter")
+    wait_for_text(page, "sentences of this run contain")
+    nothing_fetched()
+    expect(page.get_by_text(f"0 sentences of this run contain '{pixel('query')}'", exact=True)).to_be_visible()

@@ -482,6 +482,9 @@ def test_discover_shows_the_fields_of_the_chosen_method_and_flags_a_run_with_the
     assert second != first and jobs.wait(workspace, second, timeout=300)
     with Store(workspace) as store:
         assert store.run(second).config.k == 6 and store.run(second).status == "finished"
+    app.run()  # the finished baseline run's live view: its clusters carry no judge sample
+    assert not app.exception, app.exception
+    assert any(s.value == "Clusters: 6" for s in app.subheader)
 
 
 def test_the_map_highlights_one_intent_keeps_colours_by_cluster_and_clips_its_axes(workspace, banking77_subset):

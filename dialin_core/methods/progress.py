@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dialin_core.data.store import LIVE_STATUSES, Store
@@ -172,5 +173,7 @@ def kept_clusters(store: Store, run_id: int) -> pd.DataFrame:
     clusters = clusters[clusters["cluster_id"] >= 0].copy()
     evidence = clusters["evidence"].map(lambda e: json.loads(e) if isinstance(e, str) else {})
     clusters["judged_by"] = evidence.map(lambda e: e.get("judged_by"))
-    clusters["samples"] = clusters["sample"].map(lambda ids: [texts.get(int(u), "") for u in (ids if ids is not None else [])])
+    # a method that stores no judge sample (a baseline) leaves the column NULL, which reads as None or pd.NA
+    clusters["samples"] = clusters["sample"].map(
+        lambda ids: [texts.get(int(u), "") for u in ids] if isinstance(ids, (list, tuple, np.ndarray)) else [])
     return clusters.drop(columns=["evidence", "sample"])
