@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dialin_core.methods import jobs
-from studio.context import show_flash, workspace
+from studio.context import USER_ERRORS, show_flash, workspace
 
 
 @st.cache_resource(show_spinner="Resuming the run the last server left unfinished…")
@@ -30,7 +30,10 @@ with st.sidebar:
     st.session_state["analyst_input"] = st.session_state.get("analyst", "")
     st.text_input("Your name", key="analyst_input", on_change=_remember_analyst,
                   help="Every decision you make is recorded with it.")
-resumed = _resume_interrupted(str(workspace()))
+try:
+    resumed = _resume_interrupted(str(workspace()))
+except USER_ERRORS:  # a workspace another process holds, or a damaged file: the page says so below
+    resumed = []
 if resumed:
     st.sidebar.info(f"Resumed run {', '.join(map(str, resumed))}, interrupted when the server stopped.")
 show_flash()

@@ -25,5 +25,9 @@ class IngestError(ValueError):
         return type(self), (self.path, self.problem, self.line)
 
 
+class WorkspaceDamaged(ValueError):
+    """The workspace file is not a DuckDB database, or only part of one (emptied, truncated, another program's file)."""
+
+
 class WorkspaceBusy(RuntimeError):
     """Another process holds the workspace file: DuckDB lets one process write a database at a time."""

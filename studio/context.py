@@ -12,7 +12,7 @@ import streamlit as st
 from dialin_core.curation import review
 from dialin_core.curation.review import UNASSIGNED, ReviewError
 from dialin_core.data.store import Store
-from dialin_core.errors import IngestError, WorkspaceBusy
+from dialin_core.errors import IngestError, WorkspaceBusy, WorkspaceDamaged
 from dialin_core.workspace import default_workspace_path
 
 USER_ERRORS = (IngestError, ReviewError, WorkspaceBusy, ValueError)
@@ -33,11 +33,12 @@ def workspace() -> Path:
 
 @contextmanager
 def open_store() -> Iterator[Store]:
-    """The workspace for the length of one script run; a busy workspace is a message, not a traceback."""
+    """The workspace for the length of one script run; a busy or damaged workspace is a message, not a traceback
+    (the Workspace page still opens, to choose another file)."""
     try:
         store = Store(workspace())
-    except WorkspaceBusy as busy:
-        st.error(literal(busy))
+    except (WorkspaceBusy, WorkspaceDamaged) as problem:
+        st.error(literal(problem))
         st.stop()
     try:
         yield store

@@ -1,6 +1,7 @@
 """How transcript files become turns and utterances, and what the user is told when a file is wrong."""
 
 import codecs
+import os
 import pickle
 from pathlib import Path
 
@@ -459,3 +460,42 @@ def test_column_names_suggest_the_mapping_case_insensitively_and_leave_unknown_f
     }
     both = suggest_mapping(["intent", "label", "text"])  # the more telling name wins over the column order
     assert both["label"] == "label" and both["text"] == "text"
+
+
+# -- hostile and damaged input ----------------------------------------------------------------------------
+
+
+def test_a_device_or_pipe_is_refused_before_it_is_read(tmp_path):
+    fifo = tmp_path / "calls.txt"
+    os.mkfifo(fifo)  # reading it would block forever; /dev/zero would fill memory (both report size 0)
+    with pytest.raises(IngestError, match=r"calls.txt: is not a regular file \(a device, pipe or socket\)"):
+        read_transcripts(fifo)
+    zero = tmp_path / "zero.txt"
+    zero.symlink_to("/dev/zero")
+    with pytest.raises(IngestError, match="zero.txt: is not a regular file"):
+        read_transcripts(zero)
+
+
+def test_json_nested_thousands_deep_is_one_message_not_a_recursion_error(tmp_path):
+    path = tmp_path / "deep.jsonl"
+    path.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(IngestError, match="deep.jsonl: (line 1: )?JSON nested too deeply"):
+        read_transcripts(path)
+
+
+def test_a_lone_surrogate_names_the_file_and_the_dialogue(tmp_path):
+    path = tmp_path / "calls.jsonl"
+    path.write_text('{"dialogue_id": "d7", "turns": [{"speaker": "customer", "utterance": "card \\ud800 lost"}]}\n')
+    with pytest.raises(IngestError, match="calls.jsonl: dialogue 'd7' holds a lone surrogate"):
+        read_transcripts(path)
+
+
+def test_invisible_and_control_characters_leave_clean_text_and_make_no_turn_alone(tmp_path):
+    path = tmp_path / "calls.txt"
+    path.write_text("customer: \x1b[31mmy card\x1b[0m is \u202eblocked\u202c\n"
+                    "agent: \u200b\u2066\u2069\n"  # nothing visible: no turn
+                    "customer: 👩\u200d💻 تو\u200cرا\n")  # ZWJ (emoji) and ZWNJ (Persian) are kept
+    turns = read_transcripts(path)
+    assert [t.clean_text for t in turns] == ["my card is blocked", "👩\u200d💻 تو\u200cرا"]
+    assert [t.turn_index for t in turns] == [0, 1]
+    assert "\x1b[31m" in turns[0].text  # the raw column keeps what the file said

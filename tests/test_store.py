@@ -7,6 +7,7 @@ import pytest
 
 from dialin_core.data.ingest import Turn, deduplicate
 from dialin_core.data.store import MIGRATIONS, Store
+from dialin_core.errors import WorkspaceDamaged
 
 
 def make_turns(*texts: str, dialogue: str = "d1") -> list[Turn]:
@@ -154,3 +155,18 @@ def test_runs_carry_their_start_size_and_review_progress():
         runs = store.runs()
         assert runs["n_decisions"].tolist() == [1, 0] and runs["n_clusters"].iloc[0] == 1 and pd.isna(runs["n_clusters"].iloc[1])
         assert runs["created_at"].notna().all()
+
+
+@pytest.mark.parametrize("damage", ["empty", "foreign", "truncated"])
+def test_a_damaged_or_foreign_workspace_is_one_message_and_left_as_it_was(tmp_path, damage):
+    path = tmp_path / "w.duckdb"
+    if damage == "truncated":
+        with Store(path) as store:
+            store.connection.execute("CREATE TABLE padding AS SELECT range AS n FROM range(100000)")
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    else:
+        path.write_bytes(b"" if damage == "empty" else b"name,notes\nnot a workspace,at all\n")
+    before = path.read_bytes()
+    with pytest.raises(WorkspaceDamaged, match="w.duckdb cannot be opened: it is not a Dial-In workspace, or it is damaged"):
+        Store(path)
+    assert path.read_bytes() == before

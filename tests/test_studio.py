@@ -520,3 +520,17 @@ def test_the_map_highlights_one_intent_keeps_colours_by_cluster_and_clips_its_ax
         review.rename(store, run_id, "ana", 0, "inquire-renamed")
     labelled(app.selectbox, "Highlight an intent (type to search)").set_value(None).run()
     assert drawn()["data"][0]["marker"]["color"] == colours
+
+
+def test_a_damaged_workspace_file_is_a_message_on_every_page_and_another_can_be_chosen(tmp_path):
+    damaged = tmp_path / "w.duckdb"
+    damaged.write_bytes(b"not a database\n")
+    app = open_app(damaged)
+    assert not app.exception, app.exception
+    assert "cannot be opened: it is not a Dial-In workspace, or it is damaged" in app.error[0].value
+    app.switch_page("pages/review.py").run()
+    assert not app.exception and "cannot be opened" in app.error[0].value
+    app.switch_page("pages/home.py").run()
+    labelled(app.text_input, "Workspace file").set_value(str(tmp_path / "fresh.duckdb")).run()
+    assert not app.exception and not app.error
+    assert damaged.read_bytes() == b"not a database\n"

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import re
+import stat
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -107,7 +108,12 @@ def _format_size(n_bytes: int) -> str:
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
     """The file's bytes; the size is checked first so an oversized file fails without being read."""
     try:
-        size = path.stat().st_size
+        status = path.stat()
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(status.st_mode):  # a device or pipe reads forever (its size says 0)
+            raise IngestError(path, "is not a regular file (a device, pipe or socket): save the transcripts to a file first")
+        size = status.st_size
         if size > max_bytes:
             limits = f"file is {_format_size(size)}, over the {_format_size(max_bytes)} limit"
             raise IngestError(path, f"{limits}; split it into smaller files or raise the limit")
@@ -185,8 +191,25 @@ def _load_text(path: Path, max_bytes: int) -> str:
 # --- raw turns to Turn records ----------------------------------------------------------------------
 
 
+# Terminal escape sequences, other control characters, and the invisible zero-width and bidirectional
+# marks (which can hide or reorder what an analyst reads); ZWNJ and ZWJ stay, as Persian words and emoji need them.
+_INVISIBLE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean(text: str) -> str:
+    """What is clustered, shown and stored as clean text: visible characters, whitespace collapsed."""
+    return " ".join(_INVISIBLE.sub("", text).split())
+
+
 def _assemble(path: Path, rows: list[_RawTurn], mask_pii: bool, nothing_found: str) -> list[Turn]:
-    """Turns numbered 0.. within each dialogue by `order`; dialogues in order of first appearance."""
+    """Turns numbered 0.. within each dialogue by `order`; dialogues in order of first appearance. A turn with
+    nothing visible in it (only spaces, control or zero-width characters) is no turn."""
+    for row in rows:
+        if _SURROGATE.search(row.text):
+            raise IngestError(path, f"dialogue {row.dialogue_id!r} holds a lone surrogate (a \\ud800-\\udfff escape without "
+                                    "its pair), which is no character: fix or remove it")
+    rows = [row for row in rows if clean(row.text)]
     if not rows:
         raise IngestError(path, f"no utterances found: {nothing_found}")
     by_dialogue: dict[str, list[_RawTurn]] = {}
@@ -195,7 +218,7 @@ def _assemble(path: Path, rows: list[_RawTurn], mask_pii: bool, nothing_found: s
     turns = []
     for dialogue_id, group in by_dialogue.items():
         for turn_index, row in enumerate(sorted(group, key=lambda r: r.order)):
-            clean_text = " ".join(row.text.split())
+            clean_text = clean(row.text)
             clean_text = pii.mask_pii(clean_text) if mask_pii else clean_text
             role = normalise_role(row.speaker)
             turns.append(Turn(dialogue_id, turn_index, row.speaker, role, row.text, clean_text, row.gold_label))
@@ -311,6 +334,9 @@ def _parse_json(path: Path, source: str, line: int | None) -> object:
         return json.loads(source)
     except json.JSONDecodeError as err:
         raise IngestError(path, f"not valid JSON: {err.msg} (column {err.colno})", line or err.lineno) from None
+    except RecursionError:
+        raise IngestError(path, "JSON nested too deeply to be a transcript (lists or objects inside each other thousands deep)",
+                          line) from None
 
 
 def _json_dialogues(path: Path, text: str) -> Iterator[tuple[object, str, int | None, str]]:

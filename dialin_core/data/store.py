@@ -20,7 +20,7 @@ import pandas as pd
 
 from dialin_core.config import RunConfig
 from dialin_core.data.ingest import Turn, Utterance
-from dialin_core.errors import WorkspaceBusy
+from dialin_core.errors import WorkspaceBusy, WorkspaceDamaged
 
 # Ordered migrations: a released entry is never edited; a schema change is a new entry at the end.
 MIGRATIONS: tuple[str, ...] = (
@@ -217,7 +217,10 @@ class Store:
             self.connection = duckdb.connect(self.path)
         except duckdb.IOException as error:
             if "lock" not in str(error).lower():
-                raise
+                raise WorkspaceDamaged(
+                    f"workspace {self.path} cannot be opened: it is not a Dial-In workspace, or it is damaged (emptied or "
+                    f"cut short). Nothing was changed in it; open another file, or restore it from a copy. ({error})"
+                ) from error
             raise WorkspaceBusy(
                 f"workspace {self.path} is open in another process (the studio, or a CLI run): DuckDB lets one "
                 f"process use a workspace at a time, so close that one, or use another workspace. ({error})"
