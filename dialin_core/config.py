@@ -5,20 +5,18 @@ from typing import Any
 
 from dialin_core.clustering.algorithms import LOOP_CLUSTERINGS, LOOP_SPACES
 from dialin_core.embedding.models import DEFAULT_EMBEDDER
+from dialin_core.llm.backends import BACKENDS
 
 K_CHOICES: tuple[str, ...] = ("silhouette", "ratio")  # how the Dial-In loop chooses k (dialin_core.methods.dialin_loop)
 
-LLMS: tuple[str, ...] = ("local", "openai", "none")
+LLMS: tuple[str, ...] = (*BACKENDS, "none")  # none: no LLM at all
 JUDGES: tuple[str, ...] = ("cascade", "cohesion", "llm")  # see dialin_core.judging.cascade
-# Measured (BENCHMARKS.md): the packaged 0.5B model takes about 3 s per naming call on 2 cores, so 100 calls
-# fit a ten-minute run with room for embedding and the loop; a served model answers in well under a second,
-# and 600 is the Dial-In paper's cost on BANKING77.
-DEFAULT_LLM_CALLS: dict[str, int] = {"local": 100, "openai": 600}
+# Each back end's default call budget and measured speed are declared with it (dialin_core.llm.backends).
+DEFAULT_LLM_CALLS: dict[str, int] = {name: spec.default_calls for name, spec in BACKENDS.items()}
+SECONDS_PER_CALL: dict[str, float] = {name: spec.seconds_per_call for name, spec in BACKENDS.items()}
 # The Dial-In paper's LLM judge sees every cluster: the first iteration alone may cut at k_max, later ones at fewer, so
 # its default budget adds 2 * k_max judging calls to the names' share of the default.
 LLM_JUDGE_CALLS_PER_K_MAX = 2
-# Measured seconds per call (BENCHMARKS.md) for the estimate shown before a run starts.
-SECONDS_PER_CALL: dict[str, float] = {"local": 3.0, "openai": 0.5}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 
 from dialin_core.data.store import Store
-from dialin_core.llm import CachedLLM, ChatRequest
+from dialin_core.llm.base import ChatRequest
+from dialin_core.llm.cache import CachedLLM
 from dialin_core.llm.local_backend import LocalBackend
 from dialin_core.llm.models import DEFAULT_LOCAL_MODEL, PACKAGED_GGUFS, assemble, resolve_gguf
 

