@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from dialin_core.data.studio_lock import hold_for_studio
+from dialin_core.errors import WorkspaceBusy
 from dialin_core.methods import jobs
 from studio.context import USER_ERRORS, show_flash, workspace
 
@@ -31,8 +33,11 @@ with st.sidebar:
     st.text_input("Your name", key="analyst_input", on_change=_remember_analyst,
                   help="Every decision you make is recorded with it.")
 try:
+    hold_for_studio(workspace())  # while this server is up it alone writes the workspace
+    st.session_state.pop("workspace_refused", None)
     resumed = _resume_interrupted(str(workspace()))
-except USER_ERRORS:  # a workspace another process holds, or a damaged file: the page says so below
+except USER_ERRORS as problem:  # another studio holds the workspace, or the file is damaged: every page says so
+    st.session_state["workspace_refused"] = str(problem) if isinstance(problem, WorkspaceBusy) else None
     resumed = []
 if resumed:
     st.sidebar.info(f"Resumed run {', '.join(map(str, resumed))}, interrupted when the server stopped.")

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from dialin_core.data.store import Store
+from dialin_core.data.studio_lock import refuse_if_a_studio_holds
 
 WORKSPACE_ENV = "DIALIN_WORKSPACE"
 
@@ -17,5 +18,8 @@ def default_workspace_path() -> Path:
 
 
 def open_workspace(path: Path | None) -> Store:
-    """The workspace at `path`, or at the default place when the user gave none."""
-    return Store(path or default_workspace_path())
+    """The workspace at `path`, or at the default place when the user gave none; refused while a studio in
+    another process has it (dialin_core.data.studio_lock)."""
+    path = path or default_workspace_path()
+    refuse_if_a_studio_holds(path)
+    return Store(path)

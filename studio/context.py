@@ -35,6 +35,10 @@ def workspace() -> Path:
 def open_store() -> Iterator[Store]:
     """The workspace for the length of one script run; a busy or damaged workspace is a message, not a traceback
     (the Workspace page still opens, to choose another file)."""
+    refused = st.session_state.get("workspace_refused")
+    if refused:  # another studio's workspace (app.py tried to take it): read and write nothing of it
+        st.error(literal(refused))
+        st.stop()
     try:
         store = Store(workspace())
     except (WorkspaceBusy, WorkspaceDamaged) as problem:
