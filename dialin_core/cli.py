@@ -20,6 +20,7 @@ from dialin_core.curation.export import FORMATS, csv_cell_text, csv_text, write_
 from dialin_core.data.datasets import ingest_file
 from dialin_core.data.ingest import ColumnMapping, deduplicate, read_transcripts
 from dialin_core.data.store import Store
+from dialin_core.embedding.adapted import adapt_embedder
 from dialin_core.embedding.embed import embed_texts
 from dialin_core.embedding.models import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, load_embedder
 from dialin_core.errors import IngestError, WorkspaceBusy
@@ -78,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--min-cluster-size", type=int, default=RunConfig.min_cluster_size, help="HDBSCAN")
     discover.add_argument("--seed", type=int, default=RunConfig.seed)
     discover.add_argument(
-        "--embedder", default=DEFAULT_EMBEDDER, help=f"one of {', '.join(EMBEDDER_CHOICES)} or a sentence-transformers model directory"
+        "--embedder", default=DEFAULT_EMBEDDER,
+        help=f"one of {', '.join(EMBEDDER_CHOICES)}, a workspace's adapted-N (see teach-embedder) or a sentence-transformers model directory"
     )
     discover.add_argument(
         "--role", action="append", choices=("customer", "agent", "other"), help="only utterances of this role (repeatable)"
@@ -124,7 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     refine = commands.add_parser("refine", help="re-cluster what the analyst marked bad in a reviewed run, keeping the rest")
     refine.add_argument("run_id", type=int, help="the reviewed run")
     refine.add_argument("--out", type=Path, required=True, help="folder for assignments.csv, clusters.csv, summary.json")
+    refine.add_argument("--embedder", help="embed with this one instead of the reviewed run's, e.g. the adapted-N taught by its review")
     refine.add_argument("--workspace", type=Path, default=None)
+
+    teach = commands.add_parser("teach-embedder", help="fine-tune a reviewed run's embedder on its review; prints the adapted model's record")
+    teach.add_argument("run_id", type=int, help="the finished, reviewed run")
+    teach.add_argument("--workspace", type=Path, default=None)
 
     role_split = commands.add_parser("role-split", help="split a run's sentences by the role their cluster names imply, re-cluster each side")
     role_split.add_argument("run_id", type=int, help="the finished run whose names give the roles (data without speaker roles)")
@@ -251,8 +258,19 @@ def command_leftovers(args: argparse.Namespace) -> dict:
 def command_refine(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     with _open_store(args) as store:
-        result = resume_dialin(store, create_refined_run(store, args.run_id), on_event=_log_event)
+        result = resume_dialin(store, create_refined_run(store, args.run_id, args.embedder), on_event=_log_event)
     return _write_outputs(result, args.out, started)
+
+
+def command_teach_embedder(args: argparse.Namespace) -> dict:
+    """The adapted model's record; a line on stderr at each tenth of the training."""
+    def progress(done: int, steps: int) -> None:
+        if steps and (done == steps or done % max(1, steps // 10) == 0):
+            print(f"teaching: step {done} of {steps}", file=sys.stderr, flush=True)
+
+    with _open_store(args) as store:
+        adapted = adapt_embedder(store, args.run_id, on_progress=progress)
+    return {**{k: v for k, v in vars(adapted).items() if k != "path"}, "path": str(adapted.path)}
 
 
 def command_role_split(args: argparse.Namespace) -> dict:
@@ -335,6 +353,7 @@ COMMANDS = {
     "resume": command_resume,
     "refine": command_refine,
     "role-split": command_role_split,
+    "teach-embedder": command_teach_embedder,
     "leftovers": command_leftovers,
     "train-judge": command_train_judge,
     "refit-judge": command_refit_judge,

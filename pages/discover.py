@@ -7,6 +7,7 @@ import streamlit as st
 from dialin_core.clustering.algorithms import LOOP_CLUSTERINGS, LOOP_SPACES
 from dialin_core.config import DEFAULT_LLM_CALLS, JUDGES, K_CHOICES, LLMS, RunConfig
 from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES
+from dialin_core.embedding.adapted import adapted_embedders
 from dialin_core.embedding.models import EMBEDDER_CHOICES
 from dialin_core.judging.feedback import workspace_judges
 from dialin_core.methods import jobs
@@ -28,7 +29,9 @@ def _config_form(method: str) -> RunConfig | None:
     with st.form("run_config"):
         left, middle, right = st.columns(3)
         with left:
-            fields["embedder"] = st.selectbox("Embedder", EMBEDDER_CHOICES)
+            adapted = {a.name: a.describe() for a in adapted_embedders(workspace())}
+            fields["embedder"] = st.selectbox("Embedder", [*EMBEDDER_CHOICES, *adapted], format_func=lambda n: adapted.get(n, n),
+                                              help="adapted-N: a packaged model taught by a review (Review page, Teach the embedder).")
             if "k_bounds" in shows:
                 fields["k_min"], fields["k_max"] = st.slider("k search space", 2, 300, (defaults.k_min, defaults.k_max))
             if with_k:

@@ -9,6 +9,7 @@ import streamlit as st
 from dialin_core.curation import review
 from dialin_core.curation.audit import run_audit_trail
 from dialin_core.curation.review import UNASSIGNED, review_state
+from dialin_core.embedding.adapted import adapted_embedders, judged_as
 from dialin_core.methods import jobs
 from dialin_core.methods.role_split import derived_roles, has_speaker_roles, names_by_utterance, role_counts, splittable
 from studio.context import (
@@ -33,6 +34,8 @@ with open_store() as store:
     trail = run_audit_trail(store, run_id, state, decisions)
     engine_size = store.clusters(run_id).set_index("cluster_id")["size"]
     speaker_roles = has_speaker_roles(store.utterances(store.run(run_id).dataset_id)["roles"])
+    run_embedder = store.run(run_id).config.embedder
+    judged_base = attempt(lambda: judged_as(store, run_embedder)) or run_embedder
 analyst = analyst_or_read_only()
 read_only = not analyst
 
@@ -182,8 +185,41 @@ standing = live[(live["status"] == "approved") | (live["verdict"] == "good")]
 back = int(live.loc[~live.index.isin(standing.index), "size"].sum()) + int(clusters.loc[clusters["cluster_id"] == UNASSIGNED, "size"].sum())
 st.caption(f"A refined run keeps the {len(standing)} approved or good clusters as they stand now (names, moves and "
            f"merges included) and clusters the other {back} sentences again.")
+own_embedder = run_embedder
+taught = [a for a in adapted_embedders(workspace()) if a.base == judged_base]
+refine_embedder = st.selectbox(
+    "Embedder of the refined run", [own_embedder, *[a.name for a in taught if a.name != own_embedder]],
+    format_func=lambda name: next((a.describe() for a in taught if a.name == name), f"{name} (this run's)"),
+    help="An embedder taught by a review (below) pulls together what the analyst kept together and apart what they kept apart.")
 if st.button("Start a refined run", disabled=back == 0):
-    start_and_watch(lambda: jobs.start_refinement(workspace(), run_id))
+    start_and_watch(lambda: jobs.start_refinement(workspace(), run_id, embedder=refine_embedder))
+
+st.subheader("Teach the embedder")
+st.caption("Fine-tune this run's embedder on your review: sentences of a cluster you approved, made or set good are pulled "
+           "together, and apart from the nearest other such clusters; a sentence you moved is pulled to its new cluster and "
+           "away from its old one; a merge you rejected keeps its two sides apart. Clusters you marked bad teach nothing, and "
+           "neither do the judge's own verdicts. Takes a few minutes on the CPU; the studio stays usable.")
+
+
+def _watch_teaching() -> None:
+    record = jobs.training(workspace())
+    if record is None or record.run_id != run_id:
+        return
+    if record.working:
+        st.progress(record.steps_done / record.steps if record.steps else 0.0,
+                    text=f"Teaching {record.name} on {record.pairs} sentence pairs: step {record.steps_done} of {record.steps or '…'}")
+    elif record.error:
+        st.error(f"Teaching {record.name} failed: {literal(record.error)}")
+    else:
+        st.success(f"{record.name} is ready: choose it for a refined run above, or on the Discover page.")
+
+
+record = jobs.training(workspace())
+teaching = record is not None and record.working
+if st.button("Teach the embedder from this review", disabled=read_only or teaching):
+    if attempt(lambda: jobs.start_teaching(workspace(), run_id)) is not None:
+        st.rerun()
+st.fragment(run_every=2.0 if teaching else None)(_watch_teaching)()
 
 if not speaker_roles:  # with roles from ingest, runs split customer and agent already
     st.subheader("Split by role")

@@ -395,6 +395,10 @@ class Store:
             self.connection.unregister("wanted_hashes")
         return {h: np.asarray(v, dtype=np.float32) for h, v in rows}
 
+    def embedding_models(self) -> list[str]:
+        """Every embedder name the cache holds vectors for."""
+        return [row[0] for row in self.connection.execute("SELECT DISTINCT model FROM embeddings ORDER BY model").fetchall()]
+
     def put_embeddings(self, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
         frame = pd.DataFrame({"text_hash": list(hashes), "vector": [row.tolist() for row in vectors]})
         with self._transaction() as tx:

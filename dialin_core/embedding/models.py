@@ -111,8 +111,8 @@ def resolve_model_path(name_or_path: str) -> Path:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded from disk, never from a hub."""
 
-    def __init__(self, model: str = DEFAULT_EMBEDDER, batch_size: int = 64) -> None:
-        self.name = model
+    def __init__(self, model: str = DEFAULT_EMBEDDER, batch_size: int = 64, name: str | None = None) -> None:
+        self.name = name or model  # the cache's key: an adapted model's name, not its folder
         self.batch_size = batch_size
         self._model = _load_sentence_transformer(str(resolve_model_path(model)))
 

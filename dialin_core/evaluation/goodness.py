@@ -24,6 +24,7 @@ from dialin_core.clustering.algorithms import NOISE
 from dialin_core.clustering.sampling import MAX_SAMPLE
 from dialin_core.curation.review import review_state
 from dialin_core.data.store import Store
+from dialin_core.embedding.adapted import judged_as
 from dialin_core.embedding.embed import embed_texts
 from dialin_core.embedding.models import DEFAULT_EMBEDDER, PACKAGED_MODELS, load_embedder
 from dialin_core.judging.cascade import THRESHOLD
@@ -87,4 +88,5 @@ def run_goodness(store: Store, run_id: int, members: pd.DataFrame | None = None)
     config = run.config
     members = review_state(store, run_id).members if members is None else members
     texts = members["utterance_id"].map(store.utterance_texts(run_id)).tolist()
-    return score_goodness(texts, members["cluster_id"].to_numpy(), config.embedder, store, config.seed)
+    # an adapted model is scored as its packaged base is: by the other packaged model's judge
+    return score_goodness(texts, members["cluster_id"].to_numpy(), judged_as(store, config.embedder), store, config.seed)

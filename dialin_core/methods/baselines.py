@@ -24,8 +24,9 @@ from dialin_core.clustering.algorithms import (
 )
 from dialin_core.config import RunConfig
 from dialin_core.data.store import Store
+from dialin_core.embedding.adapted import check_embedder, embedder_for
 from dialin_core.embedding.embed import embed_texts
-from dialin_core.embedding.models import Embedder, load_embedder
+from dialin_core.embedding.models import Embedder
 from dialin_core.evaluation.metrics import score_clustering
 from dialin_core.methods.registry import RunHooks
 from dialin_core.naming.keywords import keyword_names
@@ -120,6 +121,7 @@ def create_run(store: Store, dataset_id: int, config: RunConfig) -> int:
     """The run's row, once its data set is known to hold enough utterances; `complete_run` (a baseline) or
     the method's own `complete` does the work."""
     _utterances(store, dataset_id, config)
+    check_embedder(store, config.embedder)
     return store.create_run(dataset_id, config.method, config.as_dict())
 
 
@@ -142,7 +144,7 @@ def complete_run(store: Store, run_id: int, embedder: Embedder | None = None) ->
     utterances = _utterances(store, run.dataset_id, config)
     try:
         texts = utterances["text"].tolist()
-        vectors = embed_texts(texts, embedder or load_embedder(config.embedder), store)
+        vectors = embed_texts(texts, embedder or embedder_for(store, config.embedder), store)
         labels, details = _BY_NAME[config.method].cluster(vectors, config)
         return store_result(store, run_id, utterances, vectors, labels, cluster_table(texts, labels), details, started)
     except BaseException as error:

@@ -22,6 +22,7 @@ from dialin_core.clustering.sampling import SAMPLERS
 from dialin_core.config import SECONDS_PER_CALL, RunConfig
 from dialin_core.curation.review import merged_verdict, review_state
 from dialin_core.data.store import Store
+from dialin_core.embedding.adapted import check_embedder, embedder_for, judged_as
 from dialin_core.embedding.embed import embed_texts
 from dialin_core.embedding.models import Embedder, load_embedder
 from dialin_core.judging.cascade import CascadeJudge, ClusterJudge, CohesionJudge, Judgement, LLMOnlyJudge, calibration_for
@@ -72,11 +73,19 @@ class Tools:
     embedder: Embedder
     judge: ClusterJudge
     llm: CachedLLM | None
+    # The vectors the judge reads, when not `embedder`'s: an adapted model's packaged base, whose vectors the
+    # cohesion judge was trained on. Fine-tuning pulls taught clusters tight, and the base's judge reading the
+    # adapted vectors calls loose clusters good (measured in bench/analyst_loop.py); the loop clusters the adapted ones.
+    judge_embedder: Embedder | None = None
 
 
-def build_tools(store: Store, config: RunConfig, embedder: Embedder | None = None, backend: LLMBackend | None = None) -> Tools:
-    embedder = embedder or load_embedder(config.embedder)
-    cohesion = CohesionJudge(load_cohesion_model(config.embedder, config.cohesion_model))
+def build_tools(store: Store, config: RunConfig, embedder: Embedder | None = None, backend: LLMBackend | None = None,
+                judge_embedder: Embedder | None = None) -> Tools:
+    embedder = embedder or embedder_for(store, config.embedder)
+    judged = judged_as(store, config.embedder)
+    if judge_embedder is None and judged != config.embedder:
+        judge_embedder = load_embedder(judged)
+    cohesion = CohesionJudge(load_cohesion_model(judged, config.cohesion_model))
     llm = None
     if config.llm != "none":
         llm = CachedLLM(backend or open_backend(config.llm, config.llm_model), store)
@@ -85,7 +94,7 @@ def build_tools(store: Store, config: RunConfig, embedder: Embedder | None = Non
         judge = LLMOnlyJudge(LLMJudge(llm), calibration_for(llm.backend.model))
     elif config.judge == "cascade":
         judge = CascadeJudge(cohesion, LLMJudge(llm), calibration_for(llm.backend.model))
-    return Tools(embedder, judge, llm)
+    return Tools(embedder, judge, llm, judge_embedder)
 
 
 def role_partitions(roles: pd.Series, separate: bool) -> dict[str, np.ndarray]:
@@ -141,11 +150,12 @@ def run_dialin(
     return _execute(store, run_id, utterances, config, tools or build_tools(store, config), on_event)
 
 
-def create_refined_run(store: Store, source_run_id: int) -> int:
+def create_refined_run(store: Store, source_run_id: int, embedder: str | None = None) -> int:
     """A new run over the same data set that keeps what the analyst let stand in a reviewed run and
-    clusters the rest again (the Dial-In LLM paper's human-in-the-loop iteration); `resume_dialin` runs it."""
+    clusters the rest again (the Dial-In LLM paper's human-in-the-loop iteration); `resume_dialin` runs it.
+    `embedder`: another than the reviewed run's, such as one adapted to its review."""
     dataset_id, config = _follow_up(store, source_run_id, "refined")
-    return create_dialin_run(store, dataset_id, replace(config, refine_of=source_run_id))
+    return create_dialin_run(store, dataset_id, replace(config, refine_of=source_run_id, embedder=embedder or config.embedder))
 
 
 def create_role_split_run(store: Store, source_run_id: int) -> int:
@@ -173,6 +183,7 @@ def create_dialin_run(store: Store, dataset_id: int, config: RunConfig) -> int:
     if config.method != "dialin":
         raise ValueError(f"a {config.method} run is not a Dial-In run")
     _utterances(store, dataset_id, config)
+    check_embedder(store, config.embedder)
     return store.create_run(dataset_id, config.method, config.as_dict())
 
 
@@ -337,6 +348,7 @@ def _execute(
     try:
         texts = utterances["text"].tolist()
         vectors = embed_texts(texts, tools.embedder, store)
+        judged = vectors if tools.judge_embedder is None else embed_texts(texts, tools.judge_embedder, store)
         recorder = _Recorder(store, run_id, utterances, tools.llm, on_event)
         utterance_ids = utterances["utterance_id"].to_numpy()
         settings = LoopSettings.of(config)
@@ -349,7 +361,9 @@ def _execute(
             state, stopped = _restored_state(store, run_id, role, rows, utterance_ids)
             if not stopped:
                 coordinates = _loop_coordinates(store, run_id, config, vectors[rows], utterance_ids[rows], recorder)
-                loop = dialin_loop(vectors[rows], [texts[i] for i in rows], tools.judge, SAMPLERS["convex"], settings,
+                if coordinates is None and judged is not vectors:  # clustered where the embedder puts them, judged by the base's
+                    coordinates = vectors[rows]
+                loop = dialin_loop(judged[rows], [texts[i] for i in rows], tools.judge, SAMPLERS["convex"], settings,
                                    recorder.calls_used, state, coordinates)
                 for event in loop:
                     recorder.loop_event(event, role, rows)

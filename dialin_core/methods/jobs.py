@@ -5,15 +5,19 @@ process, so the studio's server owns the file and every run is a thread in it. A
 to the workspace as it goes; the browser only reads. Closing or refreshing a tab leaves the thread
 running; a killed server leaves the run marked `running` with no thread behind it, which this module
 calls interrupted and resumes from its last stored step. Pause and cancel are requests written to the
-run's row; the worker honours them at its next step.
+run's row; the worker honours them at its next step. Teaching an embedder from a review is such a
+background job too, and one job works at a time: on two cores a run and a training only slow each other.
 """
 
+import shutil
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from dialin_core.config import RunConfig
 from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES, Store
+from dialin_core.embedding.adapted import PARTIAL, adapt_embedder, embedders_folder, next_name, teachable_pairs
 from dialin_core.methods.dialin import Tools, create_refined_run, create_role_split_run
 from dialin_core.methods.registry import RunHooks, discovery_method
 
@@ -21,6 +25,26 @@ ToolsFactory = Callable[[Store, RunConfig], Tools]
 
 _threads: dict[tuple[str, int], threading.Thread] = {}
 _guard = threading.Lock()
+
+
+@dataclass
+class Training:
+    """An embedder being taught in this process: the page polls it; the thread updates it."""
+
+    name: str
+    run_id: int
+    pairs: int
+    steps_done: int = 0
+    steps: int = 0
+    error: str | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def working(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+
+_trainings: dict[str, Training] = {}  # workspace -> its latest training
 
 
 class RunBusy(ValueError):
@@ -50,9 +74,10 @@ def start_run(workspace: str | Path, dataset_id: int, config: RunConfig, tools: 
     return _start(workspace, lambda store: method.create(store, dataset_id, config), tools)
 
 
-def start_refinement(workspace: str | Path, source_run_id: int, tools: ToolsFactory | None = None) -> int:
-    """A new run that keeps what the analyst let stand in a reviewed run and re-clusters the rest."""
-    return _start(workspace, lambda store: create_refined_run(store, source_run_id), tools)
+def start_refinement(workspace: str | Path, source_run_id: int, tools: ToolsFactory | None = None, embedder: str | None = None) -> int:
+    """A new run that keeps what the analyst let stand in a reviewed run and re-clusters the rest (with
+    `embedder`, such as one taught by that review, instead of the run's own)."""
+    return _start(workspace, lambda store: create_refined_run(store, source_run_id, embedder), tools)
 
 
 def start_role_split(workspace: str | Path, source_run_id: int, tools: ToolsFactory | None = None) -> int:
@@ -138,6 +163,44 @@ def _refuse_if_busy(workspace: str | Path) -> None:
     busy = active_run(workspace)
     if busy is not None:
         raise RunBusy(f"run {busy} is still working: pause or cancel it, or wait for it to finish")
+    taught = training(workspace)
+    if taught is not None and taught.working:
+        raise RunBusy(f"the embedder {taught.name} is being taught ({taught.steps_done} of {taught.steps or '?'} steps): "
+                      "wait for it to finish")
+
+
+def training(workspace: str | Path) -> Training | None:
+    """The latest embedder training this process started for the workspace, working or ended."""
+    return _trainings.get(str(Path(workspace).resolve()))
+
+
+def start_teaching(workspace: str | Path, run_id: int) -> Training:
+    """Teach the run's embedder what its review says, in a thread (dialin_core.embedding.adapted); the returned
+    record fills in as it trains. Refused at once, with the reason, when the review teaches too little."""
+    with _guard:
+        _refuse_if_busy(workspace)
+        with Store(workspace) as store:
+            pairs = teachable_pairs(store, run_id)
+            name = next_name(store)
+        folder = embedders_folder(workspace)
+        for stale in folder.glob(f"*{PARTIAL}") if folder.is_dir() else []:  # a server killed mid-training left it
+            shutil.rmtree(stale, ignore_errors=True)
+        record = Training(name=name, run_id=run_id, pairs=len(pairs))
+
+        def progress(done: int, steps: int) -> None:
+            record.steps_done, record.steps = done, steps
+
+        def work() -> None:
+            try:
+                with Store(workspace) as store:
+                    adapt_embedder(store, run_id, on_progress=progress, name=name, pairs=pairs)
+            except Exception as error:  # shown on the page that polls the record
+                record.error = f"{type(error).__name__}: {error}"
+
+        record.thread = threading.Thread(target=work, name=f"dialin-teach-{name}", daemon=True)
+        _trainings[str(Path(workspace).resolve())] = record
+        record.thread.start()
+    return record
 
 
 def _launch(workspace: str | Path, run_id: int, tools: ToolsFactory | None) -> None:

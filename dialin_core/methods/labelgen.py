@@ -25,8 +25,9 @@ from dialin_core.clustering.algorithms import NOISE, OUTLIER_NAME
 from dialin_core.config import RunConfig
 from dialin_core.curation.review import ReviewState, review_state
 from dialin_core.data.store import Store
+from dialin_core.embedding.adapted import embedder_for
 from dialin_core.embedding.embed import embed_texts
-from dialin_core.embedding.models import Embedder, load_embedder
+from dialin_core.embedding.models import Embedder
 from dialin_core.llm.backends import open_backend
 from dialin_core.llm.base import LLMBackend
 from dialin_core.llm.cache import CachedLLM
@@ -112,7 +113,7 @@ def complete_labelgen_run(
     try:
         utterances = store.utterances(run.dataset_id, roles=config.roles or None)
         llm = CachedLLM(backend or open_backend(config.llm, config.llm_model), store)
-        embedder = embedder or load_embedder(config.embedder)
+        embedder = embedder or embedder_for(store, config.embedder)
         texts = utterances["text"].tolist()
         vectors = embed_texts(texts, embedder, store)
         source = review_state(store, config.leftovers_of) if config.leftovers_of is not None else None
