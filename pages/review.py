@@ -185,10 +185,9 @@ standing = live[(live["status"] == "approved") | (live["verdict"] == "good")]
 back = int(live.loc[~live.index.isin(standing.index), "size"].sum()) + int(clusters.loc[clusters["cluster_id"] == UNASSIGNED, "size"].sum())
 st.caption(f"A refined run keeps the {len(standing)} approved or good clusters as they stand now (names, moves and "
            f"merges included) and clusters the other {back} sentences again.")
-own_embedder = run_embedder
 taught = [a for a in adapted_embedders(workspace()) if a.base == judged_base]
 refine_embedder = st.selectbox(
-    "Embedder of the refined run", [own_embedder, *[a.name for a in taught if a.name != own_embedder]],
+    "Embedder of the refined run", [run_embedder, *[a.name for a in taught if a.name != run_embedder]],
     format_func=lambda name: next((a.describe() for a in taught if a.name == name), f"{name} (this run's)"),
     help="An embedder taught by a review (below) pulls together what the analyst kept together and apart what they kept apart.")
 if st.button("Start a refined run", disabled=back == 0):

@@ -125,24 +125,23 @@ def embedder_for(store: Store, name: str) -> Embedder:
     """The embedder a run names: an adapted model of the store's workspace, or any name `load_embedder` knows."""
     if not is_adapted(name):
         return load_embedder(name)
-    check_embedder(store, name)
-    return SentenceTransformerEmbedder(str(adapted_embedder(store.path, name).path), name=name)
+    return SentenceTransformerEmbedder(str(check_embedder(store, name).path), name=name)
 
 
-def check_embedder(store: Store, name: str) -> None:
-    """Refuse, before a run is stored, an adapted name the workspace does not hold (loading it costs seconds)."""
-    if is_adapted(name):
-        if store.path == ":memory:":
-            raise ValueError(f"the adapted embedder '{name}' lives beside a workspace file; this store has none")
-        adapted_embedder(store.path, name)
+def check_embedder(store: Store, name: str) -> AdaptedEmbedder | None:
+    """Refuse, before a run is stored, an adapted name the workspace does not hold (loading it costs seconds);
+    its record when it is held, None for a name that is not an adapted one."""
+    if not is_adapted(name):
+        return None
+    if store.path == ":memory:":
+        raise ValueError(f"the adapted embedder '{name}' lives beside a workspace file; this store has none")
+    return adapted_embedder(store.path, name)
 
 
 def judged_as(store: Store, name: str) -> str:
     """The embedder whose cohesion judge reads this one's clusters: an adapted model's packaged base."""
-    if not is_adapted(name):
-        return name
-    check_embedder(store, name)
-    return adapted_embedder(store.path, name).base
+    adapted = check_embedder(store, name)
+    return name if adapted is None else adapted.base
 
 
 def next_name(store: Store) -> str:
@@ -229,8 +228,8 @@ def adapt_embedder(store: Store, run_id: int, settings: TrainingSettings = Train
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     parent_path = adapted_embedder(store.path, parent).path if is_adapted(parent) else resolve_model_path(parent)
+    decisions = store.decisions(run_id)  # read before training: the analyst may go on deciding while it trains
     seconds = train(pairs, parent_path, partial, settings, on_progress)
-    decisions = store.decisions(run_id)
     record = {
         "name": name, "base": judged_as(store, parent), "parent": parent, "run_id": run_id, "dataset_id": run.dataset_id,
         "decisions": len(active_decisions(decisions)),
