@@ -1,7 +1,10 @@
 """The method bake-off: k-means (true k, silhouette k), HDBSCAN, BERTopic, Dial-In and labelgen on BANKING77
-test and on the SGD sample's customer turns, in one run, every method on the same stored vectors.
+test, on the SGD sample's customer turns and on SMP2019 (Chinese), in one run, every method on the same stored vectors.
 
-Usage: .venv/bin/python bench/bakeoff.py [--sample N] [--seed S] [--dialin-llm-calls N] [--skip-llm] [--skip-labelgen]
+Usage: .venv/bin/python bench/bakeoff.py [--sets b77 sgd smp] [--sample N] [--seed S] [--dialin-llm-calls N] [--skip-llm] [--skip-labelgen]
+
+Each data set is embedded with the embedder the defaults give it (MiniLM for English, multilingual-e5-small
+for Chinese: the language detected at ingest chooses), and every method of its rows reads those vectors.
 
 --sample N draws a stratified subsample of N labelled unique utterances per data set (seeded; the same for
 every method), because the packaged 0.5B model answers in 5-10 s a call on 2 cores and labelgen over all
@@ -16,6 +19,7 @@ only read to score.
 """
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -35,9 +39,12 @@ from dialin_core.data.datasets import ingest_file  # noqa: E402
 from dialin_core.data.ingest import ColumnMapping  # noqa: E402
 from dialin_core.data.store import Store  # noqa: E402
 from dialin_core.embedding.embed import embed_texts  # noqa: E402
-from dialin_core.embedding.models import DEFAULT_EMBEDDER, load_embedder  # noqa: E402
+from dialin_core.embedding.models import default_embedder, load_embedder  # noqa: E402
 from dialin_core.evaluation.goodness import Goodness, run_goodness, score_goodness  # noqa: E402
-from dialin_core.methods.baselines import run_discovery  # noqa: E402
+from dialin_core.methods.baselines import RunResult, run_discovery  # noqa: E402
+from dialin_core.clustering.algorithms import OUTLIER_NAME  # noqa: E402
+from dialin_core.evaluation.naming import NameScore, name_score  # noqa: E402
+from dialin_core.embedding.models import Embedder  # noqa: E402
 from dialin_core.methods.dialin import build_tools, run_dialin  # noqa: E402
 from dialin_core.methods.labelgen import run_labelgen  # noqa: E402
 
@@ -45,7 +52,9 @@ SHARED = REPO.parent / "shared" / "data"
 DATA_SETS = {
     "BANKING77 test": (SHARED / "banking77" / "test.csv", ColumnMapping(text="text", label="category"), ()),
     "SGD sample, customer turns": (SHARED / "sgd" / "train_sample.jsonl", None, ("customer",)),
+    "SMP2019 (Chinese)": (SHARED / "smp2019" / "train.csv", ColumnMapping(text="text", label="label"), ()),
 }
+SET_NAMES = {"b77": "BANKING77 test", "sgd": "SGD sample, customer turns", "smp": "SMP2019 (Chinese)"}
 
 
 def stratified_sample(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
@@ -68,12 +77,27 @@ def labelled_sample(store: Store, path: Path, mapping: ColumnMapping | None, rol
     return out
 
 
-def row(label: str, summary: dict, goodness: Goodness | None) -> str:
+def row(label: str, summary: dict, goodness: Goodness | None, names: NameScore | None = None) -> str:
     m = summary["metrics"]
     calls = summary.get("llm_calls", 0)
     good = f"{goodness.share:.2f}" if goodness else "-"
-    return (f"| {label} | {m['acc']:.3f} | {m['nmi']:.3f} | {m['ari']:.3f} | {m['f1']:.3f} | {summary['n_clusters']} | {good} | "
+    named = f"{names.share:.2f}" if names else "-"
+    return (f"| {label} | {m['acc']:.3f} | {m['nmi']:.3f} | {m['ari']:.3f} | {m['f1']:.3f} | {summary['n_clusters']} | {good} | {named} | "
             f"{calls} | {calls / summary['n_utterances']:.3f} | {summary.get('llm_tokens', 0)} | {summary['seconds']:.1f} |")
+
+
+def chinese_names(result: RunResult) -> str:
+    """A comment with the share of cluster names written in Han characters, for a Chinese data set."""
+    names = [n for n in result.clusters["name"].dropna() if n != OUTLIER_NAME]
+    han = sum(bool(re.search("[\u4e00-\u9fff]", n)) for n in names)
+    return f" <!-- {han} of {len(names)} names Chinese -->" if han else ""
+
+
+def names_of(result: RunResult, embedder: Embedder, store: Store) -> NameScore:
+    """The run's cluster names against the gold intent names, both read by the data set's embedder."""
+    assignments = result.assignments
+    return name_score(assignments["cluster_id"].tolist(), dict(zip(result.clusters["cluster_id"], result.clusters["name"])),
+                      assignments["gold_label"].tolist(), lambda texts: embed_texts(texts, embedder, store))
 
 
 def main() -> None:
@@ -83,41 +107,45 @@ def main() -> None:
     parser.add_argument("--dialin-llm-calls", type=int, help="the Dial-In run's LLM budget (judging and naming; default: the back end's)")
     parser.add_argument("--skip-llm", action="store_true", help="only the methods that need no LLM")
     parser.add_argument("--skip-labelgen", action="store_true", help="no labelgen rows (about 20 minutes a data set)")
+    parser.add_argument("--sets", nargs="+", choices=SET_NAMES, default=list(SET_NAMES), help="data sets (default: all)")
     args = parser.parse_args()
 
-    embedder = load_embedder(DEFAULT_EMBEDDER)
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "bench.duckdb") as store:
-        for title, (path, mapping, roles) in DATA_SETS.items():
+        for title, (path, mapping, roles) in ((SET_NAMES[s], DATA_SETS[SET_NAMES[s]]) for s in args.sets):
             sample_path = labelled_sample(store, path, mapping, roles, args.sample, args.seed, Path(folder))
             dataset_id = ingest_file(store, sample_path, ColumnMapping(text="text", label="gold_label"))
             utterances = store.utterances(dataset_id)
             n_gold = utterances["gold_label"].nunique()
+            language = store.dataset_language(dataset_id)
+            embedder_name = default_embedder(language)  # what a user gets with the defaults: it follows the language
+            embedder = load_embedder(embedder_name)
             started = time.perf_counter()
             embed_texts(utterances["text"].tolist(), embedder, store)
-            print(f"\n{title}: {len(utterances)} unique labelled utterances (seed {args.seed}), {n_gold} gold intents; "
-                  f"{DEFAULT_EMBEDDER}: {time.perf_counter() - started:.1f} s to embed\n")
-            print("| method | ACC | NMI | ARI | F1 | #clusters | goodness | LLM calls | calls/utterance | LLM tokens | seconds |")
-            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-            common = {"with_map": False, "seed": args.seed}
+            print(f"\n{title}: {len(utterances)} unique labelled utterances (seed {args.seed}), {n_gold} gold intents, "
+                  f"language {language}; {embedder_name}: {time.perf_counter() - started:.1f} s to embed\n")
+            print("| method | ACC | NMI | ARI | F1 | #clusters | goodness | names | LLM calls | calls/utterance | LLM tokens | seconds |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+            common = {"with_map": False, "seed": args.seed, "embedder": embedder_name}
             for label, config in {
                 f"kmeans, true k={n_gold}": RunConfig(method="kmeans", k=n_gold, **common),
                 "kmeans, silhouette k (5..150)": RunConfig(method="kmeans", **common),
                 "hdbscan (UMAP 10-d, min size 10)": RunConfig(method="hdbscan", **common),
             }.items():
                 result = run_discovery(store, dataset_id, config, embedder)
-                print(row(label, result.summary, run_goodness(store, result.run_id)), flush=True)
+                print(row(label, result.summary, run_goodness(store, result.run_id), names_of(result, embedder, store)), flush=True)
             texts, gold = utterances["text"].tolist(), utterances["gold_label"].tolist()
             for peer in bertopic_rows(texts, embed_texts(texts, embedder, store), args.seed):
-                print(row(peer.label, peer.summary(gold), score_goodness(texts, peer.labels, DEFAULT_EMBEDDER, store)), flush=True)
+                print(row(peer.label, peer.summary(gold), score_goodness(texts, peer.labels, embedder_name, store, language=language)), flush=True)
             no_llm = RunConfig(llm="none", judge="cohesion", **common)
             result = run_dialin(store, dataset_id, no_llm, tools=build_tools(store, no_llm, embedder))
-            print(row("dialin, defaults but no LLM (cohesion judge, keyword names)", result.summary, run_goodness(store, result.run_id)), flush=True)
+            print(row("dialin, defaults but no LLM (cohesion judge, keyword names)", result.summary, run_goodness(store, result.run_id),
+                      names_of(result, embedder, store)), flush=True)
             if args.skip_llm:
                 continue
             dialin = RunConfig(max_llm_calls=args.dialin_llm_calls, **common)
             result = run_dialin(store, dataset_id, dialin, tools=build_tools(store, dialin, embedder))
             print(row(f"dialin, defaults (cascade judge, LLM names, {dialin.llm_call_budget} calls budget)", result.summary,
-                      run_goodness(store, result.run_id)), flush=True)
+                      run_goodness(store, result.run_id), names_of(result, embedder, store)) + chinese_names(result), flush=True)
             if args.skip_labelgen:
                 continue
             for label, config in {
@@ -126,7 +154,7 @@ def main() -> None:
             }.items():
                 result = run_labelgen(store, dataset_id, config, embedder=embedder)
                 summary = result.summary
-                print(row(label, summary, run_goodness(store, result.run_id)) + f" <!-- {summary['labels_proposed']} labels proposed, "
+                print(row(label, summary, run_goodness(store, result.run_id), names_of(result, embedder, store)) + f" <!-- {summary['labels_proposed']} labels proposed, "
                       f"{summary['labels_after_merge']} after merge, {summary['labels_kept']} kept, {summary['asked_llm']} utterances asked -->", flush=True)
 
 

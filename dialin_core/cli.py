@@ -20,9 +20,9 @@ from dialin_core.curation.export import FORMATS, csv_cell_text, csv_text, write_
 from dialin_core.data.datasets import ingest_file
 from dialin_core.data.ingest import ColumnMapping, deduplicate, read_transcripts
 from dialin_core.data.store import Store
-from dialin_core.embedding.adapted import adapt_embedder
+from dialin_core.embedding.adapted import adapt_embedder, language_warning_for
 from dialin_core.embedding.embed import embed_texts
-from dialin_core.embedding.models import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, load_embedder
+from dialin_core.embedding.models import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, MULTILINGUAL_EMBEDDER, default_embedder, load_embedder
 from dialin_core.errors import IngestError, WorkspaceBusy
 from dialin_core.evaluation.goodness import run_goodness
 from dialin_core.evaluation.metrics import score_clustering
@@ -79,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--min-cluster-size", type=int, default=RunConfig.min_cluster_size, help="HDBSCAN")
     discover.add_argument("--seed", type=int, default=RunConfig.seed)
     discover.add_argument(
-        "--embedder", default=DEFAULT_EMBEDDER,
-        help=f"one of {', '.join(EMBEDDER_CHOICES)}, a workspace's adapted-N (see teach-embedder) or a sentence-transformers model directory"
+        "--embedder",
+        help=f"one of {', '.join(EMBEDDER_CHOICES)}, a workspace's adapted-N (see teach-embedder) or a sentence-transformers model "
+             f"directory (default: {DEFAULT_EMBEDDER} for English, {MULTILINGUAL_EMBEDDER} for any other language)"
     )
     discover.add_argument(
         "--role", action="append", choices=("customer", "agent", "other"), help="only utterances of this role (repeatable)"
@@ -181,7 +182,8 @@ def command_ingest(args: argparse.Namespace) -> dict:
     with _open_store(args) as store:
         dataset_id = ingest_file(store, args.input, _mapping(args), mask_pii=args.mask_pii)
         info = store.dataset(dataset_id)
-    return {"dataset_id": dataset_id, "dialogues": info.n_dialogues, "turns": info.n_turns, "utterances": info.n_utterances}
+    return {"dataset_id": dataset_id, "dialogues": info.n_dialogues, "turns": info.n_turns, "utterances": info.n_utterances,
+            "language": info.language}
 
 
 def command_discover(args: argparse.Namespace) -> dict:
@@ -194,7 +196,7 @@ def command_discover(args: argparse.Namespace) -> dict:
         k_step=args.k_step,
         min_cluster_size=args.min_cluster_size,
         seed=args.seed,
-        embedder=args.embedder,
+        embedder=args.embedder or DEFAULT_EMBEDDER,
         roles=tuple(args.role or ()),
         with_map=not args.no_map,
         llm=args.llm,
@@ -216,6 +218,12 @@ def command_discover(args: argparse.Namespace) -> dict:
     )
     with _open_store(args) as store:
         dataset_id = ingest_file(store, args.input, _mapping(args), mask_pii=args.mask_pii)
+        language = store.dataset_language(dataset_id)
+        if args.embedder is None:  # the embedder follows the data set's language
+            config = replace(config, embedder=default_embedder(language))
+        warning = language_warning_for(store, config.embedder, language)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
         if args.examples_from is not None:
             config = replace(config, example_labels=config.example_labels + tuple(approved_names(store, args.examples_from)))
         print(f"{config.method} run: {config.cost_estimate()}", file=sys.stderr, flush=True)

@@ -7,8 +7,9 @@ import streamlit as st
 from dialin_core.clustering.algorithms import LOOP_CLUSTERINGS, LOOP_SPACES
 from dialin_core.config import DEFAULT_LLM_CALLS, JUDGES, K_CHOICES, LLMS, RunConfig
 from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES
-from dialin_core.embedding.adapted import adapted_embedders
-from dialin_core.embedding.models import EMBEDDER_CHOICES
+from dialin_core.data.language import language_name
+from dialin_core.embedding.adapted import adapted_embedders, language_warning_for
+from dialin_core.embedding.models import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, MULTILINGUAL_EMBEDDER, default_embedder
 from dialin_core.judging.feedback import workspace_judges
 from dialin_core.methods import jobs
 from dialin_core.methods.progress import iterations_frame, kept_clusters, run_progress
@@ -19,9 +20,9 @@ POLL_SECONDS = 2.0
 LABELGEN_STEP_COLUMNS = ["kind", "n_items", "n_labels", "asked_llm", "n_new_intents", "llm_calls_total", "llm_tokens_total"]
 
 
-def _config_form(method: str) -> RunConfig | None:
+def _config_form(method: str, language: str | None) -> RunConfig | None:
     """The run's settings, only those `method` reads; None until the form is submitted with settings the
-    engine accepts. Every default is RunConfig's."""
+    engine accepts. Every default is RunConfig's, but the embedder's, which follows the data set's language."""
     defaults = RunConfig(method=method)
     shows = discovery_method(method).settings
     loop, labelgen, with_k, with_llm = "loop" in shows, "labelgen" in shows, "k" in shows, "llm" in shows
@@ -31,7 +32,10 @@ def _config_form(method: str) -> RunConfig | None:
         with left:
             adapted = {a.name: a.describe() for a in adapted_embedders(workspace())}
             fields["embedder"] = st.selectbox("Embedder", [*EMBEDDER_CHOICES, *adapted], format_func=lambda n: adapted.get(n, n),
-                                              help="adapted-N: a packaged model taught by a review (Review page, Teach the embedder).")
+                                              index=EMBEDDER_CHOICES.index(default_embedder(language)),
+                                              help=f"The default follows the data set's language: {DEFAULT_EMBEDDER} for English, "
+                                                   f"{MULTILINGUAL_EMBEDDER} for any other. adapted-N: a packaged model taught by a "
+                                                   "review (Review page, Teach the embedder).")
             if "k_bounds" in shows:
                 fields["k_min"], fields["k_max"] = st.slider("k search space", 2, 300, (defaults.k_min, defaults.k_max))
             if with_k:
@@ -199,11 +203,18 @@ if not datasets:
     st.stop()
 dataset_id = st.selectbox("Data set", [d.dataset_id for d in datasets], index=len(datasets) - 1,  # the newest: the one just stored
                           format_func={d.dataset_id: f"{d.dataset_id} · {d.name} ({d.n_utterances} utterances)" for d in datasets}.get)
+with open_store() as store:
+    language = store.dataset_language(dataset_id)
+st.caption(f"Written in {language_name(language)}: the embedder and the names follow the language.")
 method = st.selectbox("Method", method_names(), key="discover_method",
                       help="; ".join(f"{name}: {discovery_method(name).description}" for name in method_names())
                            + ". The form below shows what the method reads.")
-config = _config_form(method)
+config = _config_form(method, language)
 if config is not None:
+    with open_store() as store:
+        warning = attempt(lambda: language_warning_for(store, config.embedder, language))
+    if warning:
+        st.warning(warning)
     with open_store() as store:
         twins = _same_settings(store, dataset_id, config)
     if twins:

@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from dialin_core.data.datasets import ingest_file
+from dialin_core.data.language import language_name
 from dialin_core.data.ingest import ColumnMapping, Turn, csv_columns, read_transcripts, suggest_mapping
 from studio.context import USER_ERRORS, attempt, literal, open_store, save_upload, workspace
 
@@ -89,14 +90,18 @@ with open_store() as store:
                     st.success(f"{literal(upload.name)} is data set {dataset_id}.")
 
     datasets = store.datasets()
+    if any(d.language is None for d in datasets):  # stored by an older version: detected once, then stored
+        for d in datasets:
+            store.dataset_language(d.dataset_id)
+        datasets = store.datasets()
     runs = store.runs()
 
 st.subheader("Data sets")
 if datasets:
     st.dataframe(
         [
-            {"id": d.dataset_id, "name": d.name, "format": d.format, "dialogues": d.n_dialogues, "turns": d.n_turns,
-             "unique utterances": d.n_utterances}
+            {"id": d.dataset_id, "name": d.name, "format": d.format, "language": language_name(d.language), "dialogues": d.n_dialogues,
+             "turns": d.n_turns, "unique utterances": d.n_utterances}
             for d in datasets
         ],
         hide_index=True,

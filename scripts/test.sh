@@ -5,14 +5,18 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Only the tests need a browser (starting the studio does not): tests/test_browser.py drives Debian's
 # Chromium, not Playwright's own download (which needs the open internet; apt only needs the package
-# mirror). Installed once, when missing and we may install as root; without it those tests fail, never skip.
-if [ ! -x /usr/bin/chromium ]; then
+# mirror), with a font for Chinese text (the browser test reads and photographs a Chinese run). Installed
+# once, when missing and we may install as root; without them those tests fail, never skip.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-zenhei)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo=none; fi
   if [ "$sudo" != none ] && command -v apt-get >/dev/null; then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "note: tests/test_browser.py needs /usr/bin/chromium (Debian's chromium package); install it as root." >&2
+    echo "note: tests/test_browser.py needs ${missing[*]} (Debian packages); install them as root." >&2
   fi
 fi
 exec .venv/bin/python -m pytest -q "$@"

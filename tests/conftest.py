@@ -10,6 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("DIALIN_SHARED_DATA", REPO.parent / "shared" / "data"))
 BANKING77_TEST = SHARED_DATA / "banking77" / "test.csv"
 SGD_SAMPLE = SHARED_DATA / "sgd" / "train_sample.jsonl"
+SMP2019 = SHARED_DATA / "smp2019" / "train.csv"
 SAMPLE_DIALOGUES = REPO / "sample_data" / "dialogues.jsonl"
 SAMPLE_TURNS = REPO / "sample_data" / "turns.csv"
 
@@ -33,4 +34,18 @@ def sgd_subset(tmp_path: Path) -> Path:
     lines = SGD_SAMPLE.read_text(encoding="utf-8").splitlines()[:150]
     path = tmp_path / "sgd_subset.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def chinese_subset(tmp_path: Path) -> Path:
+    """120 Chinese requests of SMP2019, 20 from each of 6 intents, as UTF-8 CSV (text, label)."""
+    import pandas as pd
+
+    frame = pd.read_csv(SMP2019)
+    counts = frame["label"].value_counts()
+    intents = sorted(counts[counts >= 20].index)[:6]
+    subset = pd.concat([frame[frame["label"] == intent].head(20) for intent in intents])
+    path = tmp_path / "chinese_subset.csv"
+    subset.to_csv(path, index=False)
     return path

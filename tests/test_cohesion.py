@@ -90,4 +90,4 @@ def test_the_shipped_judge_loads_for_the_default_embedder_and_says_how_to_get_an
     assert isinstance(model, CohesionModel) and default_model_path("all-minilm-l6-v2").is_file()
     assert model.training["source"] == "train.csv" and model.training["cross_validated_auc"] > 0.7
     with pytest.raises(ValueError, match="train-judge"):
-        load_cohesion_model("multilingual-e5-small")
+        load_cohesion_model("an-embedder-nobody-trained-a-judge-for")

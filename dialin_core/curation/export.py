@@ -25,7 +25,7 @@ from dialin_core.clustering.sampling import MAX_SAMPLE
 from dialin_core.curation.review import UNASSIGNED, ReviewState, active_decisions, review_state
 from dialin_core.data.store import DatasetInfo, Store
 from dialin_core.judging.llm_judge import judge_messages
-from dialin_core.naming.names import NAME_PATTERN, base_name, namer_messages
+from dialin_core.naming.names import NAME_PATTERN, base_name, namer_messages, scheme_for
 
 FORMATS = ("jsonl", "csv", "parquet")
 # The judge is constrained to these tokens (judge.VERDICT_GRAMMAR); its training answers must be the same.
@@ -176,8 +176,9 @@ def namer_records(snapshot: RunSnapshot) -> list[dict[str, Any]]:
     samples = cluster_samples(snapshot)
     named = analyst_named(snapshot)
     live = snapshot.state.live_clusters()
+    scheme = scheme_for(snapshot.dataset.language)  # the prompt the namer sees for data in this language
     return [
-        _chat_record(namer_messages(samples[int(c)], few_shot=False), base_name(n), snapshot.run["run_id"], int(c),
+        _chat_record(namer_messages(samples[int(c)], few_shot=False, scheme=scheme), base_name(n), snapshot.run["run_id"], int(c),
                      "analyst" if c in named else "model")
         for c, n in zip(live["cluster_id"], live["name"]) if isinstance(n, str) and NAME_PATTERN.fullmatch(n)
     ]

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from dialin_core.data.ingest import ColumnMapping, deduplicate, read_transcripts
+from dialin_core.data.language import detect_language
 from dialin_core.data.store import Store
 
 
@@ -36,6 +37,7 @@ def ingest_file(
     existing = store.find_dataset(content_hash, options)
     if existing is not None:
         return existing
+    utterances = deduplicate(turns)
     return store.add_dataset(
         name=name or path.name,
         source=str(path.resolve()),
@@ -43,5 +45,6 @@ def ingest_file(
         content_hash=content_hash,
         options=options,
         turns=turns,
-        utterances=deduplicate(turns),
+        utterances=utterances,
+        language=detect_language([u.text for u in utterances]),
     )

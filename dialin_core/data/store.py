@@ -20,6 +20,7 @@ import pandas as pd
 
 from dialin_core.config import RunConfig
 from dialin_core.data.ingest import Turn, Utterance
+from dialin_core.data.language import detect_language
 from dialin_core.errors import WorkspaceBusy, WorkspaceDamaged
 
 # Ordered migrations: a released entry is never edited; a schema change is a new entry at the end.
@@ -161,6 +162,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, utterance_id)
     );
     """,
+    # 5: the language a data set is written in (dialin_core.data.language), detected at ingest; NULL for data
+    # sets stored before, detected when first asked for.
+    """
+    ALTER TABLE datasets ADD COLUMN language VARCHAR;
+    """,
 )
 
 
@@ -204,6 +210,7 @@ class DatasetInfo:
     n_dialogues: int
     n_turns: int
     n_utterances: int
+    language: str | None  # ISO 639-1, e.g. "en", "zh"; None until detected (data sets stored by an older version)
 
 
 class Store:
@@ -284,6 +291,7 @@ class Store:
         options: dict[str, Any],
         turns: Sequence[Turn],
         utterances: Sequence[Utterance],
+        language: str | None = None,
     ) -> int:
         """Store a parsed file in one transaction: either all of it lands or nothing does."""
         utterance_ids = {u.norm_text: i for i, u in enumerate(utterances)}
@@ -315,9 +323,9 @@ class Store:
         )
         with self._transaction() as tx:
             dataset_id = tx.execute(
-                "INSERT INTO datasets (name, source, format, content_hash, options) VALUES (?, ?, ?, ?, ?::JSON) "
+                "INSERT INTO datasets (name, source, format, content_hash, options, language) VALUES (?, ?, ?, ?, ?::JSON, ?) "
                 "RETURNING dataset_id",
-                [name, source, format, content_hash, json.dumps(options, sort_keys=True)],
+                [name, source, format, content_hash, json.dumps(options, sort_keys=True), language],
             ).fetchall()[0][0]
             tx.register("turn_frame", turn_frame)
             tx.register("utterance_frame", utterance_frame)
@@ -347,7 +355,8 @@ class Store:
             SELECT d.dataset_id, d.name, d.source, d.format,
                    (SELECT count(*) FROM dialogues g WHERE g.dataset_id = d.dataset_id),
                    (SELECT count(*) FROM turns t WHERE t.dataset_id = d.dataset_id),
-                   (SELECT count(*) FROM utterances u WHERE u.dataset_id = d.dataset_id)
+                   (SELECT count(*) FROM utterances u WHERE u.dataset_id = d.dataset_id),
+                   d.language
             FROM datasets d WHERE ? IS NULL OR d.dataset_id = ? ORDER BY d.dataset_id
             """,
             [dataset_id, dataset_id],
@@ -359,6 +368,16 @@ class Store:
         if not found:
             raise ValueError(f"workspace {self.path} has no data set {dataset_id}")
         return found[0]
+
+    def dataset_language(self, dataset_id: int) -> str:
+        """The data set's language; detected from its utterances and stored when an older version stored it."""
+        stored = self.dataset(dataset_id).language
+        if stored:
+            return stored
+        language = detect_language(self.utterances(dataset_id)["text"].tolist())
+        with self._transaction() as tx:
+            tx.execute("UPDATE datasets SET language = ? WHERE dataset_id = ?", [language, dataset_id])
+        return language
 
     def utterances(self, dataset_id: int, roles: Sequence[str] | None = None) -> pd.DataFrame:
         """Unique utterances of a data set, optionally only those spoken in one of `roles`."""

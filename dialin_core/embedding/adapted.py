@@ -24,8 +24,9 @@ from typing import Any
 from dialin_core.curation.review import active_decisions, review_state
 from dialin_core.data.store import Store
 from dialin_core.embedding.embed import embed_texts
-from dialin_core.embedding.models import PACKAGED_MODELS, Embedder, SentenceTransformerEmbedder, load_embedder, resolve_model_path
+from dialin_core.embedding.models import MULTILINGUAL_EMBEDDER, PACKAGED_MODELS, Embedder, language_warning, SentenceTransformerEmbedder, load_embedder, resolve_model_path
 from dialin_core.embedding.teaching import TeachingPairs, teaching_pairs
+from dialin_core.judging.cohesion import default_model_path
 
 PREFIX = "adapted-"
 MANIFEST = "adaptation.json"
@@ -138,10 +139,21 @@ def check_embedder(store: Store, name: str) -> AdaptedEmbedder | None:
     return adapted_embedder(store.path, name)
 
 
-def judged_as(store: Store, name: str) -> str:
-    """The embedder whose cohesion judge reads this one's clusters: an adapted model's packaged base."""
+def judged_as(store: Store, name: str, cohesion_model: str | None = None) -> str:
+    """The embedder whose cohesion judge reads this one's clusters: an adapted model's packaged base; for a
+    model directory with no judge of its own (none shipped, none given), the multilingual model, which reads
+    every language and whose judge is shipped. Either way the loop clusters the run's own vectors."""
     adapted = check_embedder(store, name)
-    return name if adapted is None else adapted.base
+    if adapted is not None:
+        return adapted.base
+    if cohesion_model is None and not default_model_path(name).is_file():
+        return MULTILINGUAL_EMBEDDER
+    return name
+
+
+def language_warning_for(store: Store, name: str, language: str | None) -> str | None:
+    """The warning for embedding text in `language` with `name` (an adapted model reads what its base reads)."""
+    return language_warning(judged_as(store, name), language, shown_as=name)
 
 
 def next_name(store: Store) -> str:

@@ -26,7 +26,7 @@ from dialin_core.curation.review import review_state
 from dialin_core.data.store import Store
 from dialin_core.embedding.adapted import judged_as
 from dialin_core.embedding.embed import embed_texts
-from dialin_core.embedding.models import DEFAULT_EMBEDDER, PACKAGED_MODELS, load_embedder
+from dialin_core.embedding.models import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, load_embedder, reads_language
 from dialin_core.judging.cascade import THRESHOLD
 from dialin_core.judging.cohesion import FEATURES, clustering_features, default_model_path, load_cohesion_model
 
@@ -45,11 +45,14 @@ class Goodness:
         return {"goodness": round(self.share, 4), "goodness_judge": self.judge, "goodness_clusters": self.n_clusters}
 
 
-def evaluator_embedder(embedder: str) -> str:
-    """The packaged embedder with a shipped cohesion judge that is not `embedder`, the default first."""
-    shipped = [name for name in PACKAGED_MODELS if default_model_path(name).is_file() and name != embedder]
+def evaluator_embedder(embedder: str, language: str | None = "en") -> str | None:
+    """The shipped embedder with a shipped cohesion judge that is not `embedder` and reads `language`, the default
+    first; None when there is none (text that is not English has one multilingual model: a run on it has no second
+    judge that could read it, and an English model's judge would score characters, not intents)."""
+    shipped = [name for name in EMBEDDER_CHOICES
+               if default_model_path(name).is_file() and name != embedder and reads_language(name, language)]
     if not shipped:
-        raise ValueError(f"no packaged cohesion judge other than the one for '{embedder}' to score goodness with")
+        return None
     return DEFAULT_EMBEDDER if DEFAULT_EMBEDDER in shipped else shipped[0]
 
 
@@ -62,13 +65,16 @@ def sample_members(labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.nd
     return np.concatenate(rows) if rows else np.zeros(0, dtype=int), np.repeat(ids, [len(r) for r in rows])
 
 
-def score_goodness(texts: list[str], labels: np.ndarray, embedder: str, store: Store | None = None, seed: int = 0) -> Goodness | None:
+def score_goodness(
+    texts: list[str], labels: np.ndarray, embedder: str, store: Store | None = None, seed: int = 0, language: str | None = "en"
+) -> Goodness | None:
     """Goodness of a clustering of `texts` (NOISE rows left out) by the evaluator for a run that embedded
-    with `embedder`; None when there are fewer than two clusters, where the judge's features are undefined."""
+    with `embedder`; None when there are fewer than two clusters, where the judge's features are undefined,
+    or when no other shipped judge reads the texts' language."""
     labels = np.asarray(labels)
-    if len(np.unique(labels[labels != NOISE])) < 2:
+    evaluator = evaluator_embedder(embedder, language)
+    if evaluator is None or len(np.unique(labels[labels != NOISE])) < 2:
         return None
-    evaluator = evaluator_embedder(embedder)
     rows, sampled = sample_members(labels, seed)
     vectors = embed_texts([texts[i] for i in rows], load_embedder(evaluator), store)
     ids, features = clustering_features(vectors, sampled)
@@ -89,4 +95,5 @@ def run_goodness(store: Store, run_id: int, members: pd.DataFrame | None = None)
     members = review_state(store, run_id).members if members is None else members
     texts = members["utterance_id"].map(store.utterance_texts(run_id)).tolist()
     # an adapted model is scored as its packaged base is: by the other packaged model's judge
-    return score_goodness(texts, members["cluster_id"].to_numpy(), judged_as(store, config.embedder), store, config.seed)
+    return score_goodness(texts, members["cluster_id"].to_numpy(), judged_as(store, config.embedder, config.cohesion_model), store,
+                          config.seed, store.dataset_language(run.dataset_id))

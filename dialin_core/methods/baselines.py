@@ -95,8 +95,8 @@ BASELINES: tuple[BaselineMethod, ...] = (
 _BY_NAME = {method.name: method for method in BASELINES}
 
 
-def cluster_table(texts: list[str], labels: np.ndarray) -> pd.DataFrame:
-    names = keyword_names(texts, [int(x) for x in labels])
+def cluster_table(texts: list[str], labels: np.ndarray, language: str | None = "en") -> pd.DataFrame:
+    names = keyword_names(texts, [int(x) for x in labels], language=language)
     ids, sizes = np.unique(labels, return_counts=True)
     return pd.DataFrame(
         {
@@ -146,7 +146,8 @@ def complete_run(store: Store, run_id: int, embedder: Embedder | None = None) ->
         texts = utterances["text"].tolist()
         vectors = embed_texts(texts, embedder or embedder_for(store, config.embedder), store)
         labels, details = _BY_NAME[config.method].cluster(vectors, config)
-        return store_result(store, run_id, utterances, vectors, labels, cluster_table(texts, labels), details, started)
+        clusters = cluster_table(texts, labels, store.dataset_language(run.dataset_id))
+        return store_result(store, run_id, utterances, vectors, labels, clusters, details, started)
     except BaseException as error:
         store.fail_run(run_id, f"{type(error).__name__}: {error}")
         raise

@@ -48,7 +48,7 @@ from dialin_core.methods.registry import RunHooks
 from dialin_core.methods.role_split import check_splittable, derived_roles, has_speaker_roles, names_by_utterance, role_counts
 from dialin_core.naming.keywords import keyword_names
 from dialin_core.naming.merge import propose_merges
-from dialin_core.naming.names import LLMNamer, base_name, name_as_text
+from dialin_core.naming.names import LLMNamer, base_name, name_as_text, scheme_for
 
 EventListener = Callable[[dict[str, Any]], None]
 AUTO_MERGE_ANALYST = "auto-merge"
@@ -82,7 +82,7 @@ class Tools:
 def build_tools(store: Store, config: RunConfig, embedder: Embedder | None = None, backend: LLMBackend | None = None,
                 judge_embedder: Embedder | None = None) -> Tools:
     embedder = embedder or embedder_for(store, config.embedder)
-    judged = judged_as(store, config.embedder)
+    judged = judged_as(store, config.embedder, config.cohesion_model)
     if judge_embedder is None and judged != config.embedder:
         judge_embedder = load_embedder(judged)
     cohesion = CohesionJudge(load_cohesion_model(judged, config.cohesion_model))
@@ -374,7 +374,8 @@ def _execute(
             labels[rows] = assign_leftovers(vectors[rows], labels[rows], config.leftover_min_cosine)
         recorder.record({"kind": "leftovers_assigned", "n_outliers": int((labels == NOISE).sum())})
         clusters = _final_clusters(store, run_id, labels)
-        clusters = _name_clusters(clusters, texts, labels, utterances, tools, config, recorder)
+        language = store.dataset_language(store.run(run_id).dataset_id)
+        clusters = _name_clusters(clusters, texts, labels, utterances, tools, config, recorder, language)
         proposals = _merge_proposals(clusters, texts, labels, tools, store)
         if config.auto_merge and len(proposals):
             labels, clusters, proposals = _apply_merges(store, run_id, labels, clusters, proposals)
@@ -425,13 +426,13 @@ def _final_clusters(store: Store, run_id: int, labels: np.ndarray) -> pd.DataFra
 
 def _name_clusters(
     clusters: pd.DataFrame, texts: list[str], labels: np.ndarray, utterances: pd.DataFrame, tools: Tools,
-    config: RunConfig, recorder: _Recorder,
+    config: RunConfig, recorder: _Recorder, language: str | None = "en",
 ) -> pd.DataFrame:
-    """LLM names, largest clusters first, while the run's call budget lasts; keyword names after that.
-    Clusters that came named from a reviewed run keep their names."""
-    fallback = keyword_names(texts, labels.tolist())
+    """LLM names in the data's language, largest clusters first, while the run's call budget lasts; keyword names
+    after that. Clusters that came named from a reviewed run keep their names."""
+    fallback = keyword_names(texts, labels.tolist(), language=language)
     position = {int(u): i for i, u in enumerate(utterances["utterance_id"])}
-    namer = LLMNamer(tools.llm) if tools.llm else None
+    namer = LLMNamer(tools.llm, scheme=scheme_for(language)) if tools.llm else None
     names: dict[int, str] = {NOISE: OUTLIER_NAME}
     taken: set[str] = set(clusters["name"].dropna())
     to_name = int(((clusters["cluster_id"] != NOISE) & clusters["name"].isna()).sum()) if namer else 0

@@ -41,7 +41,7 @@ from dialin_core.judging.cohesion import unit_rows
 from dialin_core.llm.base import ChatRequest
 from dialin_core.llm.chat import ChatModel, choice_grammar, few_shot_turns
 from dialin_core.naming.merge import propose_merges
-from dialin_core.naming.names import ACTION_VERBS, NAME_PATTERN, name_grammar
+from dialin_core.naming.names import CHINESE, ENGLISH, NAME_PATTERN, NameScheme
 
 NAME_TOKENS = 12  # generous tokens for one action-objective name and its line number
 LINE = re.compile(r"^\s*(\d+)\s*[.):]\s*(.+?)\s*$")
@@ -86,22 +86,24 @@ def _lines_grammar(alternatives: Sequence[str]) -> str:
 # -- 1. generation ----------------------------------------------------------------------------------------
 
 
-def _generation_prompt(sentences: list[str]) -> str:
-    return prompts.template("labelgen_user").format(sentences=prompts.numbered(sentences))
+def generation_messages(sentences: list[str], examples: Sequence[str], scheme: NameScheme = ENGLISH) -> tuple[tuple[str, str], ...]:
+    def user(shown: list[str]) -> str:
+        return prompts.template(f"labelgen{scheme.prompts}_user").format(sentences=prompts.numbered(shown))
+
+    known = prompts.template(f"labelgen{scheme.prompts}_known").format(labels=", ".join(examples)) if examples else ""
+    system = prompts.template(f"labelgen{scheme.prompts}_system").format(verbs=", ".join(scheme.verbs), known=known).rstrip()
+    return (("system", system), *few_shot_turns(f"labelgen{scheme.prompts}", user), ("user", user(sentences)))
 
 
-def generation_messages(sentences: list[str], examples: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    known = f"Labels already in use (reuse one when it fits): {', '.join(examples)}" if examples else ""
-    system = prompts.template("labelgen_system").format(verbs=", ".join(ACTION_VERBS), known=known).rstrip()
-    return (("system", system), *few_shot_turns("labelgen", _generation_prompt), ("user", _generation_prompt(sentences)))
+def generation_request(sentences: list[str], examples: Sequence[str], scheme: NameScheme = ENGLISH) -> ChatRequest:
+    grammar = _lines_grammar(["name"] * len(sentences)) + "\n" + scheme.grammar().replace("root ::=", "name ::=", 1)
+    tokens = NAME_TOKENS * len(sentences) * (2 if scheme is CHINESE else 1)  # a Han character is a token or two
+    return ChatRequest(messages=generation_messages(sentences, examples, scheme), max_tokens=tokens, grammar=grammar)
 
 
-def generation_request(sentences: list[str], examples: Sequence[str]) -> ChatRequest:
-    grammar = _lines_grammar(["name"] * len(sentences)) + "\n" + name_grammar().replace("root ::=", "name ::=", 1)
-    return ChatRequest(messages=generation_messages(sentences, examples), max_tokens=NAME_TOKENS * len(sentences), grammar=grammar)
-
-
-def generate_labels(llm: ChatModel, texts: Sequence[str], settings: LabelgenSettings, examples: Sequence[str] = ()) -> dict[int, str]:
+def generate_labels(
+    llm: ChatModel, texts: Sequence[str], settings: LabelgenSettings, examples: Sequence[str] = (), scheme: NameScheme = ENGLISH
+) -> dict[int, str]:
     """The label proposed for each utterance (by position), over shuffled mini-batches of the texts.
 
     Lines that are not action-objective names (a back end that ignores grammars) are dropped, so an
@@ -112,7 +114,7 @@ def generate_labels(llm: ChatModel, texts: Sequence[str], settings: LabelgenSett
     proposed: dict[int, str] = {}
     for start in range(0, len(order), settings.batch_size):
         rows = order[start : start + settings.batch_size]
-        lines = numbered_lines(llm.chat(generation_request([texts[i] for i in rows], shown)).text)
+        lines = numbered_lines(llm.chat(generation_request([texts[i] for i in rows], shown, scheme)).text)
         proposed.update({int(row): lines[n] for n, row in enumerate(rows, 1) if NAME_PATTERN.fullmatch(lines.get(n, ""))})
     return proposed
 

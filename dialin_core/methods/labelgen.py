@@ -42,7 +42,7 @@ from dialin_core.methods.label_generation import (
     refine_prototypes,
 )
 from dialin_core.methods.registry import RunHooks
-from dialin_core.naming.names import name_as_text
+from dialin_core.naming.names import name_as_text, scheme_for
 
 SAMPLE_SIZE = 10  # member utterances stored with each cluster for the studio to show
 
@@ -156,7 +156,7 @@ def _label(
         return embed_texts([name_as_text(n) for n in names], embedder, store)
 
     subset = [texts[i] for i in rows]
-    proposals = generate_labels(llm, subset, settings, examples)
+    proposals = generate_labels(llm, subset, settings, examples, scheme_for(store.dataset_language(store.run(run_id).dataset_id)))
     proposed = Counter(proposals.values())
     record({"kind": "labels_generated", "n_items": len(subset), "n_labels": len(proposed), "labels": dict(proposed.most_common())})
     if not proposed and not existing:
