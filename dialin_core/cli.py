@@ -44,7 +44,9 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dialogue-column", help="CSV column holding the dialogue id")
     parser.add_argument("--turn-column", help="CSV column holding the turn index")
     parser.add_argument("--speaker-column", help="CSV column holding the speaker or role")
-    parser.add_argument("--mask-pii", action="store_true", help="mask emails, phones, card and account numbers")
+    parser.add_argument("--mask-pii", action="store_true",
+                        help="mask personal data (emails, card, IBAN, account, phone, SSN and IP numbers, dates of birth, "
+                             "addresses, names) before anything is stored, embedded or shown")
     parser.add_argument(
         "--workspace", type=Path, default=None, help="DuckDB workspace file (default: $DIALIN_WORKSPACE or the user data folder)"
     )
@@ -158,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, required=True, help="folder for utterances.*, judge_sft.jsonl, namer_sft.jsonl, data_card.json/.md"
     )
     export.add_argument("--format", action="append", choices=FORMATS, help="utterances file format (repeatable; default: all)")
+    export.add_argument("--keep-pii", action="store_true",
+                        help="write the text as stored, without masking personal data (the data card records it)")
     export.add_argument("--workspace", type=Path, default=None)
 
     goodness = commands.add_parser("goodness", help="share of a finished run's clusters judged good by a judge the run did not use")
@@ -330,7 +334,7 @@ def command_refit_judge(args: argparse.Namespace) -> dict:
 def command_export(args: argparse.Namespace) -> dict:
     """The files written, and the data card's counts so a script can check the export without opening it."""
     with _open_store(args) as store:
-        files = write_export(store, args.run_id, args.out, tuple(args.format or FORMATS))
+        files = write_export(store, args.run_id, args.out, tuple(args.format or FORMATS), mask_pii=not args.keep_pii)
     card = json.loads((args.out / "data_card.json").read_text(encoding="utf-8"))
     return {"run_id": args.run_id, "files": [str(f) for f in files], "counts": card["counts"]}
 

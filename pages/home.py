@@ -74,7 +74,9 @@ with open_store() as store:
                               key="transcript_upload")
     if upload is not None:
         saved = save_upload(upload)
-        mask_pii = st.checkbox("Mask personal data (emails, phone and card numbers) before storing")
+        mask_pii = st.checkbox("Mask personal data before storing",
+                               help="Emails, card, IBAN, account, phone, social security and IP numbers, dates of birth, street "
+                                    "addresses and names become [KIND] placeholders in the stored text, the original included.")
         try:
             mapping = _mapping_form(saved) if saved.suffix.lower() in (".csv", ".tsv") else None
             turns = _parse(str(saved), mapping, mask_pii) if mapping or saved.suffix.lower() not in (".csv", ".tsv") else []

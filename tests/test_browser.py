@@ -7,6 +7,7 @@ open, so the workspace is read only once the server has let go of it.
 
 import json
 import re
+import subprocess
 import zipfile
 from collections import Counter
 
@@ -307,3 +308,39 @@ def test_text_from_a_file_never_makes_the_browser_fetch_anything(studio: StudioS
     wait_for_text(page, "sentences of this run contain")
     nothing_fetched()
     expect(page.get_by_text(f"0 sentences of this run contain '{pixel('query')}'", exact=True)).to_be_visible()
+
+
+def test_a_chinese_data_set_is_read_clustered_and_named_in_chinese_in_the_browser(studio: StudioServer, page: Page, chinese_subset) -> None:
+    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout
+    assert fonts.strip(), "no font for Chinese: scripts/test.sh installs fonts-wqy-zenhei"
+    page.goto(studio.url)
+    wait_for_text(page, "Dial-In Studio")
+    wait_for_app(page)
+    type_analyst(page, ANALYST)
+    with rerun(page):
+        page.locator(".st-key-transcript_upload input[type=file]").set_input_files(str(chinese_subset))
+    wait_for_text(page, "请帮我打开uc")  # the preview shows the text as written
+    with rerun(page):
+        page.get_by_role("button", name="Store this data set").click()
+    wait_for_text(page, "chinese_subset.csv is data set 1.")
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+
+    go_to(page, "Discover")
+    wait_for_text(page, "Written in Chinese (zh)")
+    expect(page.get_by_role("combobox", name="Embedder", exact=True)).to_have_value("multilingual-e5-small")
+    with rerun(page):
+        choose(page, "Method", "kmeans")
+    with rerun(page):
+        set_number(page, "k (0: chosen by silhouette)", 6)
+        page.get_by_role("button", name="Start the run").click()
+    wait_until_finished(page, 1)
+
+    go_to(page, "Review")
+    wait_for_text(page, "Cluster detail")
+    clusters = clusters_by_size(page)
+    assert len(clusters) == 6 and all(re.search("[\u4e00-\u9fff]", c) for c in clusters), clusters
+    flights = next(c for c in clusters if "航班" in c)
+    open_cluster(page, flights)
+    # the sentences table is a canvas grid: its cells are in the DOM for screen readers, drawn on the canvas
+    expect(page.get_by_text("从广州到贵阳市的航班").first).to_be_attached(timeout=60_000)
+    screenshot(page, "chinese-review")

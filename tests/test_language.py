@@ -30,6 +30,7 @@ from dialin_core.evaluation.naming import gold_name_as_text, name_score
 from dialin_core.judging.cohesion import load_cohesion_model
 from dialin_core.llm.cache import CachedLLM
 from dialin_core.llm.local_backend import LocalBackend
+from dialin_core.methods import jobs
 from dialin_core.methods.baselines import run_discovery
 from dialin_core.methods.dialin import build_tools, run_dialin
 from dialin_core.methods.label_generation import generation_request, numbered_lines
@@ -46,6 +47,7 @@ from dialin_core.naming.names import (
     validate_intent_name,
 )
 from tests.conftest import REPO
+from tests.test_studio import labelled, open_app
 
 MAPPING = ColumnMapping(text="text", label="label")
 HAN = re.compile("[\u4e00-\u9fff]")
@@ -208,3 +210,24 @@ def test_a_dialin_run_on_chinese_with_a_model_folder_that_has_no_judge_runs_and_
         result = run_dialin(store, dataset_id, config, tools=tools)
     named = result.clusters[result.clusters["cluster_id"] >= 0]["name"]
     assert len(named) >= 2 and all(HAN.search(n) for n in named)
+
+
+def test_the_studio_shows_the_language_preselects_the_multilingual_embedder_and_warns_against_an_english_one(tmp_path, chinese_subset):
+    workspace = tmp_path / "w.duckdb"
+    with Store(workspace) as store:
+        ingest_file(store, chinese_subset, MAPPING)
+    app = open_app(workspace)
+    (table,) = app.dataframe
+    assert table.value["language"].tolist() == ["Chinese (zh)"]
+    app.switch_page("pages/discover.py").run()
+    assert not app.exception, app.exception
+    assert any("Written in Chinese (zh)" in c.value for c in app.caption)
+    embedder = labelled(app.selectbox, "Embedder")
+    assert embedder.value == MULTILINGUAL_EMBEDDER
+    labelled(app.selectbox, "Method").set_value("kmeans").run()
+    labelled(app.selectbox, "Embedder").set_value(DEFAULT_EMBEDDER)
+    labelled(app.number_input, "k (0: chosen by silhouette)").set_value(6)
+    labelled(app.button, "Start the run").click().run()
+    assert not app.exception, app.exception
+    assert any("reads English only, and this data set is in Chinese (zh)" in w.value for w in app.warning)
+    assert jobs.wait(workspace, app.session_state["run_id"], timeout=300)  # warned, and started as the analyst chose

@@ -23,6 +23,7 @@ import pandas as pd
 
 from dialin_core.clustering.sampling import MAX_SAMPLE
 from dialin_core.curation.review import UNASSIGNED, ReviewState, active_decisions, review_state
+from dialin_core.data import pii
 from dialin_core.data.store import DatasetInfo, Store
 from dialin_core.judging.llm_judge import judge_messages
 from dialin_core.naming.names import NAME_PATTERN, base_name, namer_messages, scheme_for
@@ -45,11 +46,16 @@ class RunSnapshot:
     assigned: pd.DataFrame  # utterance_id, cluster_id as the engine left them
     state: ReviewState
     decisions: pd.DataFrame  # every decision recorded, undos included
+    pii_masked: bool = True  # personal data in the utterances replaced by placeholders (dialin_core.data.pii)
 
 
-def load_snapshot(store: Store, run_id: int) -> RunSnapshot:
+def load_snapshot(store: Store, run_id: int, mask_pii: bool = True) -> RunSnapshot:
     """A finished run's export inputs; a clear error for a run still running, paused, failed or cancelled,
-    whose clusters are not the run's final word."""
+    whose clusters are not the run's final word.
+
+    Personal data is masked by default, whether or not the data set was masked at ingest: an export leaves
+    the analyst's machine, and every part of it (the utterances, the fine-tuning sets' prompts, the card)
+    is built from this snapshot. `mask_pii=False` keeps the text as stored, and the data card says so."""
     run = store.run(run_id)
     if run.status != "finished":
         raise ValueError(f"run {run_id} is {run.status}, not finished: export it once it has finished")
@@ -57,11 +63,16 @@ def load_snapshot(store: Store, run_id: int) -> RunSnapshot:
     return RunSnapshot(
         run={**run.as_dict(), "created_at": _iso(created_at), "finished_at": _iso(finished_at)},
         dataset=store.dataset(run.dataset_id),
-        utterances=store.utterances(run.dataset_id),
+        utterances=_masked(store.utterances(run.dataset_id)) if mask_pii else store.utterances(run.dataset_id),
         assigned=store.cluster_members(run_id),
         state=review_state(store, run_id),
         decisions=store.decisions(run_id),
+        pii_masked=mask_pii,
     )
+
+
+def _masked(utterances: pd.DataFrame) -> pd.DataFrame:
+    return utterances.assign(text=utterances["text"].map(pii.mask_pii), norm_text=utterances["norm_text"].map(pii.mask_pii))
 
 
 def _iso(value: Any) -> str | None:
@@ -231,6 +242,12 @@ def build_card(snapshot: RunSnapshot, utterances: pd.DataFrame, judge: list[dict
             "by_action": _counts(active, "action"),
             "by_analyst": _counts(active, "analyst"),
         },
+        "personal_data": {
+            "masked_in_export": snapshot.pii_masked,
+            "rule": ("emails, card, IBAN, account, phone, social security and IP numbers, dates of birth, street addresses "
+                     "and person names found by dialin_core.data.pii are replaced by [KIND] placeholders"
+                     if snapshot.pii_masked else "kept as stored: masking was turned off for this export"),
+        },
         "csv_formula_cells": {
             "cells": int(formula_cells(utterances).to_numpy().sum()),
             "rule": "in utterances.csv a cell starting with = + - @, a tab or a carriage return is prefixed with ' so that "
@@ -243,8 +260,8 @@ def _counts(frame: pd.DataFrame, column: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in sorted(frame[column].value_counts().items())} if len(frame) else {}
 
 
-def data_card(store: Store, run_id: int) -> dict[str, Any]:
-    snapshot = load_snapshot(store, run_id)
+def data_card(store: Store, run_id: int, mask_pii: bool = True) -> dict[str, Any]:
+    snapshot = load_snapshot(store, run_id, mask_pii)
     return build_card(snapshot, curate(snapshot), judge_records(snapshot), namer_records(snapshot))
 
 
@@ -275,6 +292,7 @@ def data_card_markdown(card: dict[str, Any]) -> str:
         f"| judge fine-tuning records | {tuning['judge_records']} ({tuning['judge_clusters_without_verdict']} clusters without a verdict) |",
         f"| namer fine-tuning records | {tuning['namer_records']} ({tuning['namer_names_off_form']} names not in action-objective form) |",
         "",
+        f"Personal data: {'masked' if card['personal_data']['masked_in_export'] else 'not masked'}; {card['personal_data']['rule']}.",
         f"Spreadsheet safety: {card['csv_formula_cells']['cells']} cells; {card['csv_formula_cells']['rule']}.",
         "",
         "## Decisions",
@@ -311,18 +329,21 @@ def _table(heading: str, counts: dict[str, int]) -> list[str]:
 # -- files ---------------------------------------------------------------------------------------------------
 
 
-def write_export(store: Store, run_id: int, out_dir: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+def write_export(
+    store: Store, run_id: int, out_dir: str | Path, formats: Sequence[str] = FORMATS, mask_pii: bool = True
+) -> list[Path]:
     """Write the export of a finished run into `out_dir`; returns the files written.
 
     utterances.<format> for each format asked for, judge_sft.jsonl, namer_sft.jsonl, data_card.json and
-    data_card.md. Everything is checked before the first file is written.
+    data_card.md. Everything is checked before the first file is written. Personal data is masked unless
+    `mask_pii` is False (see `load_snapshot`).
     """
     formats = list(dict.fromkeys(formats))
     for format in formats or [None]:
         if format not in FORMATS:
             problem = f"unknown export format '{format}'" if format else "no export format given"
             raise ValueError(f"{problem}: choose from {', '.join(FORMATS)}")
-    snapshot = load_snapshot(store, run_id)
+    snapshot = load_snapshot(store, run_id, mask_pii)
     utterances, judge, namer = curate(snapshot), judge_records(snapshot), namer_records(snapshot)
     data = build_card(snapshot, utterances, judge, namer)
     out = Path(out_dir)
@@ -377,10 +398,10 @@ def _write_utterances(utterances: pd.DataFrame, path: Path, format: str) -> Path
     return path
 
 
-def export_zip(store: Store, run_id: int, formats: Sequence[str] = FORMATS) -> bytes:
+def export_zip(store: Store, run_id: int, formats: Sequence[str] = FORMATS, mask_pii: bool = True) -> bytes:
     """Every file `write_export` writes, in one zip archive, for a browser download from the studio."""
     with tempfile.TemporaryDirectory() as folder:
-        written = write_export(store, run_id, Path(folder) / f"run-{run_id}", formats)
+        written = write_export(store, run_id, Path(folder) / f"run-{run_id}", formats, mask_pii)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in written:

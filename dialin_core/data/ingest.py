@@ -219,9 +219,10 @@ def _assemble(path: Path, rows: list[_RawTurn], mask_pii: bool, nothing_found: s
     for dialogue_id, group in by_dialogue.items():
         for turn_index, row in enumerate(sorted(group, key=lambda r: r.order)):
             clean_text = clean(row.text)
-            clean_text = pii.mask_pii(clean_text) if mask_pii else clean_text
+            # masked in the original text too: a masked data set shows no page and no export the value it hid
+            text, clean_text = (pii.mask_pii(row.text), pii.mask_pii(clean_text)) if mask_pii else (row.text, clean_text)
             role = normalise_role(row.speaker)
-            turns.append(Turn(dialogue_id, turn_index, row.speaker, role, row.text, clean_text, row.gold_label))
+            turns.append(Turn(dialogue_id, turn_index, row.speaker, role, text, clean_text, row.gold_label))
     return turns
 
 

@@ -2,7 +2,8 @@
 
 This is how a team scales the only heavy part of discovery: the LLM calls go to a serving engine that
 batches across GPUs. Transient failures (timeouts, 429, 5xx) are retried with exponential backoff;
-a semaphore caps the requests in flight so a shared server is not flooded. Standard library only.
+a semaphore caps the requests in flight so a shared server is not flooded; personal data in the prompts
+is masked before they leave the machine unless the user opts out. Standard library (and the product's masker) only.
 """
 
 import json
@@ -11,9 +12,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from dialin_core.data.pii import mask_pii
 from dialin_core.llm.base import ChatRequest, ChatResponse, LLMError, merge_token_logprobs
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -28,6 +30,9 @@ class OpenAISettings:
     max_retries: int = 4
     backoff_seconds: float = 1.0
     max_concurrency: int = 4
+    # Personal data in prompts is masked before they leave the machine (dialin_core.data.pii), unless
+    # DIALIN_OPENAI_SEND_PII=1 says the server may see it (a server of one's own, say); the run's summary records it.
+    mask_pii: bool = True
 
     @classmethod
     def from_env(cls, model: str | None = None, base_url: str | None = None) -> "OpenAISettings":
@@ -39,7 +44,8 @@ class OpenAISettings:
                 "the openai back end needs a base URL and a model: pass them, or set DIALIN_OPENAI_BASE_URL "
                 "and DIALIN_OPENAI_MODEL"
             )
-        return cls(base_url=url.rstrip("/"), model=name, api_key=os.environ.get("OPENAI_API_KEY"))
+        return cls(base_url=url.rstrip("/"), model=name, api_key=os.environ.get("OPENAI_API_KEY"),
+                   mask_pii=os.environ.get("DIALIN_OPENAI_SEND_PII", "") not in ("1", "true", "yes"))
 
 
 class OpenAIBackend:
@@ -49,8 +55,11 @@ class OpenAIBackend:
         self.settings = settings
         self.model = settings.model
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+        self.masks_pii = settings.mask_pii
 
     def chat(self, request: ChatRequest) -> ChatResponse:
+        if self.masks_pii:
+            request = replace(request, messages=tuple((role, mask_pii(content)) for role, content in request.messages))
         with self._slots:
             return parse_completion(self._post(request_body(request, self.model)))
 

@@ -533,6 +533,7 @@ def _details(
         "judge": config.judge,
         "llm": config.llm,
         "llm_model": getattr(tools.llm.backend, "model", None) if tools.llm else None,
+        "llm_prompts_pii_masked": bool(getattr(tools.llm.backend, "masks_pii", False)) if tools.llm else None,
         "llm_calls": recorder.calls_used(),
         "llm_tokens": recorder.tokens_spent(),
         "llm_counts_this_session": counts,
