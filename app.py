@@ -4,13 +4,15 @@ import streamlit as st
 
 from dialin_core.data.studio_lock import hold_for_studio
 from dialin_core.errors import WorkspaceBusy
-from dialin_core.methods import jobs
 from studio.context import USER_ERRORS, show_flash, workspace
 
 
 @st.cache_resource(show_spinner="Resuming the run the last server left unfinished…")
 def _resume_interrupted(path: str) -> list[int]:
-    """Once per server process and workspace: a server killed mid-run left it marked running with no worker."""
+    """Once per server process and workspace: a server killed mid-run left it marked running with no worker.
+    The run machinery is imported here, not at the top: the page list and the first page draw before it loads."""
+    from dialin_core.methods import jobs
+
     return jobs.resume_interrupted(path)
 
 
@@ -19,6 +21,18 @@ def _remember_analyst() -> None:
 
 
 st.set_page_config(page_title="Dial-In Studio", layout="wide")
+# The page list first: Streamlit shows its raw file list until st.navigation runs.
+navigation = st.navigation([
+    st.Page("pages/home.py", title="Workspace", icon=":material/folder_open:", default=True),
+    st.Page("pages/discover.py", title="Discover", icon=":material/manage_search:"),
+    st.Page("pages/review.py", title="Review", icon=":material/rule:"),
+    st.Page("pages/merges.py", title="Merges", icon=":material/merge:"),
+    st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/export.py", title="Export", icon=":material/download:"),
+    st.Page("pages/judge.py", title="Judge", icon=":material/gavel:"),
+    st.Page("pages/classify.py", title="Classify", icon=":material/alt_route:"),
+])
 # Who the analyst is lives in the page's address too (?analyst=...), so a reload, a bookmark or a restarted
 # server finds it again: session state alone dies with the browser tab's session.
 if not st.session_state.get("analyst") and st.query_params.get("analyst", "").strip():
@@ -42,15 +56,4 @@ except USER_ERRORS as problem:  # another studio holds the workspace, or the fil
 if resumed:
     st.sidebar.info(f"Resumed run {', '.join(map(str, resumed))}, interrupted when the server stopped.")
 show_flash()
-navigation = st.navigation([
-    st.Page("pages/home.py", title="Workspace", icon=":material/folder_open:", default=True),
-    st.Page("pages/discover.py", title="Discover", icon=":material/manage_search:"),
-    st.Page("pages/review.py", title="Review", icon=":material/rule:"),
-    st.Page("pages/merges.py", title="Merges", icon=":material/merge:"),
-    st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-    st.Page("pages/export.py", title="Export", icon=":material/download:"),
-    st.Page("pages/judge.py", title="Judge", icon=":material/gavel:"),
-    st.Page("pages/classify.py", title="Classify", icon=":material/alt_route:"),
-])
 navigation.run()

@@ -34,17 +34,16 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from peers import bertopic_rows  # noqa: E402
 
+from dialin_core.clustering.algorithms import OUTLIER_NAME  # noqa: E402
 from dialin_core.config import RunConfig  # noqa: E402
 from dialin_core.data.datasets import ingest_file  # noqa: E402
 from dialin_core.data.ingest import ColumnMapping  # noqa: E402
 from dialin_core.data.store import Store  # noqa: E402
 from dialin_core.embedding.embed import embed_texts  # noqa: E402
-from dialin_core.embedding.models import default_embedder, load_embedder  # noqa: E402
+from dialin_core.embedding.models import Embedder, default_embedder, load_embedder  # noqa: E402
 from dialin_core.evaluation.goodness import Goodness, run_goodness, score_goodness  # noqa: E402
-from dialin_core.methods.baselines import RunResult, run_discovery  # noqa: E402
-from dialin_core.clustering.algorithms import OUTLIER_NAME  # noqa: E402
 from dialin_core.evaluation.naming import NameScore, name_score  # noqa: E402
-from dialin_core.embedding.models import Embedder  # noqa: E402
+from dialin_core.methods.baselines import RunResult, run_discovery  # noqa: E402
 from dialin_core.methods.dialin import build_tools, run_dialin  # noqa: E402
 from dialin_core.methods.labelgen import run_labelgen  # noqa: E402
 

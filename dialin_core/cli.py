@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dialin_core.classify.commands import CLASSIFY_COMMANDS, add_classify_commands
-from dialin_core.clustering.algorithms import LOOP_CLUSTERINGS, LOOP_SPACES
+from dialin_core.clustering.vocabulary import LOOP_CLUSTERINGS, LOOP_SPACES
 from dialin_core.config import DEFAULT_LLM_CALLS, JUDGES, K_CHOICES, LLMS, RunConfig
 from dialin_core.curation.export import FORMATS, csv_cell_text, csv_text, write_export
 from dialin_core.data.datasets import ingest_file

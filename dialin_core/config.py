@@ -3,7 +3,7 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from dialin_core.clustering.algorithms import LOOP_CLUSTERINGS, LOOP_SPACES
+from dialin_core.clustering.vocabulary import LOOP_CLUSTERINGS, LOOP_SPACES
 from dialin_core.embedding.models import DEFAULT_EMBEDDER
 from dialin_core.llm.backends import BACKENDS
 

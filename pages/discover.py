@@ -4,10 +4,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dialin_core.clustering.algorithms import LOOP_CLUSTERINGS, LOOP_SPACES
+from dialin_core.clustering.vocabulary import LOOP_CLUSTERINGS, LOOP_SPACES
 from dialin_core.config import DEFAULT_LLM_CALLS, JUDGES, K_CHOICES, LLMS, RunConfig
-from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES
 from dialin_core.data.language import language_name
+from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES
 from dialin_core.embedding.adapted import adapted_embedders, language_warning_for
 from dialin_core.embedding.models import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, MULTILINGUAL_EMBEDDER, default_embedder
 from dialin_core.judging.feedback import workspace_judges

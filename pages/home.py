@@ -5,8 +5,8 @@ from pathlib import Path
 import streamlit as st
 
 from dialin_core.data.datasets import ingest_file
-from dialin_core.data.language import language_name
 from dialin_core.data.ingest import ColumnMapping, Turn, csv_columns, read_transcripts, suggest_mapping
+from dialin_core.data.language import language_name
 from studio.context import USER_ERRORS, attempt, literal, open_store, save_upload, workspace
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data" / "dialogues.jsonl"

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dialin_core.embedding.models import EMBEDDER_CHOICES, load_embedder
 from dialin_core.judging.cohesion import CohesionModel, default_model_path
-from dialin_core.judging.feedback import agreement, analyst_labels, refit_judge, workspace_judges
+from dialin_core.judging.feedback import agreement, analyst_labels, refit_judge, trained_on, workspace_judges
 from studio.context import attempt, open_store, workspace
 
 
@@ -35,7 +35,8 @@ if len(labels) < MIN_VERDICTS:
 st.caption("Agreement: the share of your verdicts the judge gives too. Cohen's kappa: that agreement beyond what chance "
            "would give with the same shares of good and bad (0 is chance, 1 is perfect).")
 judges = _judges(embedder)
-rows = [{"judge": name, **agreement(CohesionModel.load(path), labels)} for name, path in judges.items()]
+models = {name: CohesionModel.load(path) for name, path in judges.items()}
+rows = [{"judge": name, **agreement(model, labels), "trained on": trained_on(model)} for name, model in models.items()]
 st.dataframe(pd.DataFrame(rows), hide_index=True,
              column_config={"agreement": st.column_config.ProgressColumn("agreement", min_value=0.0, max_value=1.0)})
 st.caption(f"{len(labels)} labelled clusters ({sum(label.good for label in labels)} good). A re-fitted judge's agreement "

@@ -193,6 +193,8 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
 
     app.switch_page("pages/judge.py").run()
     assert not app.exception, app.exception
+    (judges,) = app.dataframe
+    assert judges.value["trained on"].str.startswith("train.csv: 2370 synthetic clusters").all()
     labelled(app.button, "Re-fit the judge on these verdicts").click().run()
     assert not app.exception, app.exception
     (refit,) = (workspace.parent / "judges").glob("cohesion-all-minilm-l6-v2-*.json")

@@ -14,13 +14,11 @@ from sklearn.cluster import AgglomerativeClustering, KMeans, MiniBatchKMeans
 from sklearn.metrics import silhouette_score
 from tqdm import tqdm
 
-NOISE = -1  # label HDBSCAN gives to points it leaves out of every cluster
-OUTLIER_NAME = "outlier"  # the name of the NOISE cluster: what no cluster took
+from dialin_core.clustering.vocabulary import LOOP_CLUSTERINGS, LOOP_SPACES, NOISE, OUTLIER_NAME  # noqa: F401 (read from here too)
+
 MINIBATCH_ABOVE = 20_000  # past this many points full k-means is too slow for a laptop
 SILHOUETTE_SAMPLE = 5_000  # silhouette is quadratic in n: score larger inputs on a fixed random sample
 WARD_MAX_ROWS = 20_000  # Ward's tree holds n^2/2 distances (1.6 GB at 20k rows); k-means beyond
-LOOP_CLUSTERINGS: tuple[str, ...] = ("ward", "kmeans")
-LOOP_SPACES: tuple[str, ...] = ("umap", "embedding")  # where the Dial-In loop clusters
 
 
 class Clusterer(Protocol):

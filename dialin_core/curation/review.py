@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from dialin_core.clustering.algorithms import NOISE, OUTLIER_NAME
+from dialin_core.clustering.vocabulary import NOISE, OUTLIER_NAME
 from dialin_core.data.store import Store
 
 VERDICTS = ("good", "bad")

@@ -24,7 +24,15 @@ from typing import Any
 from dialin_core.curation.review import active_decisions, review_state
 from dialin_core.data.store import Store
 from dialin_core.embedding.embed import embed_texts
-from dialin_core.embedding.models import MULTILINGUAL_EMBEDDER, PACKAGED_MODELS, Embedder, language_warning, SentenceTransformerEmbedder, load_embedder, resolve_model_path
+from dialin_core.embedding.models import (
+    MULTILINGUAL_EMBEDDER,
+    PACKAGED_MODELS,
+    Embedder,
+    SentenceTransformerEmbedder,
+    language_warning,
+    load_embedder,
+    resolve_model_path,
+)
 from dialin_core.embedding.teaching import TeachingPairs, teaching_pairs
 from dialin_core.judging.cohesion import default_model_path
 

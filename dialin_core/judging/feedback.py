@@ -104,6 +104,17 @@ def refit_judge(embedder: str, labels: list[AnalystLabel], prior_model: Path | N
     return fit_cohesion_model(features, good, embedder, training, weights)
 
 
+def trained_on(model: CohesionModel) -> str:
+    """What a judge learnt from, in a line: its synthetic clusters and, for a re-fit, the analyst's verdicts."""
+    training = model.training
+    line = (f"{training.get('source', '?')}: {training.get('n_clusters', '?')} synthetic clusters "
+            f"({training.get('n_good', '?')} good) of {training.get('n_intents', '?')} intents")
+    if "n_analyst_labels" in training:
+        line += (f", then {training['n_analyst_labels']} of your verdicts ({training['n_analyst_good']} good), "
+                 f"each weighing {training['analyst_weight']:g} synthetic ones ({training['refit_at'][:10]})")
+    return line
+
+
 def workspace_judges(workspace: Path) -> Path:
     """Judges re-fitted for a workspace live beside its file, so they travel with it."""
     return workspace.parent / "judges"
