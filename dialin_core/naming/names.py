@@ -71,7 +71,7 @@ class NameScheme:
 
 ENGLISH = NameScheme("en", ACTION_VERBS, "a-z", (2, 20), 4, "")
 CHINESE = NameScheme("zh", tuple(CHINESE_VERBS), HAN, (1, 12), 1, "_zh")
-ANY_LANGUAGE = NameScheme("*", ACTION_VERBS, LETTERS, (1, 20), 4, "_any")
+ANY_LANGUAGE = NameScheme("*", ACTION_VERBS, LETTERS, (2, 20), 4, "_any")
 SCHEMES = {"en": ENGLISH, "zh": CHINESE}
 
 
