@@ -20,7 +20,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 PLACEHOLDERS: dict[str, str] = {
     "email": "[EMAIL]", "card": "[CARD]", "iban": "[ACCOUNT]", "account": "[ACCOUNT]", "ssn": "[SSN]", "ip": "[IP]",
@@ -267,8 +267,10 @@ def find_pii(text: str) -> list[Span]:
     return sorted(taken)
 
 
+@lru_cache(maxsize=100_000)
 def mask_pii(text: str) -> str:
-    """`text` with each piece of personal data replaced by its kind's placeholder."""
+    """`text` with each piece of personal data replaced by its kind's placeholder. Cached: the Export page
+    masks a run's every utterance on each redraw (about 0.6 ms each), and the text does not change between."""
     for span in reversed(find_pii(text)):
         text = text[: span.start] + PLACEHOLDERS[span.kind] + text[span.end :]
     return text
