@@ -64,6 +64,16 @@ def start_run(page: Page, run_id: int, max_iterations: int, candidates: int | No
     wait_for_text(page, f"Run {run_id} started")
 
 
+def start_kmeans(page: Page, run_id: int, k: int) -> None:
+    """On the Discover page: a k-means run with this k, started and waited for."""
+    with rerun(page):
+        choose(page, "Method", "kmeans")
+    with rerun(page):
+        set_number(page, "k (0: chosen by silhouette)", k)
+        page.get_by_role("button", name="Start the run").click()
+    wait_until_finished(page, run_id)
+
+
 def wait_until_finished(page: Page, run_id: int) -> None:
     """The live view polls the run; once it ends the page redraws with the final progress."""
     wait_for_text(page, f"Run {run_id}: finished", timeout=RUN_TIMEOUT)
@@ -293,12 +303,7 @@ def test_text_from_a_file_never_makes_the_browser_fetch_anything(studio: StudioS
     wait_for_text(page, "hostile.jsonl is data set 1.")
 
     go_to(page, "Discover")
-    with rerun(page):
-        choose(page, "Method", "kmeans")
-    with rerun(page):
-        set_number(page, "k (0: chosen by silhouette)", 2)
-        page.get_by_role("button", name="Start the run").click()
-    wait_until_finished(page, 1)
+    start_kmeans(page, 1, k=2)
     go_to(page, "Review")
     wait_for_text(page, "Cluster detail")
     search = page.get_by_label("Sentences containing", exact=True)
@@ -328,12 +333,7 @@ def test_a_chinese_data_set_is_read_clustered_and_named_in_chinese_in_the_browse
     go_to(page, "Discover")
     wait_for_text(page, "Written in Chinese (zh)")
     expect(page.get_by_role("combobox", name="Embedder", exact=True)).to_have_value("multilingual-e5-small")
-    with rerun(page):
-        choose(page, "Method", "kmeans")
-    with rerun(page):
-        set_number(page, "k (0: chosen by silhouette)", 6)
-        page.get_by_role("button", name="Start the run").click()
-    wait_until_finished(page, 1)
+    start_kmeans(page, 1, k=6)
 
     go_to(page, "Review")
     wait_for_text(page, "Cluster detail")

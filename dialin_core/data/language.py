@@ -43,6 +43,11 @@ def detect_language(texts: Sequence[str], seed: int = 0) -> str:
     return Counter(utterance_language(t) for t in texts).most_common(1)[0][0]
 
 
+def reads_as_english(code: str | None) -> bool:
+    """English, or a language nobody could tell (no text, or not yet detected): both get the English defaults."""
+    return code in (None, "en", UNDETERMINED)
+
+
 def language_name(code: str | None) -> str:
     """"Chinese (zh)" for a code; the code alone for a language this table does not name."""
     if not code:

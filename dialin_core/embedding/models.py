@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from dialin_core.data.language import language_name
+from dialin_core.data.language import language_name, reads_as_english
 from dialin_core.packaged import model_cache_dir, unpacked_archive
 
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
@@ -166,12 +166,12 @@ ENGLISH_ONLY: frozenset[str] = frozenset(PACKAGED_MODELS)
 def default_embedder(language: str | None) -> str:
     """The embedder a data set in `language` gets unless one is chosen: MiniLM, the fastest good English model,
     for English (and for text whose language could not be told); the multilingual model for any other."""
-    return DEFAULT_EMBEDDER if language in (None, "en", "und") else MULTILINGUAL_EMBEDDER
+    return DEFAULT_EMBEDDER if reads_as_english(language) else MULTILINGUAL_EMBEDDER
 
 
 def reads_language(embedder: str, language: str | None) -> bool:
     """Whether `embedder` (a packaged name; for an adapted model, its base) was trained on text in `language`."""
-    return embedder not in ENGLISH_ONLY or language in (None, "en", "und")
+    return embedder not in ENGLISH_ONLY or reads_as_english(language)
 
 
 def language_warning(embedder: str, language: str | None, shown_as: str | None = None) -> str | None:

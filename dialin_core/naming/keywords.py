@@ -16,6 +16,8 @@ from functools import cache
 import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
+from dialin_core.data.language import reads_as_english
+
 WORD = r"(?u)\b[^\W\d_]{2,}\b"
 # Chinese function words that jieba keeps as words but that name no topic: question words, politeness,
 # pronoun compounds (the Chinese counterpart of scikit-learn's English stop list, which the English names use).
@@ -42,7 +44,7 @@ def vectorizer(language: str | None) -> CountVectorizer:
     """Word counts for text in `language`."""
     if language == "zh":
         return CountVectorizer(tokenizer=_chinese_words(), token_pattern=None, lowercase=False)
-    if language in (None, "en", "und"):
+    if reads_as_english(language):
         return CountVectorizer(stop_words="english", token_pattern=WORD)
     return CountVectorizer(token_pattern=WORD)
 

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from dialin_core import prompts
+from dialin_core.data.language import reads_as_english
 from dialin_core.llm.base import ChatRequest
 from dialin_core.llm.chat import ChatModel, few_shot_turns
 
@@ -78,7 +79,7 @@ SCHEMES = {"en": ENGLISH, "zh": CHINESE}
 def scheme_for(language: str | None) -> NameScheme:
     """English names for English (and undetermined) text, Chinese for Chinese, English verbs with the
     objective in the data's own script for any other language."""
-    return SCHEMES.get(language or "en", ENGLISH if language == "und" else ANY_LANGUAGE)
+    return ENGLISH if reads_as_english(language) else SCHEMES.get(language, ANY_LANGUAGE)
 
 
 # A name of any scheme: what validation, exports and the classifier's labels accept.
