@@ -1,5 +1,8 @@
-"""Background runs: a thread per run in the process that owns the workspace, paused, resumed, cancelled."""
+"""Background runs: worked in a worker process, served by a thread of the process that owns the workspace;
+paused, resumed, cancelled, and failed with the reason when the worker dies."""
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -12,7 +15,7 @@ from dialin_core.data.ingest import ColumnMapping
 from dialin_core.data.store import Store
 from dialin_core.judging.llm_judge import VERDICT_GRAMMAR
 from dialin_core.llm.base import ChatResponse
-from dialin_core.methods import jobs
+from dialin_core.methods import jobs, worker
 from dialin_core.methods.dialin import build_tools
 from tests.fakes import ScriptedLLM, verdict_response
 
@@ -155,3 +158,44 @@ def test_a_run_that_cannot_start_says_why_on_its_row(workspace):
     with Store(path) as store:
         run = store.run(run_id)
     assert run.status == "failed" and "missing.json" in run.summary["error"]
+
+
+def test_a_run_is_worked_in_the_worker_process_and_pauses_and_resumes_across_its_pipe(workspace):
+    path, dataset_id = workspace
+    run_id = jobs.start_run(path, dataset_id, RunConfig(llm="none", judge="cohesion", with_map=False))
+    assert jobs.pause_run(path, run_id)  # the request waits on the row; the worker reads it at its next step
+    assert jobs.wait(path, run_id, timeout=120)
+    pid = worker.worker_pid()
+    assert pid is not None and pid != os.getpid()
+    with Store(path) as store:
+        assert store.run_status(run_id) == "paused"
+    jobs.resume_run(path, run_id)
+    assert jobs.wait(path, run_id, timeout=120)
+    with Store(path) as store:
+        run = store.run(run_id)
+        assert run.status == "finished", run.summary
+        assert len(store.clusters(run_id)) > 1 and len(store.assignments(run_id)) > 0
+    assert worker.worker_pid() == pid  # kept warm for the next run
+    assert worker.log_path(path).exists()
+
+
+def test_a_killed_worker_fails_its_run_with_the_reason_and_the_next_run_gets_a_new_one(workspace):
+    path, dataset_id = workspace
+    with Store(path) as store:
+        stored = store.dataset(dataset_id)
+    run_id = jobs.start_run(path, dataset_id, RunConfig(llm="none", judge="cohesion", max_iterations=5))
+    wait_until(lambda: worker.worker_pid() is not None)
+    pid = worker.worker_pid()
+    os.kill(pid, signal.SIGKILL)  # what a segfault in llama.cpp or numba does to the process
+    killed = time.monotonic()
+    assert jobs.wait(path, run_id, timeout=10)
+    assert time.monotonic() - killed < 2  # the serving thread sees the pipe close at once
+    with Store(path) as store:
+        run = store.run(run_id)
+        assert run.status == "failed" and "killed by SIGKILL" in run.summary["error"], run.summary
+        assert store.dataset(dataset_id) == stored  # the workspace is whole
+    again = jobs.start_run(path, dataset_id, RunConfig(llm="none", judge="cohesion", with_map=False))
+    assert jobs.wait(path, again, timeout=120)
+    with Store(path) as store:
+        assert store.run_status(again) == "finished"
+    assert worker.worker_pid() not in (None, pid)

@@ -170,3 +170,48 @@ def test_a_damaged_or_foreign_workspace_is_one_message_and_left_as_it_was(tmp_pa
     with pytest.raises(WorkspaceDamaged, match="w.duckdb cannot be opened: it is not a Dial-In workspace, or it is damaged"):
         Store(path)
     assert path.read_bytes() == before
+
+
+DECIDE = """
+import sys
+from dialin_core.curation import review
+from dialin_core.data.store import Store
+workspace, run_id, analyst = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+print("ready", flush=True)
+sys.stdin.readline()  # both start together
+for i in range(200):
+    with Store(workspace) as store:  # a process that opens the workspace per decision, as a CLI or a script does
+        review.set_verdict(store, run_id, analyst, [i % 2], "good" if i % 3 else "bad")
+"""
+
+
+def test_two_processes_recording_200_decisions_each_keep_all_400(tmp_path):
+    """DuckDB lets one process open the file at a time: each waits its turn, none is refused or lost."""
+    import subprocess
+    import sys
+
+    from dialin_core.config import RunConfig
+    from tests.conftest import REPO
+
+    workspace = tmp_path / "w.duckdb"
+    with Store(workspace) as store:
+        dataset_id = add(store, make_turns("where is my card", "cancel my transfer"))
+        run_id = store.create_run(dataset_id, "kmeans", RunConfig(method="kmeans", k=2).as_dict())
+        clusters = pd.DataFrame({"cluster_id": [0, 1], "name": ["a", "b"], "size": [1, 1]})
+        store.finish_run(run_id, clusters=clusters, assignments=pd.DataFrame({"utterance_id": [0, 1], "cluster_id": [0, 1]}),
+                         summary={})
+    writers = [subprocess.Popen([sys.executable, "-c", DECIDE, str(workspace), str(run_id), analyst], cwd=REPO, text=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+               for analyst in ("ana", "bo")]
+    for writer in writers:
+        assert writer.stdout.readline().strip() == "ready"
+    for writer in writers:
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+    for writer in writers:
+        _, errors = writer.communicate(timeout=300)
+        assert writer.returncode == 0, errors
+    with Store(workspace) as store:
+        decisions = store.decisions(run_id)
+    assert len(decisions) == 400
+    assert decisions["analyst"].value_counts().to_dict() == {"ana": 200, "bo": 200}

@@ -206,6 +206,7 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
 def test_a_run_with_a_scripted_llm_proposes_a_merge_the_analyst_approves(workspace, monkeypatch):
     llm = scripted_llm()
     monkeypatch.setattr("dialin_core.methods.dialin.open_backend", lambda kind, model=None: llm)
+    monkeypatch.setattr(jobs, "RUNS_IN_WORKER", False)  # the scripted LLM lives in this process
     app = open_app(workspace)
     load_sample(app)
     run_id = start_run(app, workspace, **{"LLM back end": "local", "Judge": "cascade", "Max iterations": 2,
@@ -333,6 +334,7 @@ def test_pause_and_resume_a_run_from_the_discover_page_while_it_names_its_stored
 
     llm = ScriptedLLM(answer)
     monkeypatch.setattr("dialin_core.methods.dialin.open_backend", lambda kind, model=None: llm)
+    monkeypatch.setattr(jobs, "RUNS_IN_WORKER", False)  # the scripted LLM lives in this process
     app = open_app(workspace)
     load_sample(app)
     app.switch_page("pages/discover.py").run()
@@ -357,6 +359,34 @@ def test_pause_and_resume_a_run_from_the_discover_page_while_it_names_its_stored
     assert jobs.wait(workspace, run_id, timeout=300)
     with Store(workspace) as store:
         assert store.run_status(run_id) == "finished"
+
+
+def test_a_killed_run_worker_fails_the_run_and_the_studio_answers_at_once(workspace):
+    import os
+    import signal
+    import time
+
+    from dialin_core.methods import worker
+
+    app = open_app(workspace)
+    load_sample(app)
+    app.switch_page("pages/discover.py").run()
+    labelled(app.button, "Start the run").click().run()
+    assert not app.exception, app.exception
+    run_id = app.session_state["run_id"]
+    deadline = time.monotonic() + 60
+    while worker.worker_pid() is None:
+        assert time.monotonic() < deadline, "no worker came up"
+        time.sleep(0.05)
+    os.kill(worker.worker_pid(), signal.SIGKILL)  # a native crash in the run's process
+    killed = time.monotonic()
+    assert jobs.wait(workspace, run_id, timeout=10)
+    app.run()
+    assert time.monotonic() - killed < 2, "the studio took over 2 s to show the run's end"
+    assert not app.exception, app.exception
+    assert any(e.value.startswith("The run failed: the run's worker process was killed by SIGKILL") for e in app.error), \
+        [e.value for e in app.error]
+    labelled(app.button, "Resume")  # a failed run is offered a resume, on a new worker
 
 
 @pytest.fixture

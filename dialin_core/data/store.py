@@ -7,6 +7,7 @@ workspace as it was.
 
 import hashlib
 import json
+import random
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -171,6 +172,11 @@ MIGRATIONS: tuple[str, ...] = (
 
 
 WRITE_ATTEMPTS = 5
+# How long opening a workspace another process has open waits for it. DuckDB lets one process open a file at
+# a time, and a process that opens it per command or per decision holds it for milliseconds: waiting a few
+# seconds lets two such writers take turns and lose nothing, where refusing at once dropped most of the
+# second one's writes. Past the wait the open is refused with a message (WorkspaceBusy).
+OPEN_WAIT_SECONDS = 10.0
 CLUSTER_COLUMNS = ("cluster_id", "name", "size", "iteration", "verdict", "probability", "role", "sample", "evidence")
 ASSIGNMENT_COLUMNS = ("utterance_id", "cluster_id", "x", "y")
 # A run's status: working (a pause or cancel may be asked for and not yet honoured), stopped so that it can
@@ -220,19 +226,30 @@ class Store:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
-        try:
-            self.connection = duckdb.connect(self.path)
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower():
-                raise WorkspaceDamaged(
-                    f"workspace {self.path} cannot be opened: it is not a Dial-In workspace, or it is damaged (emptied or "
-                    f"cut short). Nothing was changed in it; open another file, or restore it from a copy. ({error})"
-                ) from error
-            raise WorkspaceBusy(
-                f"workspace {self.path} is open in another process (the studio, or a CLI run): DuckDB lets one "
-                f"process use a workspace at a time, so close that one, or use another workspace. ({error})"
-            ) from error
+        self.connection = self._connect()
         self._migrate()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """DuckDB's own file lock, waited on for up to OPEN_WAIT_SECONDS with jittered backoff."""
+        deadline = time.monotonic() + OPEN_WAIT_SECONDS
+        attempt = 0
+        while True:
+            try:
+                return duckdb.connect(self.path)
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise WorkspaceDamaged(
+                        f"workspace {self.path} cannot be opened: it is not a Dial-In workspace, or it is damaged (emptied "
+                        f"or cut short). Nothing was changed in it; open another file, or restore it from a copy. ({error})"
+                    ) from error
+                if time.monotonic() >= deadline:
+                    raise WorkspaceBusy(
+                        f"workspace {self.path} is open in another process (the studio, or a CLI run), which did not let "
+                        f"it go within {OPEN_WAIT_SECONDS:g} s: DuckDB lets one process use a workspace at a time, so close "
+                        f"that one, or use another workspace. ({error})"
+                    ) from error
+            time.sleep(min(0.25, 0.005 * 2**attempt) * random.uniform(0.5, 1.5))  # jitter: writers fall out of step
+            attempt += 1
 
     def close(self) -> None:
         self.connection.close()
@@ -546,7 +563,11 @@ class Store:
         return np.array([r[0] for r in rows], dtype=np.float32)
 
     def mark_running(self, run_id: int) -> None:
-        self.connection.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run_id])
+        """The run is being worked; a pause or cancel already asked for stays asked (the worker honours it)."""
+        self.connection.execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ? AND status NOT IN ('pausing', 'cancelling')",
+            [run_id],
+        )
 
     # -- merge proposals ------------------------------------------------------------------------
 

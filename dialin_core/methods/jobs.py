@@ -1,12 +1,14 @@
-"""Runs in the background of the process that owns a workspace: a thread per run.
+"""Runs in the background of the process that owns a workspace: a thread per run, serving its worker.
 
 DuckDB lets one process open a workspace file at a time, but any number of connections inside that
-process, so the studio's server owns the file and every run is a thread in it. A run writes each step
-to the workspace as it goes; the browser only reads. Closing or refreshing a tab leaves the thread
-running; a killed server leaves the run marked `running` with no thread behind it, which this module
-calls interrupted and resumes from its last stored step. Pause and cancel are requests written to the
+process, so the studio's server owns the file. Each run's computing happens in a worker process
+(dialin_core.methods.worker), so a native crash fails the run and spares the server; a thread of the server
+makes the run's calls on the workspace for it. A run writes each step to the workspace as it goes; the
+browser only reads. Closing or refreshing a tab leaves the run working; a killed server leaves the run
+marked `running` with nothing behind it, which this module calls interrupted and resumes from its last
+stored step. Pause and cancel are requests written to the
 run's row; the worker honours them at its next step. Teaching an embedder from a review is such a
-background job too, and one job works at a time: on two cores a run and a training only slow each other.
+background job too (still a thread of the server), and one job works at a time: on two cores a run and a training only slow each other.
 """
 
 import shutil
@@ -20,9 +22,13 @@ from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES, Store
 from dialin_core.embedding.adapted import PARTIAL, adapt_embedder, embedders_folder, next_name, teachable_pairs
 from dialin_core.methods.dialin import Tools, create_refined_run, create_role_split_run
 from dialin_core.methods.registry import RunHooks, discovery_method
+from dialin_core.methods.worker import work_in_worker
 
 ToolsFactory = Callable[[Store, RunConfig], Tools]
 
+# Runs given no tools factory are worked in the worker process. A test that replaces a model inside this
+# process (monkeypatch) sets this False, so that its runs are worked in their threads, where the replacement is.
+RUNS_IN_WORKER = True
 _threads: dict[tuple[str, int], threading.Thread] = {}
 _guard = threading.Lock()
 
@@ -204,7 +210,13 @@ def start_teaching(workspace: str | Path, run_id: int) -> Training:
 
 
 def _launch(workspace: str | Path, run_id: int, tools: ToolsFactory | None) -> None:
-    thread = threading.Thread(target=_work, args=(Path(workspace), run_id, tools), name=f"dialin-run-{run_id}", daemon=True)
+    """A run with the real models is worked in the worker process, served by this thread; a tools factory is
+    an object of this process (a test's scripted LLM), so a run given one is worked in the thread itself."""
+    if tools is None and RUNS_IN_WORKER:
+        target, args = work_in_worker, (Path(workspace), run_id)
+    else:
+        target, args = _work, (Path(workspace), run_id, tools)
+    thread = threading.Thread(target=target, args=args, name=f"dialin-run-{run_id}", daemon=True)
     _threads[_key(workspace, run_id)] = thread
     thread.start()
 

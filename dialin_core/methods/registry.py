@@ -92,6 +92,18 @@ def unregister(name: str) -> None:
     _registered.pop(name, None)
 
 
+def registered_methods() -> tuple[DiscoveryMethod, ...]:
+    """The methods registered in this process on top of the shipped ones: what a run worker is sent, so that
+    it knows them too (dialin_core.methods.worker)."""
+    return tuple(_registered.values())
+
+
+def use_registered(methods: tuple[DiscoveryMethod, ...]) -> None:
+    """Make this process's registered methods exactly `methods` (a run worker mirroring its server)."""
+    _registered.clear()
+    _registered.update({method.name: method for method in methods})
+
+
 def method_names() -> tuple[str, ...]:
     return tuple(_methods())
 
