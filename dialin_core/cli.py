@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     discover.add_argument("--seed", type=int, default=RunConfig.seed)
     discover.add_argument(
         "--embedder",
-        help=f"one of {', '.join(EMBEDDER_CHOICES)}, a workspace's adapted-N (see teach-embedder) or a sentence-transformers model "
+        help=f"one of {', '.join(EMBEDDER_CHOICES)}, a workspace's adapted-N (see teach-embedder), openai:MODEL (an OpenAI-compatible "
+             "embedding server at DIALIN_OPENAI_EMBEDDINGS_BASE_URL or OPENAI_BASE_URL) or a sentence-transformers model "
              f"directory (default: {DEFAULT_EMBEDDER} for English, {MULTILINGUAL_EMBEDDER} for any other language)"
     )
     discover.add_argument(

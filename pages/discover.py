@@ -9,7 +9,7 @@ from dialin_core.config import DEFAULT_LLM_CALLS, JUDGES, K_CHOICES, LLMS, RunCo
 from dialin_core.data.language import language_name
 from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES
 from dialin_core.embedding.adapted import adapted_embedders, language_warning_for
-from dialin_core.embedding.models import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, MULTILINGUAL_EMBEDDER, default_embedder
+from dialin_core.embedding.models import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, MULTILINGUAL_EMBEDDER, SERVED_PREFIX, default_embedder
 from dialin_core.judging.feedback import workspace_judges
 from dialin_core.methods import jobs
 from dialin_core.methods.progress import iterations_frame, kept_clusters, run_progress
@@ -31,11 +31,16 @@ def _config_form(method: str, language: str | None) -> RunConfig | None:
         left, middle, right = st.columns(3)
         with left:
             adapted = {a.name: a.describe() for a in adapted_embedders(workspace())}
-            fields["embedder"] = st.selectbox("Embedder", [*EMBEDDER_CHOICES, *adapted], format_func=lambda n: adapted.get(n, n),
+            fields["embedder"] = st.selectbox("Embedder", [*EMBEDDER_CHOICES, *adapted, SERVED_PREFIX],
+                                              format_func=lambda n: adapted.get(n, "served (openai:MODEL)" if n == SERVED_PREFIX else n),
                                               index=EMBEDDER_CHOICES.index(default_embedder(language)),
                                               help=f"The default follows the data set's language: {DEFAULT_EMBEDDER} for English, "
                                                    f"{MULTILINGUAL_EMBEDDER} for any other. adapted-N: a packaged model taught by a "
-                                                   "review (Review page, Teach the embedder).")
+                                                   "review (Review page, Teach the embedder). served: an OpenAI-compatible "
+                                                   "embedding server's model.")
+            served = st.text_input("Served embedding model", placeholder="with Embedder served, e.g. bge-small-en-v1.5",
+                                   help="The model an OpenAI-compatible embedding server serves, at DIALIN_OPENAI_EMBEDDINGS_BASE_URL "
+                                        "or OPENAI_BASE_URL.").strip()
             if "k_bounds" in shows:
                 fields["k_min"], fields["k_max"] = st.slider("k search space", 2, 300, (defaults.k_min, defaults.k_max))
             if with_k:
@@ -90,6 +95,11 @@ def _config_form(method: str, language: str | None) -> RunConfig | None:
         submitted = st.form_submit_button("Start the run", type="primary")
     if not submitted:
         return None
+    if fields["embedder"] == SERVED_PREFIX:
+        if not served:
+            st.error("Name the served embedding model: the Embedder served needs the model its server serves.")
+            return None
+        fields["embedder"] = f"{SERVED_PREFIX}{served}"
     return attempt(lambda: RunConfig(method=method, **fields))
 
 

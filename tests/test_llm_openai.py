@@ -11,7 +11,8 @@ import pytest
 from dialin_core.data.store import Store
 from dialin_core.llm.base import ChatRequest, LLMError
 from dialin_core.llm.cache import CachedLLM
-from dialin_core.llm.openai_backend import OpenAIBackend, OpenAISettings
+from dialin_core.llm.openai_backend import OpenAIBackend
+from dialin_core.openai_http import OpenAISettings
 
 GOOD_REPLY = {
     "choices": [

@@ -13,9 +13,10 @@ from dialin_core.data.ingest import ColumnMapping
 from dialin_core.data.pii import find_pii, mask_pii
 from dialin_core.data.store import Store
 from dialin_core.llm.base import ChatRequest, ChatResponse
-from dialin_core.llm.openai_backend import OpenAIBackend, OpenAISettings
+from dialin_core.llm.openai_backend import OpenAIBackend
 from dialin_core.methods.baselines import run_discovery
 from dialin_core.methods.dialin import build_tools, run_dialin
+from dialin_core.openai_http import OpenAISettings
 from tests.fakes import ScriptedLLM, verdict_response
 from tests.test_llm_openai import GOOD_REPLY, ScriptedServer, backend_for
 

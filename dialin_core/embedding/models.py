@@ -25,6 +25,7 @@ from dialin_core.packaged import model_cache_dir, unpacked_archive
 
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
 MULTILINGUAL_EMBEDDER = "multilingual-e5-small"
+SERVED_PREFIX = "openai:"  # openai:MODEL, an OpenAI-compatible embedding server's model (dialin_core.embedding.served)
 
 
 @dataclass(frozen=True)
@@ -183,9 +184,14 @@ def language_warning(embedder: str, language: str | None, shown_as: str | None =
 
 
 def load_embedder(name_or_path: str = DEFAULT_EMBEDDER) -> Embedder:
-    """The embedder for a configured name: a packaged model, another kind by name, or a model directory."""
+    """The embedder for a configured name: a packaged model, another kind by name, a served model (openai:MODEL)
+    or a model directory."""
     if name_or_path in OTHER_EMBEDDERS:
         return OTHER_EMBEDDERS[name_or_path]()
+    if name_or_path.startswith(SERVED_PREFIX):
+        from dialin_core.embedding.served import OpenAIEmbedder
+
+        return OpenAIEmbedder.named(name_or_path)
     return SentenceTransformerEmbedder(name_or_path)
 
 

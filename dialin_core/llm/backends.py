@@ -23,7 +23,8 @@ def _local(model: str | None) -> LLMBackend:
 
 
 def _openai(model: str | None) -> LLMBackend:
-    from dialin_core.llm.openai_backend import OpenAIBackend, OpenAISettings
+    from dialin_core.llm.openai_backend import OpenAIBackend
+    from dialin_core.openai_http import OpenAISettings
 
     return OpenAIBackend(OpenAISettings.from_env(model=model))
 

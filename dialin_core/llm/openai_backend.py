@@ -1,51 +1,18 @@
 """Any server that speaks the OpenAI chat-completions API: vLLM, llama.cpp server, Ollama, hosted APIs.
 
 This is how a team scales the only heavy part of discovery: the LLM calls go to a serving engine that
-batches across GPUs. Transient failures (timeouts, 429, 5xx) are retried with exponential backoff;
-a semaphore caps the requests in flight so a shared server is not flooded; personal data in the prompts
-is masked before they leave the machine unless the user opts out. Standard library (and the product's masker) only.
+batches across GPUs. Transient failures are retried with backoff (dialin_core.openai_http); a semaphore caps
+the requests in flight so a shared server is not flooded; personal data in the prompts is masked before they
+leave the machine unless the user opts out. Standard library (and the product's masker) only.
 """
 
-import json
-import os
 import threading
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from dialin_core.data.pii import mask_pii
 from dialin_core.llm.base import ChatRequest, ChatResponse, LLMError, merge_token_logprobs
-
-RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class OpenAISettings:
-    base_url: str  # e.g. http://localhost:8000/v1
-    model: str
-    api_key: str | None = None
-    timeout_seconds: float = 60.0
-    max_retries: int = 4
-    backoff_seconds: float = 1.0
-    max_concurrency: int = 4
-    # Personal data in prompts is masked before they leave the machine (dialin_core.data.pii), unless
-    # DIALIN_OPENAI_SEND_PII=1 says the server may see it (a server of one's own, say); the run's summary records it.
-    mask_pii: bool = True
-
-    @classmethod
-    def from_env(cls, model: str | None = None, base_url: str | None = None) -> "OpenAISettings":
-        """DIALIN_OPENAI_BASE_URL / OPENAI_BASE_URL, DIALIN_OPENAI_MODEL, OPENAI_API_KEY, unless given."""
-        url = base_url or os.environ.get("DIALIN_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
-        name = model or os.environ.get("DIALIN_OPENAI_MODEL")
-        if not url or not name:
-            raise ValueError(
-                "the openai back end needs a base URL and a model: pass them, or set DIALIN_OPENAI_BASE_URL "
-                "and DIALIN_OPENAI_MODEL"
-            )
-        return cls(base_url=url.rstrip("/"), model=name, api_key=os.environ.get("OPENAI_API_KEY"),
-                   mask_pii=os.environ.get("DIALIN_OPENAI_SEND_PII", "") not in ("1", "true", "yes"))
+from dialin_core.openai_http import OpenAISettings, post_json
 
 
 class OpenAIBackend:
@@ -64,30 +31,7 @@ class OpenAIBackend:
             return parse_completion(self._post(request_body(request, self.model)))
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        url = f"{self.settings.base_url}/chat/completions"
-        headers = {"Content-Type": "application/json"}
-        if self.settings.api_key:
-            headers["Authorization"] = f"Bearer {self.settings.api_key}"
-        data = json.dumps(body).encode("utf-8")
-        last_problem = ""
-        for attempt in range(self.settings.max_retries + 1):
-            if attempt:
-                time.sleep(self.settings.backoff_seconds * 2 ** (attempt - 1))
-            try:
-                http_request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-                with urllib.request.urlopen(http_request, timeout=self.settings.timeout_seconds) as reply:
-                    return json.loads(reply.read().decode("utf-8"))
-            except urllib.error.HTTPError as error:
-                detail = error.read().decode("utf-8", "replace")[:300]
-                last_problem = f"HTTP {error.code}: {detail}"
-                if error.code not in RETRYABLE_STATUS:
-                    break
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-                last_problem = str(getattr(error, "reason", error))
-            except json.JSONDecodeError:
-                last_problem = "the reply is not JSON"
-                break
-        raise LLMError(f"{url} did not answer: {last_problem}")
+        return post_json(self.settings, "/chat/completions", body, LLMError)
 
 
 def request_body(request: ChatRequest, model: str) -> dict[str, Any]:

@@ -535,6 +535,8 @@ def _details(
         "llm": config.llm,
         "llm_model": getattr(tools.llm.backend, "model", None) if tools.llm else None,
         "llm_prompts_pii_masked": bool(getattr(tools.llm.backend, "masks_pii", False)) if tools.llm else None,
+        # A served embedder's texts leave the machine too; None for an embedder that runs here.
+        "embedder_texts_pii_masked": getattr(tools.embedder, "masks_pii", None),
         "llm_calls": recorder.calls_used(),
         "llm_tokens": recorder.tokens_spent(),
         "llm_counts_this_session": counts,

@@ -90,9 +90,10 @@ def _serve(connection: Connection) -> None:
             message = connection.recv()
         except (EOFError, OSError):
             return
-        _, workspace, run_id, log, registered = message
+        _, workspace, run_id, log, registered, environment = message
         _write_output_to(log)
         use_registered(registered)
+        _use_environment(environment)
         store = RemoteStore(connection, workspace)
         try:
             try:
@@ -103,6 +104,13 @@ def _serve(connection: Connection) -> None:
             connection.send(("ended", None))
         except (ServerGone, EOFError, OSError):
             return
+
+
+def _use_environment(environment: dict[str, str]) -> None:
+    """The server's environment as it is now (a server URL or key set since the worker started reaches the run)."""
+    for name in set(os.environ) - set(environment):
+        del os.environ[name]
+    os.environ.update(environment)
 
 
 def _write_output_to(log: str) -> None:
@@ -179,7 +187,7 @@ def work_in_worker(workspace: str | Path, run_id: int) -> None:
     with Store(workspace) as store:
         try:
             try:
-                worker.connection.send(("work", str(workspace), run_id, str(log), registered_methods()))
+                worker.connection.send(("work", str(workspace), run_id, str(log), registered_methods(), dict(os.environ)))
             except (pickle.PicklingError, TypeError, AttributeError) as error:
                 store.fail_run(run_id, f"a discovery method registered in this process cannot be sent to the run's "
                                        f"worker process: define it at the top level of an importable module ({error})")
