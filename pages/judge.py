@@ -6,10 +6,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from dialin_core.config import SECONDS_PER_CALL
 from dialin_core.embedding.models import EMBEDDER_CHOICES, load_embedder
 from dialin_core.judging.cohesion import CohesionModel, default_model_path
 from dialin_core.judging.feedback import agreement, analyst_labels, refit_judge, trained_on, workspace_judges
-from studio.context import attempt, open_store, workspace
+from dialin_core.methods import jobs
+from studio.context import attempt, literal, open_store, workspace
 
 
 def _judges(embedder: str) -> dict[str, Path]:
@@ -37,6 +39,10 @@ st.caption("Agreement: the share of your verdicts the judge gives too. Cohen's k
 judges = _judges(embedder)
 models = {name: CohesionModel.load(path) for name, path in judges.items()}
 rows = [{"judge": name, **agreement(model, labels), "trained on": trained_on(model)} for name, model in models.items()]
+asked = jobs.llm_judging(workspace())
+if asked is not None and asked.result is not None and asked.embedder == embedder:
+    rows.append({"judge": f"LLM, untuned ({asked.result['model']})", **{k: asked.result[k] for k in ("n", "n_good", "agreement", "kappa")},
+                 "trained on": "nothing here: the packaged model as shipped, asked about each cluster's sample"})
 st.dataframe(pd.DataFrame(rows), hide_index=True,
              column_config={"agreement": st.column_config.ProgressColumn("agreement", min_value=0.0, max_value=1.0)})
 st.caption(f"{len(labels)} labelled clusters ({sum(label.good for label in labels)} good). A re-fitted judge's agreement "
@@ -50,3 +56,25 @@ if st.button("Re-fit the judge on these verdicts", type="primary"):
         model.save(path)
         st.session_state["flash"] = f"Saved {path.name}; choose it as the cohesion judge of your next run on the Discover page."
         st.rerun()
+
+
+@st.fragment(run_every=2)
+def _llm_progress() -> None:
+    record = jobs.llm_judging(workspace())
+    if record is None or not record.working:
+        st.rerun()  # it ended: redraw the page once, with its row
+    st.progress(record.done / max(record.total, 1), text=f"The LLM has judged {record.done} of {record.total or '?'} clusters")
+
+
+st.subheader("The local LLM as judge")
+if asked is not None and asked.working:
+    _llm_progress()
+else:
+    if asked is not None and asked.error and asked.embedder == embedder:
+        st.error(f"The LLM could not judge: {literal(asked.error)}")
+    st.caption(f"The packaged model is asked about each labelled cluster's sample, as the loop asks it: {len(labels)} calls, "
+               f"about {len(labels) * SECONDS_PER_CALL['local'] / 60:.0f} min on 2 cores the first time; the answers are kept in the "
+               "workspace, so asking again is free. It works in the run worker, one job at a time with runs.")
+    if st.button(f"Ask the local LLM about these {len(labels)} clusters"):
+        if attempt(lambda: jobs.start_llm_judging(workspace(), embedder)) is not None:
+            st.rerun()

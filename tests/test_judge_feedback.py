@@ -89,3 +89,20 @@ def test_the_cli_refits_and_reports_agreement(tmp_path, reviewed, capsys):
     assert main(["refit-judge", "--workspace", path, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert '"refitted_in_sample"' in printed and load_cohesion_model("all-minilm-l6-v2", out).training["n_analyst_labels"] > 0
+
+
+def test_an_llm_judge_is_asked_about_each_labelled_clusters_sample_and_scored_like_the_cohesion_judge(reviewed):
+    from dialin_core.judging.feedback import llm_agreement
+    from dialin_core.judging.llm_judge import LLMJudge
+    from tests.fakes import ScriptedLLM, verdict_response
+
+    store, run_id, purity = reviewed
+    labels = analyst_labels(store, load_embedder("all-minilm-l6-v2"))
+    texts = set(store.utterance_texts(run_id).values())
+    assert all(0 < len(label.sample) <= 20 and set(label.sample) <= texts for label in labels)
+    llm = ScriptedLLM(lambda request: verdict_response(0.9))  # says good to everything
+    progress = []
+    figures = llm_agreement(labels, LLMJudge(llm), lambda done, total: progress.append((done, total)))
+    assert len(llm.requests) == len(labels) and progress[-1] == (len(labels), len(labels))
+    n_good = sum(label.good for label in labels)
+    assert figures == {"n": len(labels), "n_good": n_good, "agreement": round(n_good / len(labels), 4), "kappa": 0.0}

@@ -199,6 +199,16 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
     assert not app.exception, app.exception
     (refit,) = (workspace.parent / "judges").glob("cohesion-all-minilm-l6-v2-*.json")
     assert json.loads(refit.read_text())["training"]["n_analyst_labels"] == 2  # one marked bad, one approved
+    labelled(app.button, "Ask the local LLM about these 2 clusters").click().run()  # the real 0.5B model, in the worker
+    assert not app.exception, app.exception
+    asked = jobs.llm_judging(workspace)
+    asked.thread.join(300)
+    assert asked.error is None and asked.result["n"] == 2, asked.error
+    app.run()
+    assert not app.exception, app.exception
+    (judges,) = app.dataframe
+    llm_row = judges.value[judges.value["judge"].str.startswith("LLM, untuned (qwen2.5-coder-0.5b")]
+    assert len(llm_row) == 1 and llm_row["n"].iloc[0] == 2 and 0 <= llm_row["agreement"].iloc[0] <= 1
     app.switch_page("pages/discover.py").run()
     assert refit in labelled(app.selectbox, "Cohesion judge").options or refit.stem in labelled(app.selectbox, "Cohesion judge").options
 

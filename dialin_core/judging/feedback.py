@@ -11,18 +11,22 @@ against the other clusters of its run, so moves and merges count. Two uses:
 """
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
+from dialin_core.clustering.sampling import MAX_SAMPLE, convex_sample
 from dialin_core.curation.review import UNASSIGNED, active_decisions, review_state
 from dialin_core.data.store import Store
 from dialin_core.embedding.embed import embed_texts
 from dialin_core.embedding.models import Embedder
 from dialin_core.judging.cohesion import CohesionModel, centroids, cluster_features, default_model_path, fit_cohesion_model, load_examples
+from dialin_core.judging.llm_judge import LLMJudge
 
 ANALYST_WEIGHT = 20.0
 
@@ -32,7 +36,8 @@ class AnalystLabel:
     run_id: int
     cluster_id: int
     good: bool
-    features: np.ndarray
+    features: np.ndarray  # what the cohesion judge reads
+    sample: tuple[str, ...] = ()  # what an LLM judge reads: the loop's convex sample of the cluster's members
 
 
 def _labelled_clusters(store: Store, run_id: int) -> dict[int, bool]:
@@ -65,21 +70,54 @@ def analyst_labels(store: Store, embedder: Embedder) -> list[AnalystLabel]:
         vectors = embed_texts([texts[int(u)] for u in members["utterance_id"]], embedder, store)
         labels = members["cluster_id"].to_numpy()
         ids, centres = centroids(vectors, labels)
+        member_texts = np.array([texts[int(u)] for u in members["utterance_id"]], dtype=object)
         for cluster_id, good in sorted(labelled.items()):
             inside = labels == cluster_id
             others = centres[ids != cluster_id]
-            found.append(AnalystLabel(run_id, cluster_id, good, cluster_features(vectors[inside], others)))
+            sample = tuple(member_texts[inside][convex_sample(vectors[inside], MAX_SAMPLE, 0)])
+            found.append(AnalystLabel(run_id, cluster_id, good, cluster_features(vectors[inside], others), sample))
     return found
 
 
 def agreement(model: CohesionModel, labels: list[AnalystLabel]) -> dict[str, float | int | None]:
     """How often the judge's verdict (p(good) >= 0.5) matches the analyst's, and Cohen's kappa."""
     if not labels:
+        return agreement_of([], [])
+    return agreement_of([label.good for label in labels], model.probability_good(np.stack([label.features for label in labels])) >= 0.5)
+
+
+def llm_agreement(labels: list[AnalystLabel], judge: LLMJudge, on_progress: Callable[[int, int], None] | None = None
+                  ) -> dict[str, float | int | None]:
+    """The same figures for an LLM judge, asked about each labelled cluster's sample (one call each, cached)."""
+    said = []
+    for done, label in enumerate(labels, start=1):
+        said.append(judge.judge(list(label.sample)).verdict == "good")
+        if on_progress:
+            on_progress(done, len(labels))
+    return agreement_of([label.good for label in labels], said)
+
+
+def llm_judge_agreement(store: Store, embedder: str, llm: str, model: str | None,
+                        on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """The untuned LLM judge's agreement with the workspace's analyst on `embedder`'s runs: the job the Judge
+    page has the run worker do (it loads the LLM and makes a call per labelled cluster)."""
+    from dialin_core.embedding.adapted import embedder_for
+    from dialin_core.llm.backends import open_backend
+    from dialin_core.llm.cache import CachedLLM
+
+    labels = analyst_labels(store, embedder_for(store, embedder))
+    backend = open_backend(llm, model)
+    return {**llm_agreement(labels, LLMJudge(CachedLLM(backend, store)), on_progress), "model": backend.model}
+
+
+def agreement_of(truth: Sequence[bool], said: Sequence[bool]) -> dict[str, float | int | None]:
+    """n, n_good, the share of the analyst's verdicts the judge gives too, and Cohen's kappa (None when either
+    side says only one thing: it is undefined)."""
+    if not len(truth):
         return {"n": 0, "n_good": 0, "agreement": None, "kappa": None}
-    truth = np.array([label.good for label in labels])
-    said = model.probability_good(np.stack([label.features for label in labels])) >= 0.5
+    truth, said = np.asarray(truth, dtype=bool), np.asarray(said, dtype=bool)
     kappa = cohen_kappa_score(truth, said) if len(set(truth) | set(said)) > 1 else None
-    return {"n": len(labels), "n_good": int(truth.sum()), "agreement": round(float((truth == said).mean()), 4),
+    return {"n": len(truth), "n_good": int(truth.sum()), "agreement": round(float((truth == said).mean()), 4),
             "kappa": None if kappa is None or np.isnan(kappa) else round(float(kappa), 4)}
 
 

@@ -16,13 +16,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dialin_core.config import RunConfig
 from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES, Store
 from dialin_core.embedding.adapted import PARTIAL, adapt_embedder, embedders_folder, next_name, teachable_pairs
 from dialin_core.methods.dialin import Tools, create_refined_run, create_role_split_run
 from dialin_core.methods.registry import RunHooks, discovery_method
-from dialin_core.methods.worker import work_in_worker
+from dialin_core.methods.worker import JobFailed, do_in_worker, work_in_worker
 
 ToolsFactory = Callable[[Store, RunConfig], Tools]
 
@@ -51,6 +52,27 @@ class Training:
 
 
 _trainings: dict[str, Training] = {}  # workspace -> its latest training
+
+
+@dataclass
+class LLMJudging:
+    """The LLM asked about the analyst's labelled clusters, in the worker: the Judge page polls this record."""
+
+    embedder: str
+    llm: str
+    model: str | None
+    done: int = 0
+    total: int = 0
+    result: dict[str, Any] | None = None  # agreement_of's figures and the model's name
+    error: str | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def working(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+
+_judgings: dict[str, LLMJudging] = {}  # workspace -> its latest LLM judging
 
 
 class RunBusy(ValueError):
@@ -169,6 +191,9 @@ def _refuse_if_busy(workspace: str | Path) -> None:
     busy = active_run(workspace)
     if busy is not None:
         raise RunBusy(f"run {busy} is still working: pause or cancel it, or wait for it to finish")
+    judging = llm_judging(workspace)
+    if judging is not None and judging.working:
+        raise RunBusy(f"the LLM is judging your labelled clusters ({judging.done} of {judging.total or '?'}): wait for it to finish")
     taught = training(workspace)
     if taught is not None and taught.working:
         raise RunBusy(f"the embedder {taught.name} is being taught ({taught.steps_done} of {taught.steps or '?'} steps): "
@@ -205,6 +230,34 @@ def start_teaching(workspace: str | Path, run_id: int) -> Training:
 
         record.thread = threading.Thread(target=work, name=f"dialin-teach-{name}", daemon=True)
         _trainings[str(Path(workspace).resolve())] = record
+        record.thread.start()
+    return record
+
+
+def llm_judging(workspace: str | Path) -> LLMJudging | None:
+    """The latest LLM judging this process started for the workspace, working or ended."""
+    return _judgings.get(str(Path(workspace).resolve()))
+
+
+def start_llm_judging(workspace: str | Path, embedder: str, llm: str = "local", model: str | None = None) -> LLMJudging:
+    """Ask the LLM, untuned, about every cluster the analyst labelled in `embedder`'s runs, in the worker
+    (dialin_core.judging.feedback.llm_judge_agreement); the returned record fills in as the answers come."""
+    with _guard:
+        _refuse_if_busy(workspace)
+        record = LLMJudging(embedder=embedder, llm=llm, model=model)
+
+        def progress(done: int, total: int) -> None:
+            record.done, record.total = done, total
+
+        def work() -> None:
+            try:
+                record.result = do_in_worker(workspace, "dialin_core.judging.feedback:llm_judge_agreement",
+                                             (embedder, llm, model), progress)
+            except JobFailed as error:
+                record.error = str(error)
+
+        record.thread = threading.Thread(target=work, name="dialin-llm-judging", daemon=True)
+        _judgings[str(Path(workspace).resolve())] = record
         record.thread.start()
     return record
 

@@ -7,6 +7,9 @@ other pages), so the worker never opens the file: it holds a `RemoteStore`, whos
 server's own `Store` and answered over a pipe. The run's rows, steps, progress and pause or cancel requests
 are therefore exactly those of a run in a thread; only where the computing happens moves.
 
+Other work that loads native models goes there too, as a job (`do_in_worker`: a function by name, with
+progress): the Judge page's LLM asked about the analyst's clusters.
+
 One worker is kept warm between runs (a cold one spends some 20 s importing torch and compiling UMAP's
 code before a run's first step), and a dead one is replaced at the next run. Its output goes to the run's
 log beside the workspace. When the worker dies mid-run, the serving thread
@@ -15,6 +18,7 @@ sees its pipe close, records the run as failed with the signal or exit code and 
 """
 
 import faulthandler
+import importlib
 import os
 import pickle
 import signal
@@ -23,7 +27,8 @@ import subprocess
 import sys
 import threading
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -80,34 +85,57 @@ def log_path(workspace: str | Path) -> Path:
 
 
 def _serve(connection: Connection) -> None:
-    """The worker's body: work each run the server sends, until the server goes."""
+    """The worker's body: work each run or job the server sends, until the server goes."""
     faulthandler.enable()  # a segfault's Python stack goes to standard error, the run's log, too
     warnings.filterwarnings("ignore", message="n_jobs value 1 overridden")  # UMAP's, once per fit: it buried the log
-    from dialin_core.methods.registry import RunHooks, discovery_method, use_registered  # a run's models load, and stay
+    from dialin_core.methods.registry import use_registered  # a run's models load at its first use, and stay
 
     while True:
         try:
-            message = connection.recv()
+            kind, workspace, log, registered, environment, work = connection.recv()
         except (EOFError, OSError):
             return
-        _, workspace, run_id, log, registered, environment = message
         _write_output_to(log)
         use_registered(registered)
         _use_environment(environment)
         store = RemoteStore(connection, workspace)
         try:
-            try:
-                discovery_method(store.run(run_id).method).complete(store, run_id, RunHooks())
-            except Exception as error:  # a pause or cancel (RunStopped) included: the run row says which
-                if store.run_status(run_id) in LIVE_STATUSES:
-                    store.fail_run(run_id, f"{type(error).__name__}: {error}")
-            connection.send(("ended", None))
+            outcome = _work_run(store, *work) if kind == "run" else _do_job(store, connection, *work)
+            connection.send(outcome)
         except (ServerGone, EOFError, OSError):
             return
 
 
+def _work_run(store: RemoteStore, run_id: int) -> tuple[str, Any]:
+    from dialin_core.methods.registry import RunHooks, discovery_method
+
+    try:
+        discovery_method(store.run(run_id).method).complete(store, run_id, RunHooks())
+    except Exception as error:  # a pause or cancel (RunStopped) included: the run row says which
+        if store.run_status(run_id) in LIVE_STATUSES:
+            store.fail_run(run_id, f"{type(error).__name__}: {error}")
+    return ("ended", None)
+
+
+def _do_job(store: RemoteStore, connection: Connection, function: str, args: tuple) -> tuple[str, Any]:
+    """`function` ("module:name") called as function(store, *args, on_progress=...); its progress goes to the
+    server as it comes, its result or its error at the end."""
+    module, name = function.split(":")
+
+    def progress(done: int, total: int) -> None:
+        try:
+            connection.send(("progress", done, total))
+        except (EOFError, OSError) as error:
+            raise ServerGone(str(error)) from error
+
+    try:
+        return ("ended", getattr(importlib.import_module(module), name)(store, *args, on_progress=progress))
+    except Exception as error:
+        return ("failed", f"{type(error).__name__}: {error}")
+
+
 def _use_environment(environment: dict[str, str]) -> None:
-    """The server's environment as it is now (a server URL or key set since the worker started reaches the run)."""
+    """The server's environment as it is now, so a server URL or key set since the worker started reaches the run."""
     for name in set(os.environ) - set(environment):
         del os.environ[name]
     os.environ.update(environment)
@@ -129,6 +157,7 @@ class Worker:
 
     process: subprocess.Popen
     connection: Connection
+    turn: threading.Lock = field(default_factory=threading.Lock)  # one run or job on the pipe at a time
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -179,35 +208,70 @@ def worker_pid() -> int | None:
     return worker.process.pid if worker is not None and worker.alive() else None
 
 
+class JobFailed(RuntimeError):
+    """A job the worker did raised, or the worker died under it; the message says which."""
+
+
 def work_in_worker(workspace: str | Path, run_id: int) -> None:
-    """Have the workspace's worker work the run, answering its calls on the workspace until it ends. Every
-    ending is recorded on the run's row, a dead worker's too."""
+    """Have the worker work the run, answering its calls on the workspace until it ends. Every ending is
+    recorded on the run's row, a dead worker's too."""
     worker = current_worker()
     log = log_path(workspace)
-    with Store(workspace) as store:
+    with worker.turn, Store(workspace) as store:
         try:
             try:
-                worker.connection.send(("work", str(workspace), run_id, str(log), registered_methods(), dict(os.environ)))
+                _send_work(worker, "run", workspace, log, (run_id,))
             except (pickle.PicklingError, TypeError, AttributeError) as error:
                 store.fail_run(run_id, f"a discovery method registered in this process cannot be sent to the run's "
                                        f"worker process: define it at the top level of an importable module ({error})")
                 return
-            while True:
-                message = worker.connection.recv()
-                if message[0] == "ended":
-                    return
-                _, name, args, kwargs = message
-                if name not in STORE_CALLS:
-                    worker.connection.send(("raised", AttributeError(f"the workspace has no call {name!r}")))
-                    continue
-                try:
-                    outcome = ("returned", getattr(store, name)(*args, **kwargs))
-                except Exception as error:
-                    outcome = ("raised", error)
-                _answer(worker.connection, outcome)
+            _answer_until_done(worker, store, None)
         except (EOFError, OSError):
             if store.run_status(run_id) in LIVE_STATUSES:
                 store.fail_run(run_id, worker.ending(log))
+
+
+def do_in_worker(workspace: str | Path, function: str, args: tuple, on_progress: Callable[[int, int], None] | None = None) -> Any:
+    """Call `function` ("module:name", taking the workspace's store first and an `on_progress` keyword) in the
+    worker and return its result: work that loads native models (an LLM judging the analyst's clusters) done
+    where a crash spares the studio. JobFailed when it raised or the worker died."""
+    worker = current_worker()
+    log = log_path(workspace)
+    with worker.turn, Store(workspace) as store:
+        try:
+            _send_work(worker, "job", workspace, log, (function, args))
+            kind, value = _answer_until_done(worker, store, on_progress)
+        except (EOFError, OSError):
+            raise JobFailed(worker.ending(log)) from None
+    if kind == "failed":
+        raise JobFailed(value)
+    return value
+
+
+def _send_work(worker: Worker, kind: str, workspace: str | Path, log: Path, work: tuple) -> None:
+    environment = dict(os.environ)  # the server's as it is now: a URL or key set since the worker started counts
+    worker.connection.send((kind, str(workspace), str(log), registered_methods(), environment, work))
+
+
+def _answer_until_done(worker: Worker, store: Store, on_progress: Callable[[int, int], None] | None) -> tuple[str, Any]:
+    """Carry out the worker's calls on the workspace, pass on its progress, until it says it is done."""
+    while True:
+        message = worker.connection.recv()
+        if message[0] in ("ended", "failed"):
+            return message[0], message[1]
+        if message[0] == "progress":
+            if on_progress:
+                on_progress(message[1], message[2])
+            continue
+        _, name, args, kwargs = message
+        if name not in STORE_CALLS:
+            worker.connection.send(("raised", AttributeError(f"the workspace has no call {name!r}")))
+            continue
+        try:
+            outcome = ("returned", getattr(store, name)(*args, **kwargs))
+        except Exception as error:
+            outcome = ("raised", error)
+        _answer(worker.connection, outcome)
 
 
 def _answer(connection: Connection, outcome: tuple[str, Any]) -> None:
