@@ -8,7 +8,7 @@ browser only reads. Closing or refreshing a tab leaves the run working; a killed
 marked `running` with nothing behind it, which this module calls interrupted and resumes from its last
 stored step. Pause and cancel are requests written to the
 run's row; the worker honours them at its next step. Teaching an embedder from a review is such a
-background job too (still a thread of the server), and one job works at a time: on two cores a run and a training only slow each other.
+background job in the worker too, and one job works at a time: on two cores a run and a training only slow each other.
 """
 
 import shutil
@@ -20,7 +20,7 @@ from typing import Any
 
 from dialin_core.config import RunConfig
 from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES, Store
-from dialin_core.embedding.adapted import PARTIAL, adapt_embedder, embedders_folder, next_name, teachable_pairs
+from dialin_core.embedding.adapted import PARTIAL, embedders_folder, next_name, teachable_pairs
 from dialin_core.methods.dialin import Tools, create_refined_run, create_role_split_run
 from dialin_core.methods.registry import RunHooks, discovery_method
 from dialin_core.methods.worker import JobFailed, do_in_worker, work_in_worker
@@ -222,11 +222,11 @@ def start_teaching(workspace: str | Path, run_id: int) -> Training:
             record.steps_done, record.steps = done, steps
 
         def work() -> None:
-            try:
-                with Store(workspace) as store:
-                    adapt_embedder(store, run_id, on_progress=progress, name=name, pairs=pairs)
-            except Exception as error:  # shown on the page that polls the record
-                record.error = f"{type(error).__name__}: {error}"
+            try:  # torch trains in the worker: a crash there fails the training, not the studio
+                do_in_worker(workspace, "dialin_core.embedding.adapted:adapt_embedder", (run_id,), progress,
+                             {"name": name, "pairs": pairs})
+            except JobFailed as error:  # shown on the page that polls the record
+                record.error = str(error)
 
         record.thread = threading.Thread(target=work, name=f"dialin-teach-{name}", daemon=True)
         _trainings[str(Path(workspace).resolve())] = record

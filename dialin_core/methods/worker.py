@@ -8,7 +8,7 @@ server's own `Store` and answered over a pipe. The run's rows, steps, progress a
 are therefore exactly those of a run in a thread; only where the computing happens moves.
 
 Other work that loads native models goes there too, as a job (`do_in_worker`: a function by name, with
-progress): the Judge page's LLM asked about the analyst's clusters.
+progress): teaching an embedder from a review, and the Judge page's LLM asked about the analyst's clusters.
 
 One worker is kept warm between runs (a cold one spends some 20 s importing torch and compiling UMAP's
 code before a run's first step), and a dead one is replaced at the next run. Its output goes to the run's
@@ -117,9 +117,9 @@ def _work_run(store: RemoteStore, run_id: int) -> tuple[str, Any]:
     return ("ended", None)
 
 
-def _do_job(store: RemoteStore, connection: Connection, function: str, args: tuple) -> tuple[str, Any]:
-    """`function` ("module:name") called as function(store, *args, on_progress=...); its progress goes to the
-    server as it comes, its result or its error at the end."""
+def _do_job(store: RemoteStore, connection: Connection, function: str, args: tuple, keywords: dict[str, Any]) -> tuple[str, Any]:
+    """`function` ("module:name") called as function(store, *args, **keywords, on_progress=...); its progress
+    goes to the server as it comes, its result or its error at the end."""
     module, name = function.split(":")
 
     def progress(done: int, total: int) -> None:
@@ -129,7 +129,7 @@ def _do_job(store: RemoteStore, connection: Connection, function: str, args: tup
             raise ServerGone(str(error)) from error
 
     try:
-        return ("ended", getattr(importlib.import_module(module), name)(store, *args, on_progress=progress))
+        return ("ended", getattr(importlib.import_module(module), name)(store, *args, **keywords, on_progress=progress))
     except Exception as error:
         return ("failed", f"{type(error).__name__}: {error}")
 
@@ -231,15 +231,16 @@ def work_in_worker(workspace: str | Path, run_id: int) -> None:
                 store.fail_run(run_id, worker.ending(log))
 
 
-def do_in_worker(workspace: str | Path, function: str, args: tuple, on_progress: Callable[[int, int], None] | None = None) -> Any:
+def do_in_worker(workspace: str | Path, function: str, args: tuple = (), on_progress: Callable[[int, int], None] | None = None,
+                 keywords: dict[str, Any] | None = None) -> Any:
     """Call `function` ("module:name", taking the workspace's store first and an `on_progress` keyword) in the
-    worker and return its result: work that loads native models (an LLM judging the analyst's clusters) done
-    where a crash spares the studio. JobFailed when it raised or the worker died."""
+    worker and return its result: work that loads native models (an LLM judging the analyst's clusters, torch
+    teaching an embedder) done where a crash spares the studio. JobFailed when it raised or the worker died."""
     worker = current_worker()
     log = log_path(workspace)
     with worker.turn, Store(workspace) as store:
         try:
-            _send_work(worker, "job", workspace, log, (function, args))
+            _send_work(worker, "job", workspace, log, (function, args, keywords or {}))
             kind, value = _answer_until_done(worker, store, on_progress)
         except (EOFError, OSError):
             raise JobFailed(worker.ending(log)) from None
