@@ -1,6 +1,6 @@
 """PII masking: recall per kind on a seeded synthetic set, and false positives on BANKING77 test.
 
-Usage: .venv/bin/python bench/pii.py [--templates dev|held-out] [--per-kind N] [--seed S] [--json] [--misses]
+Usage: .venv/bin/python bench/pii.py [--templates dev|held-out|fresh|fresh-dob] [--per-kind N] [--seed S] [--json] [--misses]
 
 The synthetic set puts generated values (valid card numbers, IBANs with their check digits, phone numbers
 libphonenumber calls valid, names from several languages' name lists, street addresses, dates of birth,
@@ -94,7 +94,14 @@ FRESH: dict[str, list[str]] = {
     "phone": ["tel {v}", "number: {v}", "whatsapp me on {v}"],
     "email": ["e-mail {v}", "reply to {v}"],
 }
-TEMPLATE_SETS = {"dev": TEMPLATES, "held-out": HELD_OUT, "fresh": FRESH}
+# Dates of birth scored 0.34 on the fresh set, and its misses were a way of writing the cue each time. This set
+# was written after that and before the rules for dates of birth changed, and run once after: some put the cue
+# after the date or leave it out (a security question answered with a date).
+FRESH_DOB: dict[str, list[str]] = {
+    "dob": ["{v} is my date of birth", "DoB={v}", "my birth date's {v}", "Birthday: {v}", "I was born {v} in Leeds",
+            "date of birth (dd/mm/yyyy) {v}", "to verify: {v}", "security check, it's {v}", "born on {v}", "my son was born {v}"],
+}
+TEMPLATE_SETS = {"dev": TEMPLATES, "held-out": HELD_OUT, "fresh": FRESH, "fresh-dob": FRESH_DOB}
 IBAN_BODIES = {"GB": "WEST{:014d}", "DE": "{:018d}", "FR": "{:023d}", "NL": "ABNA{:010d}", "ES": "{:020d}"}
 
 
@@ -202,7 +209,7 @@ def main() -> None:
     parser.add_argument("--misses", action="store_true", help="print what was missed")
     parser.add_argument("--templates", choices=TEMPLATE_SETS, default="dev",
                         help="dev: the templates the rules were written against; held-out: written after them (then used to extend "
-                             "them); fresh: written after that, run once")
+                             "them); fresh: written after that, run once; fresh-dob: dates of birth, written after fresh, run once")
     args = parser.parse_args()
     templates = TEMPLATE_SETS[args.templates]
     rows = synthetic(args.per_kind, args.seed, templates)
