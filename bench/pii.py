@@ -1,6 +1,6 @@
 """PII masking: recall per kind on a seeded synthetic set, and false positives on BANKING77 test.
 
-Usage: .venv/bin/python bench/pii.py [--templates dev|held-out|fresh|fresh-dob] [--per-kind N] [--seed S] [--json] [--misses]
+Usage: .venv/bin/python bench/pii.py [--templates dev|held-out|fresh|fresh-dob|fresh-person] [--per-kind N] [--seed S] [--json] [--misses]
 
 The synthetic set puts generated values (valid card numbers, IBANs with their check digits, phone numbers
 libphonenumber calls valid, names from several languages' name lists, street addresses, dates of birth,
@@ -101,7 +101,14 @@ FRESH_DOB: dict[str, list[str]] = {
     "dob": ["{v} is my date of birth", "DoB={v}", "my birth date's {v}", "Birthday: {v}", "I was born {v} in Leeds",
             "date of birth (dd/mm/yyyy) {v}", "to verify: {v}", "security check, it's {v}", "born on {v}", "my son was born {v}"],
 }
-TEMPLATE_SETS = {"dev": TEMPLATES, "held-out": HELD_OUT, "fresh": FRESH, "fresh-dob": FRESH_DOB}
+# Person names scored 0.125 on the fresh set: by context they are found only after the words the rules know.
+# This set was written after that and before names were looked up in name lists, and run once after.
+FRESH_PERSON: dict[str, list[str]] = {
+    "person": ["I'm calling for {v} about her account", "{v} here, my card is blocked", "the account holder is {v}",
+               "please update the name to {v}", "{v} and I share the account", "refund it to {v} please",
+               "my landlord {v} never got the rent", "can I speak with {v}", "Hello, {v}.", "a payment from {v} is missing"],
+}
+TEMPLATE_SETS = {"dev": TEMPLATES, "held-out": HELD_OUT, "fresh": FRESH, "fresh-dob": FRESH_DOB, "fresh-person": FRESH_PERSON}
 IBAN_BODIES = {"GB": "WEST{:014d}", "DE": "{:018d}", "FR": "{:023d}", "NL": "ABNA{:010d}", "ES": "{:020d}"}
 
 
@@ -209,7 +216,7 @@ def main() -> None:
     parser.add_argument("--misses", action="store_true", help="print what was missed")
     parser.add_argument("--templates", choices=TEMPLATE_SETS, default="dev",
                         help="dev: the templates the rules were written against; held-out: written after them (then used to extend "
-                             "them); fresh: written after that, run once; fresh-dob: dates of birth, written after fresh, run once")
+                             "them); fresh: written after that, run once; fresh-dob, fresh-person: dates of birth, person names, written after fresh, run once")
     args = parser.parse_args()
     templates = TEMPLATE_SETS[args.templates]
     rows = synthetic(args.per_kind, args.seed, templates)

@@ -98,6 +98,9 @@ def test_several_kinds_in_one_utterance():
         ("send it to 12 High Road, Leeds LS1 4AP", "send it to [ADDRESS], Leeds [ADDRESS]"),
         ("my date of birth is 14/06/1981", "my date of birth is [DOB]"),
         ("I was born on March 3, 1975", "I was born on [DOB]"),
+        ("14/06/1981 is my date-of-birth", "[DOB] is my date-of-birth"),  # the cue after the date
+        ("my daughter was born 2019-05-02", "my daughter was born [DOB]"),  # a recent date, with a cue
+        ("security check: 3 March 1975", "security check: [DOB]"),  # a whole date decades old, no cue
         ("my ssn is 123-45-6789", "my ssn is [SSN]"),
         ("social security number 123 45 6789", "social security number [SSN]"),
         ("logged in from 192.168.10.24", "logged in from [IP]"),
@@ -117,6 +120,7 @@ def test_masks_names_addresses_dates_of_birth_and_the_numbers_libraries_check(te
         "There is a Direct Debit that I don't recognize.",
         "I am traveling to Germany, will I be able to use my card there?",
         "the exchange rate on 12/03/2024 was wrong",  # a date, but no birth date
+        "I have been with you since 1998 and paid on 12.03.2024",  # a year alone, and a recent whole date
         "my son is ill and cannot come to the branch",
         "the 3 day transfer to my savings",
     ],

@@ -6,9 +6,9 @@ knows a kind, it decides: `phonenumbers` (Google's libphonenumber) finds phone n
 the regions below, in national and international forms; `python-stdnum` checks IBAN (mod 97) and US
 social security numbers; `ipaddress` checks IP addresses; cards pass the Luhn check. Person names,
 street addresses and dates of birth have no checksum: they are found by their context ("my name is",
-"this is ... speaking", a title; a house number before a street word, "I live at"; a date after "born"
-or "date of birth"), the way Presidio's context-enhanced recognisers work, because no package ships an
-NER model that runs offline here.
+"this is ... speaking", a title; a house number before a street word, "I live at"; a date near a word about
+birth, or a whole date decades old), the way Presidio's context-enhanced recognisers work, because no package
+ships an NER model that runs offline here with known provenance.
 
 The rules lean towards leaving numbers alone unless their shape is unmistakable: amounts, dates, times,
 order and reference numbers and the last four digits of a card are what customers talk about, and masking
@@ -20,6 +20,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from functools import cache, lru_cache
 
 PLACEHOLDERS: dict[str, str] = {
@@ -65,8 +66,17 @@ _LOCAL_PHONE = re.compile(r"(?<![\w+./-])\d{3}[.-]\d{4}(?![\w/]|[.-]\d)")
 _MONTHS = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 _DATE = (rf"(?:\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}|\d{{4}}[/.-]\d{{1,2}}[/.-]\d{{1,2}}|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS}\.?,?\s+\d{{4}}"
          rf"|{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}})")
-_DOB = re.compile(rf"\b(?:born(?:\s+on|\s+in)?|date\s+of\s+birth(?:\s+is)?|d\.?o\.?b\.?|birth\s*day(?:\s+is)?|birth\s+date(?:\s+is)?)"
-                  rf"\s*[:\-]?\s*(?:(?:is|was|on)\s+)?(?P<value>{_DATE})", re.IGNORECASE)
+# A word about birth (birth, birthday, birthdate, date-of-birth, born, DOB) up to three words before or after
+# a date: the cue's morphology, not a list of phrasings, which the phrasings of the next caller always escape.
+_BIRTH = r"(?:\w*birth\w*|\w*born|d\.?o\.?b)"
+_DOB = re.compile(rf"\b{_BIRTH}(?:\W+\w+){{0,3}}?\W*?(?P<value>{_DATE})|(?P<before>{_DATE})(?:\W+\w+){{0,3}}?\W+{_BIRTH}\b",
+                  re.IGNORECASE)
+_FULL_DATE = re.compile(rf"(?<![\w/.-]){_DATE}(?![\w/-]|\.\d)", re.IGNORECASE)
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+# A whole date (day, month and a four-digit year) of a year at least this long ago is taken for a date of birth
+# with no cue at all: what customers date in a contact centre (payments, deliveries, bookings) is recent, while
+# a security question is answered with a date decades old.
+ADULT_YEARS = 16
 
 _STREET_WORDS = ("street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|court|ct|way|place|pl|terrace|close|crescent|"
                  "square|sq|parkway|pkwy|highway|hwy|grove|gardens|row|mews|hill|walk")
@@ -212,7 +222,14 @@ def _phones(text: str) -> Iterator[Span]:
 
 
 def _dates_of_birth(text: str) -> Iterator[Span]:
-    yield from (Span(m.start("value"), m.end("value"), "dob") for m in _DOB.finditer(text))
+    for match in _DOB.finditer(text):
+        group = "value" if match.group("value") else "before"
+        yield Span(match.start(group), match.end(group), "dob")
+    latest = date.today().year - ADULT_YEARS
+    for match in _FULL_DATE.finditer(text):
+        year = _YEAR.search(match.group())
+        if year and 1900 <= int(year.group()) <= latest:
+            yield Span(match.start(), match.end(), "dob")
 
 
 def _addresses(text: str) -> Iterator[Span]:
