@@ -101,6 +101,8 @@ def test_several_kinds_in_one_utterance():
         ("14/06/1981 is my date-of-birth", "[DOB] is my date-of-birth"),  # the cue after the date
         ("my daughter was born 2019-05-02", "my daughter was born [DOB]"),  # a recent date, with a cue
         ("security check: 3 March 1975", "security check: [DOB]"),  # a whole date decades old, no cue
+        ("transfer 50 to Priya Patel tomorrow", "transfer 50 to [PERSON] tomorrow"),  # listed first and last names, no cue
+        ("signed, Olivia Brown", "signed, [PERSON]"),
         ("my ssn is 123-45-6789", "my ssn is [SSN]"),
         ("social security number 123 45 6789", "social security number [SSN]"),
         ("logged in from 192.168.10.24", "logged in from [IP]"),
@@ -121,6 +123,7 @@ def test_masks_names_addresses_dates_of_birth_and_the_numbers_libraries_check(te
         "I am traveling to Germany, will I be able to use my card there?",
         "the exchange rate on 12/03/2024 was wrong",  # a date, but no birth date
         "I have been with you since 1998 and paid on 12.03.2024",  # a year alone, and a recent whole date
+        "Is there a Grace Period on my Direct Debit at Chase?",  # capitalised words, but not a listed first and last name
         "my son is ill and cannot come to the branch",
         "the 3 day transfer to my savings",
     ],

@@ -7,8 +7,9 @@ the regions below, in national and international forms; `python-stdnum` checks I
 social security numbers; `ipaddress` checks IP addresses; cards pass the Luhn check. Person names,
 street addresses and dates of birth have no checksum: they are found by their context ("my name is",
 "this is ... speaking", a title; a house number before a street word, "I live at"; a date near a word about
-birth, or a whole date decades old), the way Presidio's context-enhanced recognisers work, because no package
-ships an NER model that runs offline here with known provenance.
+birth, or a whole date decades old), the way Presidio's context-enhanced recognisers work, and names with no
+cue by Faker's lists of first and last names (a listed first name, capitalised, before a listed last name),
+because no package ships an NER model that runs offline here with weights from its authors.
 
 The rules lean towards leaving numbers alone unless their shape is unmistakable: amounts, dates, times,
 order and reference numbers and the last four digits of a card are what customers talk about, and masking
@@ -16,8 +17,11 @@ them would destroy the intent signal. `bench/pii.py` measures recall per kind on
 and the false positives on BANKING77 test.
 """
 
+import importlib
 import ipaddress
+import pkgutil
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -267,10 +271,58 @@ def _persons(text: str) -> Iterator[Span]:
                 yield Span(match.start("value"), match.start("value") + len(value), "person")
 
 
+# Faker's person providers, every locale it has: the first and last names people are given and called, a name
+# list kept and versioned with a well-kept package. Only names in Latin letters are kept (romanised ones where a
+# locale has them), as the transcripts this rule reads are written.
+_PLACE_WORDS = frozenset("Hill Hills Park Square Plaza Hall Field Fields Bridge Heights Beach Valley Springs Center Centre "
+                         "Street Avenue Road Lane Garden Gardens".split())
+_NAME_TOKEN = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+@cache
+def name_lists() -> tuple[frozenset[str], frozenset[str]]:
+    """(first names, last names) of every Faker locale, in Latin letters."""
+    import faker.providers.person
+
+    first: set[str] = set()
+    last: set[str] = set()
+    for locale in pkgutil.iter_modules(faker.providers.person.__path__):
+        provider = importlib.import_module(f"faker.providers.person.{locale.name}").Provider
+        for attribute in dir(provider):
+            names = getattr(provider, attribute)
+            if not isinstance(names, (tuple, list, dict)) or not attribute.endswith(("_names", "_names_male", "_names_female")):
+                continue
+            names = {n for n in names if _latin(n)}
+            if attribute.startswith(("first_", "first_romanized")):
+                first |= names
+            elif attribute.startswith(("last_", "last_romanized")):
+                last |= names
+    places = {word.capitalize() for word in _STREET_WORDS.split("|")} | _PLACE_WORDS  # "Allen Street" is a street
+    return frozenset(first - _NOT_NAME_WORDS - _NOT_NAMES), frozenset(last - _NOT_NAME_WORDS - _NOT_NAMES - places)
+
+
+def _latin(name: object) -> bool:
+    return isinstance(name, str) and all(c.isascii() or "LATIN" in unicodedata.name(c, "") for c in name)
+
+
+def _listed_names(text: str) -> Iterator[Span]:
+    """A capitalised first name of the lists followed by a capitalised last name of the lists ("transfer 50 to
+    Priya Patel"), wherever it stands: the names no cue introduces. Both words must be listed and capitalised, so
+    "Direct Debit" and "Grace period" are no one."""
+    first, last = name_lists()
+    tokens = list(_NAME_TOKEN.finditer(text))
+    for this, following in zip(tokens, tokens[1:]):
+        between = text[this.end() : following.start()]
+        if (between.isspace() and len(between) <= 2 and this[0][0].isupper() and following[0][0].isupper()
+                and this[0] in first and following[0] in last):
+            yield Span(this.start(), following.end(), "person")
+
+
 # Earlier finders win where spans overlap: an IBAN holds a card-like run of digits, a card also fits the phone
 # and account shapes, an email's digits are no phone number, a checked number is surer than a context pattern.
 FINDERS: tuple[Callable[[str], Iterator[Span]], ...] = (
     _emails, _ibans, _cards, _ssns, _ips, _dates_of_birth, _named_accounts, _phones, _bare_accounts, _addresses, _persons,
+    _listed_names,
 )
 
 
