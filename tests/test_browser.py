@@ -239,10 +239,9 @@ def test_a_run_paused_resumed_and_killed_with_the_server_resumes_when_it_restart
         page.get_by_role("button", name="Resume", exact=True).click()
     wait_for_text(page, "Run 2: running")
     expect(page.get_by_role("button", name="Pause", exact=True)).to_be_visible()
-    studio.kill()  # SIGKILL: no cleanup, nobody records how run 2 ended
+    studio.kill()  # SIGKILL mid-run: no cleanup, nobody records how run 2 ended
     with Store(studio.workspace) as store:  # the dead server has let go of the file
-        assert store.run_status(2) == "running"
-        assert any(e["kind"] == "candidate_judged" for e in store.events(2))
+        assert store.run_status(2) == "running"  # (the resumed run redoes its unfinished iteration, whose steps it dropped)
 
     studio.start()
     page.goto(studio.url)

@@ -5,8 +5,10 @@ happen in short transactions so that a failed write (bad input, a killed process
 workspace as it was.
 """
 
+import fcntl
 import hashlib
 import json
+import os
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -219,6 +221,34 @@ class DatasetInfo:
     language: str | None  # ISO 639-1, e.g. "en", "zh"; None until detected (data sets stored by an older version)
 
 
+@contextmanager
+def _in_line(path: str, deadline: float) -> Iterator[None]:
+    """Wait in line to open the workspace: hold `<workspace>.open-lock` while waiting for DuckDB's lock, so a process
+    that closes the file and opens it again at once queues behind the one already waiting instead of taking the
+    file back before the waiter's next try (two processes recording decisions in a loop starved one of them).
+    The kernel drops the lock with its process. Skipped for ':memory:' and where the file cannot be made."""
+    if path == ":memory:":
+        yield
+        return
+    try:
+        descriptor = os.open(f"{path}.open-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break  # DuckDB's own lock then decides, and its refusal says which process holds the file
+                time.sleep(0.002)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
 class Store:
     """A workspace file (or ':memory:'), migrated to the current schema when opened."""
 
@@ -230,26 +260,27 @@ class Store:
         self._migrate()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        """DuckDB's own file lock, waited on for up to OPEN_WAIT_SECONDS with jittered backoff."""
+        """DuckDB's own file lock, waited on for up to OPEN_WAIT_SECONDS, in turn with other processes."""
         deadline = time.monotonic() + OPEN_WAIT_SECONDS
-        attempt = 0
-        while True:
-            try:
-                return duckdb.connect(self.path)
-            except duckdb.IOException as error:
-                if "lock" not in str(error).lower():
-                    raise WorkspaceDamaged(
-                        f"workspace {self.path} cannot be opened: it is not a Dial-In workspace, or it is damaged (emptied "
-                        f"or cut short). Nothing was changed in it; open another file, or restore it from a copy. ({error})"
-                    ) from error
-                if time.monotonic() >= deadline:
-                    raise WorkspaceBusy(
-                        f"workspace {self.path} is open in another process (the studio, or a CLI run), which did not let "
-                        f"it go within {OPEN_WAIT_SECONDS:g} s: DuckDB lets one process use a workspace at a time, so close "
-                        f"that one, or use another workspace. ({error})"
-                    ) from error
-            time.sleep(min(0.25, 0.005 * 2**attempt) * random.uniform(0.5, 1.5))  # jitter: writers fall out of step
-            attempt += 1
+        with _in_line(self.path, deadline):
+            attempt = 0
+            while True:
+                try:
+                    return duckdb.connect(self.path)
+                except duckdb.IOException as error:
+                    if "lock" not in str(error).lower():
+                        raise WorkspaceDamaged(
+                            f"workspace {self.path} cannot be opened: it is not a Dial-In workspace, or it is damaged (emptied "
+                            f"or cut short). Nothing was changed in it; open another file, or restore it from a copy. ({error})"
+                        ) from error
+                    if time.monotonic() >= deadline:
+                        raise WorkspaceBusy(
+                            f"workspace {self.path} is open in another process (the studio, or a CLI run), which did not let "
+                            f"it go within {OPEN_WAIT_SECONDS:g} s: DuckDB lets one process use a workspace at a time, so "
+                            f"close that one, or use another workspace. ({error})"
+                        ) from error
+                time.sleep(min(0.05, 0.002 * 2**attempt) * random.uniform(0.5, 1.5))
+                attempt += 1
 
     def close(self) -> None:
         self.connection.close()

@@ -346,11 +346,13 @@ def _execute(
 ) -> RunResult:
     started = time.perf_counter()
     try:
-        recorder = _Recorder(store, run_id, utterances, tools.llm, on_event)
-        recorder.checkpoint()  # a pause asked for before the work began (a cold worker loads for seconds) holds
+        status = store.run_status(run_id)
+        if status in STOPPED_AS:  # a pause asked for before the work began (a cold worker loads for seconds) holds
+            raise RunStopped(run_id, STOPPED_AS[status])
         texts = utterances["text"].tolist()
         vectors = embed_texts(texts, tools.embedder, store)
         judged = vectors if tools.judge_embedder is None else embed_texts(texts, tools.judge_embedder, store)
+        recorder = _Recorder(store, run_id, utterances, tools.llm, on_event)
         utterance_ids = utterances["utterance_id"].to_numpy()
         settings = LoopSettings.of(config)
         labels = np.full(len(texts), NOISE)
