@@ -17,10 +17,11 @@ import argparse
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -34,7 +35,8 @@ from dialin_core.data.datasets import ingest_file  # noqa: E402
 from dialin_core.data.ingest import ColumnMapping  # noqa: E402
 from dialin_core.data.store import Store  # noqa: E402
 from dialin_core.embedding.embed import embed_texts  # noqa: E402
-from dialin_core.embedding.models import DEFAULT_EMBEDDER, load_embedder  # noqa: E402
+from dialin_core.embedding.models import DEFAULT_EMBEDDER, Embedder, load_embedder  # noqa: E402
+from dialin_core.methods.baselines import RunResult  # noqa: E402
 from dialin_core.methods.dialin import build_tools, run_dialin  # noqa: E402
 
 BANKING = (SHARED / "banking77" / "train.csv", ColumnMapping(text="text", label="category"), ())
@@ -52,6 +54,34 @@ VARIANTS = {
 }
 
 
+@dataclass(frozen=True)
+class DevSet:
+    """One dev set stored and embedded: what every row of a dev bench clusters."""
+
+    title: str
+    dataset_id: int
+    utterances: pd.DataFrame
+    texts: list[str]
+    gold: list[str]
+    vectors: np.ndarray
+
+
+def dev_set(store: Store, key: str, folder: Path, embedder: Embedder) -> DevSet:
+    """The set `key` of SETS, sampled as it says, ingested into `store` and embedded (cached in the store)."""
+    title, path, mapping, roles, n, seed = SETS[key]
+    sample_path = labelled_sample(store, path, mapping, roles, n, seed, folder)
+    dataset_id = ingest_file(store, sample_path, ColumnMapping(text="text", label="gold_label"))
+    utterances = store.utterances(dataset_id)
+    texts, gold = utterances["text"].tolist(), utterances["gold_label"].tolist()
+    return DevSet(title, dataset_id, utterances, texts, gold, embed_texts(texts, embedder, store))
+
+
+def run_labels(result: RunResult, utterances: pd.DataFrame) -> np.ndarray:
+    """A run's cluster of each utterance, in the order of `utterances`."""
+    by_id = dict(zip(result.assignments["utterance_id"], result.assignments["cluster_id"]))
+    return np.array([by_id[u] for u in utterances["utterance_id"]])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
@@ -59,23 +89,18 @@ def main() -> None:
     embedder = load_embedder(DEFAULT_EMBEDDER)
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "dev.duckdb") as store:
         for key in args.sets.split(","):
-            title, path, mapping, roles, n, seed = SETS[key]
-            sample_path = labelled_sample(store, path, mapping, roles, n, seed, Path(folder))
-            dataset_id = ingest_file(store, sample_path, ColumnMapping(text="text", label="gold_label"))
-            utterances = store.utterances(dataset_id)
-            texts, gold = utterances["text"].tolist(), utterances["gold_label"].tolist()
-            vectors = embed_texts(texts, embedder, store)
-            print(f"\n{title}: {len(texts)} utterances, {len(set(gold))} intents\n")
+            data = dev_set(store, key, Path(folder), embedder)
+            texts, gold, vectors = data.texts, data.gold, data.vectors
+            print(f"\n{data.title}: {len(texts)} utterances, {len(set(gold))} intents\n")
             print("| method | ACC | NMI | ARI | clusters (x true) | seconds |")
             print("| --- | --- | --- | --- | --- | --- |")
             for peer in [kmeans_true_k(vectors, len(set(gold))), *bertopic_rows(texts, vectors)]:
                 print(f"| {peer.label} | {peer.cells(gold)} |", flush=True)
             for label, config in VARIANTS.items():
                 started = time.perf_counter()
-                result = run_dialin(store, dataset_id, config, tools=build_tools(store, config, embedder))
+                result = run_dialin(store, data.dataset_id, config, tools=build_tools(store, config, embedder))
                 seconds = time.perf_counter() - started
-                by_id = dict(zip(result.assignments["utterance_id"], result.assignments["cluster_id"]))
-                labels = np.array([by_id[u] for u in utterances["utterance_id"]])
+                labels = run_labels(result, data.utterances)
                 chosen = ", ".join(str(i["chosen_k"]) for i in result.summary["iterations"] if "chosen_k" in i)
                 print(f"| {label} (k per iteration: {chosen}) | {score_cells(gold, labels, seconds)} |", flush=True)
 

@@ -20,14 +20,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bakeoff import labelled_sample  # noqa: E402
-from loop_dev import NO_LLM, SETS  # noqa: E402
+from loop_dev import NO_LLM, dev_set, run_labels  # noqa: E402
 from peers import kmeans_true_k, score_cells  # noqa: E402
 
-from dialin_core.data.datasets import ingest_file  # noqa: E402
-from dialin_core.data.ingest import ColumnMapping  # noqa: E402
 from dialin_core.data.store import Store  # noqa: E402
-from dialin_core.embedding.embed import embed_texts  # noqa: E402
 from dialin_core.embedding.models import DEFAULT_EMBEDDER, load_embedder  # noqa: E402
 from dialin_core.methods.dialin import build_tools, run_dialin  # noqa: E402
 
@@ -43,19 +39,14 @@ def main() -> None:
     embedder = load_embedder(DEFAULT_EMBEDDER)
     with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "dev.duckdb") as store:
         for key in (sys.argv[1] if len(sys.argv) > 1 else "b77-sample,sgd").split(","):
-            title, path, mapping, roles, n, seed = SETS[key]
-            sample_path = labelled_sample(store, path, mapping, roles, n, seed, Path(folder))
-            dataset_id = ingest_file(store, sample_path, ColumnMapping(text="text", label="gold_label"))
-            u = store.utterances(dataset_id)
-            texts, gold = u["text"].tolist(), u["gold_label"].tolist()
-            vectors = embed_texts(texts, embedder, store)
-            print(f"\n{title}")
+            data = dev_set(store, key, Path(folder), embedder)
+            gold, vectors = data.gold, data.vectors
+            print(f"\n{data.title}")
             peer = kmeans_true_k(vectors, len(set(gold)))
             print(f"| {peer.label} | {peer.cells(gold)} |")
-            result = run_dialin(store, dataset_id, NO_LLM, tools=build_tools(store, NO_LLM, embedder))
-            by_id = dict(zip(result.assignments["utterance_id"], result.assignments["cluster_id"]))
-            labels = np.array([by_id[x] for x in u["utterance_id"]])
-            coords = store.coordinates(result.run_id, u["utterance_id"].tolist())
+            result = run_dialin(store, data.dataset_id, NO_LLM, tools=build_tools(store, NO_LLM, embedder))
+            labels = run_labels(result, data.utterances)
+            coords = store.coordinates(result.run_id, data.utterances["utterance_id"].tolist())
             print(f"| Dial-In default | {score_cells(gold, labels, 0)} |")
             unit = normalize(vectors)
             for iters in (1, 3, 300):

@@ -293,9 +293,9 @@ def name_lists() -> tuple[frozenset[str], frozenset[str]]:
             if not isinstance(names, (tuple, list, dict)) or not attribute.endswith(("_names", "_names_male", "_names_female")):
                 continue
             names = {n for n in names if _latin(n)}
-            if attribute.startswith(("first_", "first_romanized")):
+            if attribute.startswith("first_"):
                 first |= names
-            elif attribute.startswith(("last_", "last_romanized")):
+            elif attribute.startswith("last_"):
                 last |= names
     places = {word.capitalize() for word in _STREET_WORDS.split("|")} | _PLACE_WORDS  # "Allen Street" is a street
     return frozenset(first - _NOT_NAME_WORDS - _NOT_NAMES), frozenset(last - _NOT_NAME_WORDS - _NOT_NAMES - places)

@@ -67,10 +67,10 @@ def analyst_labels(store: Store, embedder: Embedder) -> list[AnalystLabel]:
         members = review_state(store, run_id).members
         members = members[members["cluster_id"] != UNASSIGNED]
         texts = store.utterance_texts(run_id)
-        vectors = embed_texts([texts[int(u)] for u in members["utterance_id"]], embedder, store)
+        member_texts = np.array([texts[int(u)] for u in members["utterance_id"]], dtype=object)
+        vectors = embed_texts(member_texts.tolist(), embedder, store)
         labels = members["cluster_id"].to_numpy()
         ids, centres = centroids(vectors, labels)
-        member_texts = np.array([texts[int(u)] for u in members["utterance_id"]], dtype=object)
         for cluster_id, good in sorted(labelled.items()):
             inside = labels == cluster_id
             others = centres[ids != cluster_id]

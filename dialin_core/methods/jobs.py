@@ -23,7 +23,7 @@ from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES, Store
 from dialin_core.embedding.adapted import PARTIAL, embedders_folder, next_name, teachable_pairs
 from dialin_core.methods.dialin import Tools, create_refined_run, create_role_split_run
 from dialin_core.methods.registry import RunHooks, discovery_method
-from dialin_core.methods.worker import JobFailed, do_in_worker, work_in_worker
+from dialin_core.methods.worker import JobFailed, complete_run, do_in_worker, work_in_worker
 
 ToolsFactory = Callable[[Store, RunConfig], Tools]
 
@@ -43,6 +43,7 @@ class Training:
     pairs: int
     steps_done: int = 0
     steps: int = 0
+    result: Any = None  # the AdaptedEmbedder, once taught
     error: str | None = None
     thread: threading.Thread | None = None
 
@@ -221,14 +222,9 @@ def start_teaching(workspace: str | Path, run_id: int) -> Training:
         def progress(done: int, steps: int) -> None:
             record.steps_done, record.steps = done, steps
 
-        def work() -> None:
-            try:  # torch trains in the worker: a crash there fails the training, not the studio
-                do_in_worker(workspace, "dialin_core.embedding.adapted:adapt_embedder", (run_id,), progress,
-                             {"name": name, "pairs": pairs})
-            except JobFailed as error:  # shown on the page that polls the record
-                record.error = str(error)
-
-        record.thread = threading.Thread(target=work, name=f"dialin-teach-{name}", daemon=True)
+        # torch trains in the worker: a crash there fails the training, not the studio
+        record.thread = _job_thread(record, f"dialin-teach-{name}", workspace, "dialin_core.embedding.adapted:adapt_embedder",
+                                    (run_id,), progress, {"name": name, "pairs": pairs})
         _trainings[str(Path(workspace).resolve())] = record
         record.thread.start()
     return record
@@ -249,17 +245,24 @@ def start_llm_judging(workspace: str | Path, embedder: str, llm: str = "local", 
         def progress(done: int, total: int) -> None:
             record.done, record.total = done, total
 
-        def work() -> None:
-            try:
-                record.result = do_in_worker(workspace, "dialin_core.judging.feedback:llm_judge_agreement",
-                                             (embedder, llm, model), progress)
-            except JobFailed as error:
-                record.error = str(error)
-
-        record.thread = threading.Thread(target=work, name="dialin-llm-judging", daemon=True)
+        record.thread = _job_thread(record, "dialin-llm-judging", workspace, "dialin_core.judging.feedback:llm_judge_agreement",
+                                    (embedder, llm, model), progress)
         _judgings[str(Path(workspace).resolve())] = record
         record.thread.start()
     return record
+
+
+def _job_thread(record: "Training | LLMJudging", name: str, workspace: str | Path, function: str, args: tuple,
+                progress: Callable[[int, int], None], keywords: dict[str, Any] | None = None) -> threading.Thread:
+    """A thread (not started) that has the worker do `function` for `record`: the result goes to `record.result`,
+    a failure to `record.error`, for the page that polls it."""
+    def work() -> None:
+        try:
+            record.result = do_in_worker(workspace, function, args, progress, keywords)
+        except JobFailed as error:
+            record.error = str(error)
+
+    return threading.Thread(target=work, name=name, daemon=True)
 
 
 def _launch(workspace: str | Path, run_id: int, tools: ToolsFactory | None) -> None:
@@ -275,11 +278,6 @@ def _launch(workspace: str | Path, run_id: int, tools: ToolsFactory | None) -> N
 
 
 def _work(workspace: Path, run_id: int, tools: ToolsFactory | None) -> None:
-    """The thread's body. The run's row is where the studio reads how a run ended (failed, with the error in
-    its summary; paused; cancelled), so every ending is recorded there and the thread ends quietly."""
+    """The body of a run worked in its thread; it ends quietly, its row says how the run ended."""
     with Store(workspace) as store:
-        try:
-            discovery_method(store.run(run_id).method).complete(store, run_id, RunHooks(tools=tools))
-        except Exception as error:  # a pause or cancel (RunStopped) included: the run row says which
-            if store.run_status(run_id) in LIVE_STATUSES:  # it failed before the run could record it
-                store.fail_run(run_id, f"{type(error).__name__}: {error}")
+        complete_run(store, run_id, RunHooks(tools=tools))

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from dialin_core.data.store import LIVE_STATUSES, Store
-from dialin_core.methods.registry import registered_methods
+from dialin_core.methods.registry import RunHooks, discovery_method, registered_methods, use_registered
 
 LOG_TAIL_CHARS = 2000  # of the worker's log, kept in a failed run's reason
 # What a worker may ask of the server's Store: its public methods, nothing that closes or replaces it.
@@ -88,8 +88,6 @@ def _serve(connection: Connection) -> None:
     """The worker's body: work each run or job the server sends, until the server goes."""
     faulthandler.enable()  # a segfault's Python stack goes to standard error, the run's log, too
     warnings.filterwarnings("ignore", message="n_jobs value 1 overridden")  # UMAP's, once per fit: it buried the log
-    from dialin_core.methods.registry import use_registered  # a run's models load at its first use, and stay
-
     while True:
         try:
             kind, workspace, log, registered, environment, work = connection.recv()
@@ -106,14 +104,18 @@ def _serve(connection: Connection) -> None:
             return
 
 
-def _work_run(store: RemoteStore, run_id: int) -> tuple[str, Any]:
-    from dialin_core.methods.registry import RunHooks, discovery_method
-
+def complete_run(store: "Store | RemoteStore", run_id: int, hooks: RunHooks) -> None:
+    """Work the run to its end, in the worker or in a thread. The run's row is where the studio reads how a run
+    ended (failed, with the error in its summary; paused; cancelled), so every ending is recorded there."""
     try:
-        discovery_method(store.run(run_id).method).complete(store, run_id, RunHooks())
+        discovery_method(store.run(run_id).method).complete(store, run_id, hooks)
     except Exception as error:  # a pause or cancel (RunStopped) included: the run row says which
-        if store.run_status(run_id) in LIVE_STATUSES:
+        if store.run_status(run_id) in LIVE_STATUSES:  # it failed before the run could record it
             store.fail_run(run_id, f"{type(error).__name__}: {error}")
+
+
+def _work_run(store: RemoteStore, run_id: int) -> tuple[str, Any]:
+    complete_run(store, run_id, RunHooks())
     return ("ended", None)
 
 
@@ -284,5 +286,5 @@ def _answer(connection: Connection, outcome: tuple[str, Any]) -> None:
         connection.send(("raised", RuntimeError(f"{outcome[1]!r} (could not reach the worker: {error})")))
 
 
-if __name__ == "__main__":  # started by worker_for, with its end of the pipe as the argument
+if __name__ == "__main__":  # started by current_worker, with its end of the pipe as the argument
     _serve(Connection(int(sys.argv[1])))
