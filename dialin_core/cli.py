@@ -20,7 +20,7 @@ from dialin_core.curation.export import FORMATS, csv_cell_text, csv_text, write_
 from dialin_core.data.datasets import ingest_file
 from dialin_core.data.ingest import ColumnMapping, deduplicate, read_transcripts
 from dialin_core.data.store import Store
-from dialin_core.embedding.adapted import adapt_embedder, language_warning_for
+from dialin_core.embedding.adapted import adapt_embedder, embedder_for, language_warning_for
 from dialin_core.embedding.embed import embed_texts
 from dialin_core.embedding.models import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, MULTILINGUAL_EMBEDDER, default_embedder, load_embedder
 from dialin_core.errors import IngestError, WorkspaceBusy
@@ -28,7 +28,9 @@ from dialin_core.evaluation.goodness import run_goodness
 from dialin_core.evaluation.metrics import score_clustering
 from dialin_core.judging.cohesion import CohesionModel, default_model_path, fit_cohesion_model, save_examples
 from dialin_core.judging.feedback import agreement, analyst_labels, refit_judge
+from dialin_core.judging.llm_tuning import PREFIX, SHIPPED, Source, analyst_examples, labelled_examples, next_judge_path, tune_judge, tuned_judge
 from dialin_core.judging.training_sets import training_set
+from dialin_core.llm.lora import LoraSettings
 from dialin_core.llm.base import LLMError
 from dialin_core.methods.baselines import RunResult
 from dialin_core.methods.dialin import create_refined_run, create_role_split_run, resume_dialin
@@ -103,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     dialin.add_argument("--no-remainder", action="store_true",
                         help="leave what the loop did not keep to the leftover step, instead of clustering it once more for review")
     dialin.add_argument("--cohesion-model", help="a judge trained with train-judge (default: the one shipped for the embedder)")
+    dialin.add_argument("--llm-judge", default=RunConfig.llm_judge,
+                        help="the tuned adapter the local LLM judges with: shipped (tuned on BANKING77 train), none (untuned), "
+                             f"or a workspace's llm-judge-N (see fine-tune-judge); default: {RunConfig.llm_judge}")
     dialin.add_argument("--max-llm-calls", type=int, help=f"judging and naming together (default: {DEFAULT_LLM_CALLS['local']} local, {DEFAULT_LLM_CALLS['openai']} openai)")
     dialin.add_argument("--max-iterations", type=int, default=RunConfig.max_iterations)
     dialin.add_argument("--candidates", type=int, default=RunConfig.n_candidates, help="candidate k per iteration")
@@ -154,6 +159,25 @@ def build_parser() -> argparse.ArgumentParser:
     train_judge.add_argument("--embedder", default=DEFAULT_EMBEDDER)
     train_judge.add_argument("--out", type=Path, required=True, help="JSON file for the trained judge")
     train_judge.add_argument("--seed", type=int, default=0)
+
+    tune = commands.add_parser(
+        "fine-tune-judge", help="teach the local LLM to judge clusters (LoRA, on CPU): from labelled utterances, from the "
+                                "analyst's verdicts in a workspace, or both; prints the tuned judge's record")
+    tune.add_argument("--labelled", type=Path, help="labelled utterances (CSV with a label column, or labelled dialogues): "
+                                                    "clusters built from them are the examples")
+    tune.add_argument("--text-column", default="text")
+    tune.add_argument("--label-column", default="label")
+    tune.add_argument("--examples", type=int, default=1200, help="clusters built from --labelled, half good (default: 1200)")
+    tune.add_argument("--analyst", action="store_true", help="the analyst's verdicts in --workspace on --embedder's runs are examples too")
+    tune.add_argument("--embedder", default=DEFAULT_EMBEDDER, help="embeds --labelled to build its clusters; whose runs --analyst reads")
+    tune.add_argument("--start-from", default=SHIPPED,
+                      help=f"the adapter training continues: {SHIPPED} (default), none, a workspace's llm-judge-N, or a .gguf adapter")
+    tune.add_argument("--epochs", type=int, default=LoraSettings.epochs)
+    tune.add_argument("--learning-rate", type=float, default=LoraSettings.learning_rate)
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--out", type=Path, help="the adapter's .gguf (its record goes beside it as .json); "
+                                              "default: the workspace's next judges/llm-judge-N.gguf")
+    tune.add_argument("--workspace", type=Path, default=None)
 
     export = commands.add_parser("export", help="write a finished run's curated data set, fine-tuning sets and data card")
     export.add_argument("run_id", type=int)
@@ -208,6 +232,7 @@ def command_discover(args: argparse.Namespace) -> dict:
         llm_model=args.model,
         judge="cohesion" if args.llm == "none" and args.judge == RunConfig.judge else args.judge,
         cohesion_model=args.cohesion_model,
+        llm_judge=args.llm_judge,
         loop_clustering=args.loop_clustering,
         loop_space=args.loop_space,
         loop_k_choice=args.k_choice,
@@ -322,6 +347,38 @@ def command_train_judge(args: argparse.Namespace) -> dict:
     return {"out": str(args.out), **model.training}
 
 
+def command_fine_tune_judge(args: argparse.Namespace) -> dict:
+    """Examples from the sources asked for -> LoRA adapters trained on CPU -> the adapter and its record."""
+    if args.labelled is None and not args.analyst:
+        raise ValueError("nothing to learn from: give --labelled FILE, --analyst (the verdicts in --workspace), or both")
+    settings = LoraSettings(epochs=args.epochs, learning_rate=args.learning_rate, seed=args.seed)
+    embedder = load_embedder(args.embedder) if args.labelled is not None else None
+    sources = []
+    if args.labelled is not None:
+        utterances = [u for u in deduplicate(read_transcripts(args.labelled, ColumnMapping(text=args.text_column, label=args.label_column)))
+                      if u.gold_label]
+        if not utterances:
+            raise IngestError(args.labelled, f"no utterance has a label in column '{args.label_column}'")
+        texts = [u.text for u in utterances]
+        examples, kinds = labelled_examples(texts, embed_texts(texts, embedder), [u.gold_label for u in utterances], args.examples, args.seed)
+        sources.append(Source("labelled", args.labelled.name, examples, {"kinds": dict(kinds), "embedder": args.embedder,
+                                                                        "intents": len({u.gold_label for u in utterances})}))
+    workspace = None
+    if args.analyst or args.out is None or args.start_from.startswith(PREFIX):
+        with _open_store(args) as store:
+            workspace = store.path
+            if args.analyst:
+                labels = analyst_labels(store, embedder_for(store, args.embedder))
+                sources.append(Source("analyst", f"the analyst's verdicts in {Path(store.path).name}", analyst_examples(labels),
+                                      {"runs": sorted({label.run_id for label in labels}), "embedder": args.embedder}))
+    start = Path(args.start_from) if args.start_from.endswith(".gguf") else getattr(tuned_judge(workspace, args.start_from), "path", None)
+    out = args.out or next_judge_path(workspace)
+    judge = tune_judge(sources, out, settings, start_from=start,
+                       on_progress=lambda done, total: print(f"\rtrained on {done} of {total} examples", end="", file=sys.stderr, flush=True))
+    print(file=sys.stderr)
+    return {"out": str(judge.path), **judge.record}
+
+
 def command_refit_judge(args: argparse.Namespace) -> dict:
     """Agreement with the analyst before (the shipped judge) and after (on the same verdicts) the refit."""
     with _open_store(args) as store:
@@ -370,6 +427,7 @@ COMMANDS = {
     "leftovers": command_leftovers,
     "train-judge": command_train_judge,
     "refit-judge": command_refit_judge,
+    "fine-tune-judge": command_fine_tune_judge,
     "export": command_export,
     "goodness": command_goodness,
     "evaluate": command_evaluate,

@@ -43,6 +43,9 @@ class RunConfig:
     llm: str = "local"  # none: no LLM at all (cohesion judge, keyword names)
     llm_model: str | None = None  # None: the back end's default (the packaged GGUF for local)
     cohesion_model: str | None = None  # None: the judge shipped for the embedder
+    # The LoRA adapter the local LLM judges with (dialin_core.judging.llm_tuning): "shipped" (tuned on BANKING77 train;
+    # it applies to the packaged model only, any other model judges as it is), "none" (untuned), or a workspace's llm-judge-N.
+    llm_judge: str = "none"
     max_iterations: int = 5
     n_candidates: int = 5
     max_llm_calls: int | None = None  # judging and naming together; None: DEFAULT_LLM_CALLS for the back end
@@ -96,6 +99,8 @@ class RunConfig:
             raise ValueError(f"the loop's UMAP reduction needs at least 2 dimensions, got {self.loop_dimensions}")
         if self.llm not in LLMS:
             raise ValueError(f"unknown LLM back end '{self.llm}': choose one of {', '.join(LLMS)}")
+        if self.llm_judge not in ("shipped", "none") and self.llm != "local":
+            raise ValueError(f"the tuned LLM judge '{self.llm_judge}' is an adapter of the local model: use --llm local")
         if self.llm == "none" and self.judge != "cohesion":
             raise ValueError(f"the {self.judge} judge needs an LLM: use --judge cohesion with --llm none")
         if (self.max_llm_calls or 0) < 0 or self.max_iterations < 1 or self.n_candidates < 1:
@@ -142,7 +147,7 @@ class RunConfig:
         clustered a UMAP reduction chose k by the good/bad ratio on the raw vectors: each resumes as it started.
         A setting no longer known is dropped.
         """
-        older = {"loop_clustering": "kmeans", "loop_space": "embedding", "loop_k_choice": "ratio", "keep_remainder": False}
+        older = {"loop_clustering": "kmeans", "loop_space": "embedding", "loop_k_choice": "ratio", "keep_remainder": False, "llm_judge": "none"}
         known = {k: v for k, v in stored.items() if k in cls.__dataclass_fields__}  # settings a later version dropped
         return cls(**{**older, **known, "roles": tuple(stored.get("roles", ())), "example_labels": tuple(stored.get("example_labels", ()))})
 

@@ -69,6 +69,10 @@ class LLMCalibration:
     def log_odds(self, probability: float) -> float:
         return self.slope * (_logit(probability) - self.centre)
 
+    def raw_threshold(self) -> float:
+        """The raw probability whose calibrated one is 0.5 (where logit(p) is the centre): the LLM's own cut."""
+        return _sigmoid(self.centre)
+
 
 # Fitted by `bench/judges.py` on BANKING77 train clusters (see BENCHMARKS.md): the packaged 0.5B model's
 # P(good) averages 0.69 on good and 0.68 on bad clusters (AUC 0.58), so its calibrated vote is faint.

@@ -27,6 +27,7 @@ from dialin_core.embedding.embed import embed_texts
 from dialin_core.embedding.models import Embedder
 from dialin_core.judging.cohesion import CohesionModel, centroids, cluster_features, default_model_path, fit_cohesion_model, load_examples
 from dialin_core.judging.llm_judge import LLMJudge
+from dialin_core.llm.models import DEFAULT_LOCAL_MODEL
 
 ANALYST_WEIGHT = 20.0
 
@@ -98,16 +99,23 @@ def llm_agreement(labels: list[AnalystLabel], judge: LLMJudge, on_progress: Call
 
 
 def llm_judge_agreement(store: Store, embedder: str, llm: str, model: str | None,
-                        on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """The untuned LLM judge's agreement with the workspace's analyst on `embedder`'s runs: the job the Judge
-    page has the run worker do (it loads the LLM and makes a call per labelled cluster)."""
+                        on_progress: Callable[[int, int], None] | None = None, llm_judge: str = "none") -> dict[str, Any]:
+    """The LLM judge's agreement with the workspace's analyst on `embedder`'s runs, untuned or with the tuned
+    adapter `llm_judge`: the job the Judge page has the run worker do (it loads the LLM and makes a call per
+    labelled cluster). A tuned judge's verdict is its calibrated probability at 0.5, as a run's judge reads it."""
     from dialin_core.embedding.adapted import embedder_for
+    from dialin_core.judging.cascade import LLMCalibration
+    from dialin_core.judging.llm_tuning import tuned_judge
     from dialin_core.llm.backends import open_backend
     from dialin_core.llm.cache import CachedLLM
+    from dialin_core.llm.local_backend import LocalBackend
 
     labels = analyst_labels(store, embedder_for(store, embedder))
-    backend = open_backend(llm, model)
-    return {**llm_agreement(labels, LLMJudge(CachedLLM(backend, store)), on_progress), "model": backend.model}
+    tuned = tuned_judge(store.path, llm_judge) if llm == "local" else None
+    backend = LocalBackend(model or DEFAULT_LOCAL_MODEL, adapter=tuned.path) if tuned else open_backend(llm, model)
+    threshold = LLMCalibration(*tuned.calibration).raw_threshold() if tuned else 0.5
+    judge = LLMJudge(CachedLLM(backend, store), threshold=threshold)
+    return {**llm_agreement(labels, judge, on_progress), "model": backend.model, "llm_judge": llm_judge}
 
 
 def agreement_of(truth: Sequence[bool], said: Sequence[bool]) -> dict[str, float | int | None]:

@@ -25,12 +25,15 @@ from dialin_core.data.store import Store
 from dialin_core.embedding.adapted import check_embedder, embedder_for, judged_as
 from dialin_core.embedding.embed import embed_texts
 from dialin_core.embedding.models import Embedder, load_embedder
-from dialin_core.judging.cascade import CascadeJudge, ClusterJudge, CohesionJudge, Judgement, LLMOnlyJudge, calibration_for
+from dialin_core.judging.cascade import CascadeJudge, ClusterJudge, CohesionJudge, Judgement, LLMCalibration, LLMOnlyJudge, calibration_for
 from dialin_core.judging.cohesion import load_cohesion_model
 from dialin_core.judging.llm_judge import LLMJudge
+from dialin_core.judging.llm_tuning import SHIPPED, TunedJudge, tuned_judge
 from dialin_core.llm.backends import open_backend
 from dialin_core.llm.base import LLMBackend
 from dialin_core.llm.cache import CachedLLM
+from dialin_core.llm.local_backend import LocalBackend
+from dialin_core.llm.models import DEFAULT_LOCAL_MODEL
 from dialin_core.methods.baselines import RunResult, assignment_table, run_summary
 from dialin_core.methods.dialin_loop import (
     IterationDone,
@@ -90,11 +93,24 @@ def build_tools(store: Store, config: RunConfig, embedder: Embedder | None = Non
     if config.llm != "none":
         llm = CachedLLM(backend or open_backend(config.llm, config.llm_model), store)
     judge: ClusterJudge = cohesion
-    if config.judge == "llm":
-        judge = LLMOnlyJudge(LLMJudge(llm), calibration_for(llm.backend.model))
-    elif config.judge == "cascade":
-        judge = CascadeJudge(cohesion, LLMJudge(llm), calibration_for(llm.backend.model))
+    if config.judge in ("llm", "cascade"):
+        judge_llm, calibration = llm, calibration_for(llm.backend.model)
+        tuned = None if backend is not None else judge_adapter(store, config)  # an injected back end judges as it is
+        if tuned is not None:
+            judge_llm = CachedLLM(LocalBackend(config.llm_model or DEFAULT_LOCAL_MODEL, adapter=tuned.path), store)
+            calibration = LLMCalibration(*tuned.calibration)
+        judge = (LLMOnlyJudge(LLMJudge(judge_llm), calibration) if config.judge == "llm"
+                 else CascadeJudge(cohesion, LLMJudge(judge_llm), calibration))
     return Tools(embedder, judge, llm, judge_embedder)
+
+
+def judge_adapter(store: Store, config: RunConfig) -> TunedJudge | None:
+    """The tuned adapter the run's LLM judges with: the shipped one applies to the packaged model only."""
+    if config.llm != "local" or config.judge == "cohesion":
+        return None
+    if config.llm_judge == SHIPPED and config.llm_model not in (None, DEFAULT_LOCAL_MODEL):
+        return None
+    return tuned_judge(None if store.path == ":memory:" else store.path, config.llm_judge)
 
 
 def role_partitions(roles: pd.Series, separate: bool) -> dict[str, np.ndarray]:
@@ -184,6 +200,7 @@ def create_dialin_run(store: Store, dataset_id: int, config: RunConfig) -> int:
         raise ValueError(f"a {config.method} run is not a Dial-In run")
     _utterances(store, dataset_id, config)
     check_embedder(store, config.embedder)
+    judge_adapter(store, config)  # a tuned LLM judge the workspace does not hold is refused before the run is stored
     return store.create_run(dataset_id, config.method, config.as_dict())
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from dialin_core.config import RunConfig
 from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES, Store
 from dialin_core.embedding.adapted import PARTIAL, embedders_folder, next_name, teachable_pairs
+from dialin_core.judging.llm_tuning import next_judge_path
 from dialin_core.methods.dialin import Tools, create_refined_run, create_role_split_run
 from dialin_core.methods.registry import RunHooks, discovery_method
 from dialin_core.methods.worker import JobFailed, complete_run, do_in_worker, work_in_worker
@@ -62,6 +63,7 @@ class LLMJudging:
     embedder: str
     llm: str
     model: str | None
+    llm_judge: str = "none"  # the tuned adapter it judged with (dialin_core.judging.llm_tuning), "none" untuned
     done: int = 0
     total: int = 0
     result: dict[str, Any] | None = None  # agreement_of's figures and the model's name
@@ -74,6 +76,26 @@ class LLMJudging:
 
 
 _judgings: dict[str, LLMJudging] = {}  # workspace -> its latest LLM judging
+
+
+@dataclass
+class LLMTuning:
+    """The local LLM being taught to judge from the analyst's verdicts, in the worker: the Judge page polls it."""
+
+    name: str  # the workspace's next llm-judge-N, which it will be kept as
+    embedder: str
+    done: int = 0  # examples trained on (then held-out ones scored)
+    total: int = 0
+    result: dict[str, Any] | None = None  # the tuned judge's record
+    error: str | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def working(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+
+_tunings: dict[str, LLMTuning] = {}  # workspace -> its latest LLM tuning
 
 
 class RunBusy(ValueError):
@@ -199,6 +221,9 @@ def _refuse_if_busy(workspace: str | Path) -> None:
     if taught is not None and taught.working:
         raise RunBusy(f"the embedder {taught.name} is being taught ({taught.steps_done} of {taught.steps or '?'} steps): "
                       "wait for it to finish")
+    tuning = llm_tuning(workspace)
+    if tuning is not None and tuning.working:
+        raise RunBusy(f"the LLM judge {tuning.name} is being taught ({tuning.done} of {tuning.total or '?'} examples): wait for it to finish")
 
 
 def training(workspace: str | Path) -> Training | None:
@@ -235,24 +260,48 @@ def llm_judging(workspace: str | Path) -> LLMJudging | None:
     return _judgings.get(str(Path(workspace).resolve()))
 
 
-def start_llm_judging(workspace: str | Path, embedder: str, llm: str = "local", model: str | None = None) -> LLMJudging:
-    """Ask the LLM, untuned, about every cluster the analyst labelled in `embedder`'s runs, in the worker
-    (dialin_core.judging.feedback.llm_judge_agreement); the returned record fills in as the answers come."""
+def start_llm_judging(workspace: str | Path, embedder: str, llm: str = "local", model: str | None = None,
+                      llm_judge: str = "none") -> LLMJudging:
+    """Ask the LLM (untuned, or with the tuned adapter `llm_judge`) about every cluster the analyst labelled in
+    `embedder`'s runs, in the worker (dialin_core.judging.feedback.llm_judge_agreement); the returned record fills
+    in as the answers come."""
     with _guard:
         _refuse_if_busy(workspace)
-        record = LLMJudging(embedder=embedder, llm=llm, model=model)
+        record = LLMJudging(embedder=embedder, llm=llm, model=model, llm_judge=llm_judge)
 
         def progress(done: int, total: int) -> None:
             record.done, record.total = done, total
 
         record.thread = _job_thread(record, "dialin-llm-judging", workspace, "dialin_core.judging.feedback:llm_judge_agreement",
-                                    (embedder, llm, model), progress)
+                                    (embedder, llm, model), progress, {"llm_judge": llm_judge})
         _judgings[str(Path(workspace).resolve())] = record
         record.thread.start()
     return record
 
 
-def _job_thread(record: "Training | LLMJudging", name: str, workspace: str | Path, function: str, args: tuple,
+def llm_tuning(workspace: str | Path) -> LLMTuning | None:
+    """The latest LLM judge tuning this process started for the workspace, working or ended."""
+    return _tunings.get(str(Path(workspace).resolve()))
+
+
+def start_llm_tuning(workspace: str | Path, embedder: str) -> LLMTuning:
+    """Teach the local LLM judge the analyst's verdicts on `embedder`'s runs, continuing the shipped adapter, in the
+    worker (dialin_core.judging.llm_tuning.tune_workspace_judge); the returned record fills in as it trains."""
+    with _guard:
+        _refuse_if_busy(workspace)
+        record = LLMTuning(name=next_judge_path(workspace).stem, embedder=embedder)
+
+        def progress(done: int, total: int) -> None:
+            record.done, record.total = done, total
+
+        record.thread = _job_thread(record, f"dialin-tune-{record.name}", workspace, "dialin_core.judging.llm_tuning:tune_workspace_judge",
+                                    (embedder,), progress)
+        _tunings[str(Path(workspace).resolve())] = record
+        record.thread.start()
+    return record
+
+
+def _job_thread(record: "Training | LLMJudging | LLMTuning", name: str, workspace: str | Path, function: str, args: tuple,
                 progress: Callable[[int, int], None], keywords: dict[str, Any] | None = None) -> threading.Thread:
     """A thread (not started) that has the worker do `function` for `record`: the result goes to `record.result`,
     a failure to `record.error`, for the page that polls it."""
