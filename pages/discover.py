@@ -11,7 +11,7 @@ from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES
 from dialin_core.embedding.adapted import adapted_embedders, language_warning_for
 from dialin_core.embedding.models import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, MULTILINGUAL_EMBEDDER, SERVED_PREFIX, default_embedder
 from dialin_core.judging.feedback import workspace_judges
-from dialin_core.judging.llm_tuning import SHIPPED, shipped_path, workspace_tuned_judges
+from dialin_core.judging.llm_tuning import SHIPPED, offered_judges
 from dialin_core.methods import jobs
 from dialin_core.methods.progress import iterations_frame, kept_clusters, run_progress
 from dialin_core.methods.registry import discovery_method, method_names
@@ -70,8 +70,8 @@ def _config_form(method: str, language: str | None) -> RunConfig | None:
                     chosen = st.selectbox("Cohesion judge", [None, *refits], format_func=lambda p: p.stem if p else "shipped",
                                           help="Re-fitted on your verdicts on the Judge page.")
                     fields["cohesion_model"] = str(chosen) if chosen else None
-                    tuned = {j.name: j.describe() for j in workspace_tuned_judges(workspace())}
-                    choices = ["none", *([SHIPPED] if shipped_path().is_file() else []), *tuned]
+                    tuned = {name: judge.describe() for name, judge in offered_judges(workspace()).items()}
+                    choices = ["none", *tuned]
                     fields["llm_judge"] = st.selectbox(
                         "LLM judge (local)", choices, index=choices.index(defaults.llm_judge) if defaults.llm_judge in choices else 0,
                         format_func=lambda n: {"none": "untuned", SHIPPED: "tuned, shipped (BANKING77 train)"}.get(n, tuned.get(n, n)),

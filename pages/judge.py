@@ -10,7 +10,7 @@ from dialin_core.config import SECONDS_PER_CALL
 from dialin_core.embedding.models import EMBEDDER_CHOICES, load_embedder
 from dialin_core.judging.cohesion import CohesionModel, default_model_path
 from dialin_core.judging.feedback import agreement, analyst_labels, refit_judge, trained_on, workspace_judges
-from dialin_core.judging.llm_tuning import MIN_EXAMPLES, SHIPPED, TUNING_SECONDS_PER_EXAMPLE, read_judge, shipped_path, workspace_tuned_judges
+from dialin_core.judging.llm_tuning import MIN_EXAMPLES, TUNING_SECONDS_PER_EXAMPLE, offered_judges
 from dialin_core.methods import jobs
 from studio.context import attempt, literal, open_store, workspace
 
@@ -40,9 +40,7 @@ st.caption("Agreement: the share of your verdicts the judge gives too. Cohen's k
 judges = _judges(embedder)
 models = {name: CohesionModel.load(path) for name, path in judges.items()}
 rows = [{"judge": name, **agreement(model, labels), "trained on": trained_on(model)} for name, model in models.items()]
-tuned = {j.name: j for j in workspace_tuned_judges(workspace())}
-if shipped_path().is_file():
-    tuned = {SHIPPED: read_judge(shipped_path()), **tuned}
+tuned = offered_judges(workspace())
 asked = jobs.llm_judging(workspace())
 answered = st.session_state.setdefault("llm_judge_rows", {})  # (workspace, embedder, adapter) -> figures; asking again is free
 if asked is not None and asked.result is not None:

@@ -211,6 +211,13 @@ def workspace_tuned_judges(workspace: Path | str) -> list[TunedJudge]:
     return sorted(found, key=lambda j: _number(j.path.name), reverse=True)
 
 
+def offered_judges(workspace: Path | str) -> dict[str, TunedJudge]:
+    """The tuned LLM judges a run or the Judge page may use, by the name `tuned_judge` reads: the shipped one
+    (when it is installed) first, then the workspace's, newest first."""
+    shipped = {SHIPPED: read_judge(shipped_path())} if shipped_path().is_file() else {}
+    return {**shipped, **{j.name: j for j in workspace_tuned_judges(workspace)}}
+
+
 def tuned_judge(workspace: Path | str | None, name: str, model: str = DEFAULT_LOCAL_MODEL) -> TunedJudge | None:
     """The adapter a run's `llm_judge` names: None for "none", the shipped one, or one of the workspace's."""
     if name == "none":
