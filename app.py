@@ -31,6 +31,7 @@ navigation = st.navigation([
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
     st.Page("pages/judge.py", title="Judge", icon=":material/gavel:"),
+    st.Page("pages/namer.py", title="Namer", icon=":material/label:"),
     st.Page("pages/classify.py", title="Classify", icon=":material/alt_route:"),
 ])
 # Who the analyst is lives in the page's address too (?analyst=...), so a reload, a bookmark or a restarted

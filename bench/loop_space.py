@@ -1,7 +1,7 @@
 """Where the Dial-In loop clusters, measured over several seeds on dev data only (BANKING77 train, SGD turns).
 
 Usage: .venv/bin/python bench/loop_space.py [--sets b77-sample,sgd] [--seeds 0,1,2] [--recipes umap,umap-x3]
-       [--embedder all-minilm-l6-v2]
+       [--embedder all-minilm-l6-v2] [--judges cohesion,cascade,cascade-shipped] [--judging-calls 20]
 
 A single seed hides how much of a difference is UMAP's own randomness: each recipe runs the whole Dial-In run
 (defaults, cohesion judge, no LLM) once per seed, and the table gives each seed's ACC / NMI / clusters and their
@@ -10,6 +10,12 @@ with the same seeds. Recipes for the loop's coordinates (the judge always reads 
 - umap: the shipped reduction, UMAP to 5-d (15 neighbours, min_dist 0, cosine) seeded with the run's seed;
 - umap-x3: three such reductions (seeds s, s+1, s+2) side by side, 15 coordinates: Ward's variance then
   counts a gap only where the layouts agree.
+Judges for the loop's verdicts (names never change the partition, so the LLM rows spend their calls on judging
+alone and keep keyword names):
+- cohesion: the shipped cohesion judge, no LLM (the defaults' partition);
+- cascade: cohesion, then the packaged local LLM as it is on the most uncertain clusters, `--judging-calls` at most
+  (the defaults give judging 20 of their 100 calls);
+- cascade-shipped: the same with the LoRA-tuned judge shipped beside the packaged model.
 """
 
 import argparse
@@ -31,9 +37,11 @@ from peers import bertopic_rows, kmeans_true_k  # noqa: E402
 
 import dialin_core.methods.dialin as dialin_run  # noqa: E402
 from dialin_core.clustering.algorithms import loop_coordinates, reduce_dimensions  # noqa: E402
+from dialin_core.config import RunConfig  # noqa: E402
 from dialin_core.data.store import Store  # noqa: E402
 from dialin_core.embedding.models import DEFAULT_EMBEDDER, load_embedder  # noqa: E402
 from dialin_core.evaluation.metrics import score_clustering  # noqa: E402
+from dialin_core.judging.llm_tuning import SHIPPED  # noqa: E402
 from dialin_core.methods.dialin import build_tools, run_dialin  # noqa: E402
 
 Coordinates = Callable[[np.ndarray, str, int, int], np.ndarray | None]
@@ -49,6 +57,17 @@ def side_by_side(copies: int) -> Coordinates:
 
 
 RECIPES: dict[str, Coordinates] = {"umap": loop_coordinates, "umap-x3": side_by_side(3)}
+
+
+def judged_by(judge: str, judging_calls: int) -> RunConfig:
+    """The run settings of a `--judges` entry: every LLM call judges (naming_share 0), names stay keyword names."""
+    if judge == "cohesion":
+        return NO_LLM
+    tuned = {"cascade": "none", "cascade-shipped": SHIPPED}[judge]
+    return replace(NO_LLM, llm="local", judge="cascade", llm_judge=tuned, max_llm_calls=judging_calls, naming_share=0.0)
+
+
+JUDGES = ("cohesion", "cascade", "cascade-shipped")
 
 
 def cell(gold: list[str], labels: np.ndarray) -> tuple[float, float, float, int]:
@@ -69,6 +88,8 @@ def main() -> None:
     parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of {', '.join(RECIPES)}")
     parser.add_argument("--embedder", default=DEFAULT_EMBEDDER)
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--judges", default="cohesion", help=f"comma-separated, of {', '.join(JUDGES)}")
+    parser.add_argument("--judging-calls", type=int, default=20, help="LLM calls the cascade rows may judge with")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     embedder = load_embedder(args.embedder)
@@ -90,12 +111,13 @@ def main() -> None:
                     print_row(label, [cell(gold, rows[i].labels) for rows in bertopic], seconds)
             for recipe in args.recipes.split(","):
                 dialin_run.loop_coordinates = RECIPES[recipe]
-                rows, started = [], time.perf_counter()
-                for seed in seeds:
-                    config = replace(NO_LLM, seed=seed)
-                    result = run_dialin(store, data.dataset_id, config, tools=build_tools(store, config, embedder))
-                    rows.append(cell(gold, run_labels(result, data.utterances)))
-                print_row(f"Dial-In defaults, loop space {recipe}", rows, time.perf_counter() - started)
+                for judge in args.judges.split(","):
+                    rows, started = [], time.perf_counter()
+                    for seed in seeds:
+                        config = replace(judged_by(judge, args.judging_calls), seed=seed)
+                        result = run_dialin(store, data.dataset_id, config, tools=build_tools(store, config, embedder))
+                        rows.append(cell(gold, run_labels(result, data.utterances)))
+                    print_row(f"Dial-In defaults, loop space {recipe}, judge {judge}", rows, time.perf_counter() - started)
             dialin_run.loop_coordinates = loop_coordinates
 
 

@@ -22,6 +22,7 @@ class PeerRow:
     label: str
     labels: np.ndarray
     seconds: float
+    names: dict[int, str] | None = None  # a name per cluster, where the peer gives one (BERTopic's topic words)
 
     def summary(self, gold: Sequence[str]) -> dict:
         """The fields of a run summary that the bench tables print, so a peer row prints like a run's."""
@@ -62,7 +63,9 @@ def bertopic_rows(texts: list[str], vectors: np.ndarray, seed: int = 0) -> list[
     topics, _ = model.fit_transform(texts, embeddings=vectors)
     fitted = time.perf_counter() - started
     reduced = model.reduce_outliers(texts, topics, strategy="embeddings", embeddings=vectors)
+    # its default topic labels: the topic's three leading c-TF-IDF words, which its users read as the topic's name
+    words = dict(zip(sorted(model.get_topics()), model.generate_topic_labels(nr_words=3, topic_prefix=False, separator=" ")))
     return [
-        PeerRow("BERTopic, defaults", np.asarray(topics), fitted),
-        PeerRow("BERTopic, defaults + reduce_outliers", np.asarray(reduced), time.perf_counter() - started),
+        PeerRow("BERTopic, defaults", np.asarray(topics), fitted, words),
+        PeerRow("BERTopic, defaults + reduce_outliers", np.asarray(reduced), time.perf_counter() - started, words),
     ]

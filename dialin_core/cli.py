@@ -19,6 +19,7 @@ from dialin_core.config import DEFAULT_LLM_CALLS, JUDGES, K_CHOICES, LLMS, RunCo
 from dialin_core.curation.export import FORMATS, csv_cell_text, csv_text, write_export
 from dialin_core.data.datasets import ingest_file
 from dialin_core.data.ingest import ColumnMapping, deduplicate, read_transcripts
+from dialin_core.data.language import detect_language
 from dialin_core.data.store import Store
 from dialin_core.embedding.adapted import adapt_embedder, embedder_for, language_warning_for
 from dialin_core.embedding.embed import embed_texts
@@ -30,7 +31,14 @@ from dialin_core.judging.cohesion import CohesionModel, default_model_path, fit_
 from dialin_core.judging.feedback import agreement, analyst_labels, refit_judge
 from dialin_core.judging.llm_tuning import PREFIX, SHIPPED, Source, analyst_examples, labelled_examples, next_judge_path, tune_judge, tuned_judge
 from dialin_core.judging.training_sets import training_set
+from dialin_core.llm.backends import open_backend
 from dialin_core.llm.lora import LoraSettings
+from dialin_core.naming.llm_tuning import PREFIX as NAMER_PREFIX
+from dialin_core.naming.llm_tuning import SHIPPED as NAMER_SHIPPED
+from dialin_core.naming.llm_tuning import (
+    analyst_name_examples, intent_names, labelled_name_examples, next_namer_path, tune_namer, tuned_namer,
+)
+from dialin_core.naming.names import scheme_for
 from dialin_core.llm.base import LLMError
 from dialin_core.methods.baselines import RunResult
 from dialin_core.methods.dialin import create_refined_run, create_role_split_run, resume_dialin
@@ -108,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     dialin.add_argument("--llm-judge", default=RunConfig.llm_judge,
                         help="the tuned adapter the local LLM judges with: shipped (tuned on BANKING77 train), none (untuned), "
                              f"or a workspace's llm-judge-N (see fine-tune-judge); default: {RunConfig.llm_judge}")
+    dialin.add_argument("--llm-namer", default=RunConfig.llm_namer,
+                        help="the tuned adapter the local LLM names with: shipped (tuned on BANKING77 train, English names), none "
+                             f"(untuned), or a workspace's llm-namer-N (see fine-tune-namer); default: {RunConfig.llm_namer}")
     dialin.add_argument("--max-llm-calls", type=int, help=f"judging and naming together (default: {DEFAULT_LLM_CALLS['local']} local, {DEFAULT_LLM_CALLS['openai']} openai)")
     dialin.add_argument("--max-iterations", type=int, default=RunConfig.max_iterations)
     dialin.add_argument("--candidates", type=int, default=RunConfig.n_candidates, help="candidate k per iteration")
@@ -179,6 +190,25 @@ def build_parser() -> argparse.ArgumentParser:
                                               "default: the workspace's next judges/llm-judge-N.gguf")
     tune.add_argument("--workspace", type=Path, default=None)
 
+    namer = commands.add_parser(
+        "fine-tune-namer", help="teach the local LLM to name intents (LoRA, on CPU): from labelled utterances, from the names "
+                                "the analyst gave in a workspace, or both; prints the tuned namer's record")
+    namer.add_argument("--labelled", type=Path, help="labelled utterances (CSV with a label column, or labelled dialogues): clusters "
+                                                     "built from them are the examples, named for their intent")
+    namer.add_argument("--text-column", default="text")
+    namer.add_argument("--label-column", default="label")
+    namer.add_argument("--examples", type=int, default=480, help="clusters built from --labelled, spread over the intents (default: 480)")
+    namer.add_argument("--analyst", action="store_true", help="the names the analyst gave in --workspace are examples too")
+    namer.add_argument("--embedder", default=DEFAULT_EMBEDDER, help="embeds --labelled to build its clusters")
+    namer.add_argument("--start-from", default=NAMER_SHIPPED,
+                       help=f"the adapter training continues: {NAMER_SHIPPED} (default), none, a workspace's llm-namer-N, or a .gguf adapter")
+    namer.add_argument("--epochs", type=int, default=LoraSettings.epochs)
+    namer.add_argument("--learning-rate", type=float, default=LoraSettings.learning_rate)
+    namer.add_argument("--seed", type=int, default=0)
+    namer.add_argument("--out", type=Path, help="the adapter's .gguf (its record goes beside it as .json); "
+                                               "default: the workspace's next namers/llm-namer-N.gguf")
+    namer.add_argument("--workspace", type=Path, default=None)
+
     export = commands.add_parser("export", help="write a finished run's curated data set, fine-tuning sets and data card")
     export.add_argument("run_id", type=int)
     export.add_argument(
@@ -233,6 +263,7 @@ def command_discover(args: argparse.Namespace) -> dict:
         judge="cohesion" if args.llm == "none" and args.judge == RunConfig.judge else args.judge,
         cohesion_model=args.cohesion_model,
         llm_judge=args.llm_judge,
+        llm_namer=args.llm_namer,
         loop_clustering=args.loop_clustering,
         loop_space=args.loop_space,
         loop_k_choice=args.k_choice,
@@ -379,6 +410,43 @@ def command_fine_tune_judge(args: argparse.Namespace) -> dict:
     return {"out": str(judge.path), **judge.record}
 
 
+def command_fine_tune_namer(args: argparse.Namespace) -> dict:
+    """Examples from the sources asked for -> LoRA adapters trained on CPU -> the adapter and its record."""
+    if args.labelled is None and not args.analyst:
+        raise ValueError("nothing to learn from: give --labelled FILE, --analyst (the names in --workspace), or both")
+    settings = LoraSettings(epochs=args.epochs, learning_rate=args.learning_rate, seed=args.seed)
+    sources, languages = [], []
+    if args.labelled is not None:
+        utterances = [u for u in deduplicate(read_transcripts(args.labelled, ColumnMapping(text=args.text_column, label=args.label_column)))
+                      if u.gold_label]
+        if not utterances:
+            raise IngestError(args.labelled, f"no utterance has a label in column '{args.label_column}'")
+        texts, gold = [u.text for u in utterances], [u.gold_label for u in utterances]
+        scheme = scheme_for(detect_language(texts))
+        names = intent_names(open_backend("local", None), texts, gold, scheme, args.seed)
+        examples, kinds = labelled_name_examples(texts, embed_texts(texts, load_embedder(args.embedder)), gold, names, args.examples,
+                                                 args.seed, scheme)
+        sources.append(Source("labelled", args.labelled.name, examples, {"kinds": kinds, "embedder": args.embedder,
+                                                                        "intents": len(names), "names": names}))
+        languages.append(scheme.language)
+    workspace = None
+    if args.analyst or args.out is None or args.start_from.startswith(NAMER_PREFIX):
+        with _open_store(args) as store:
+            workspace = store.path
+            if args.analyst:
+                examples, detail = analyst_name_examples(store)
+                sources.append(Source("analyst", f"the analyst's names in {Path(store.path).name}", examples, {"runs": detail["runs"]}))
+                languages.append(detail["language"])
+    if len(set(languages)) > 1:
+        raise ValueError(f"the labelled names are in {languages[0]} and the analyst's in {languages[1]}: teach one language at a time")
+    start = Path(args.start_from) if args.start_from.endswith(".gguf") else getattr(tuned_namer(workspace, args.start_from), "path", None)
+    out = args.out or next_namer_path(workspace)
+    adapter = tune_namer(sources, out, languages[0], settings, start_from=start,
+                         on_progress=lambda done, total: print(f"\rtrained on {done} of {total} examples", end="", file=sys.stderr, flush=True))
+    print(file=sys.stderr)
+    return {"out": str(adapter.path), **adapter.record}
+
+
 def command_refit_judge(args: argparse.Namespace) -> dict:
     """Agreement with the analyst before (the shipped judge) and after (on the same verdicts) the refit."""
     with _open_store(args) as store:
@@ -428,6 +496,7 @@ COMMANDS = {
     "train-judge": command_train_judge,
     "refit-judge": command_refit_judge,
     "fine-tune-judge": command_fine_tune_judge,
+    "fine-tune-namer": command_fine_tune_namer,
     "export": command_export,
     "goodness": command_goodness,
     "evaluate": command_evaluate,

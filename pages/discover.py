@@ -12,6 +12,9 @@ from dialin_core.embedding.adapted import adapted_embedders, language_warning_fo
 from dialin_core.embedding.models import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, MULTILINGUAL_EMBEDDER, SERVED_PREFIX, default_embedder
 from dialin_core.judging.feedback import workspace_judges
 from dialin_core.judging.llm_tuning import SHIPPED, offered_judges
+from dialin_core.naming.llm_tuning import SHIPPED as NAMER_SHIPPED
+from dialin_core.naming.llm_tuning import describe as describe_namer
+from dialin_core.naming.llm_tuning import offered_namers
 from dialin_core.methods import jobs
 from dialin_core.methods.progress import iterations_frame, kept_clusters, run_progress
 from dialin_core.methods.registry import discovery_method, method_names
@@ -77,6 +80,13 @@ def _config_form(method: str, language: str | None) -> RunConfig | None:
                         format_func=lambda n: {"none": "untuned", SHIPPED: "tuned, shipped (BANKING77 train)"}.get(n, tuned.get(n, n)),
                         help="The LoRA adapter the local model judges with: untuned, the one shipped, or one taught your verdicts "
                              "on the Judge page (llm-judge-N).")
+                    namers = {name: describe_namer(adapter) for name, adapter in offered_namers(workspace()).items()}
+                    choices = ["none", *namers]
+                    fields["llm_namer"] = st.selectbox(
+                        "LLM namer (local)", choices, index=choices.index(defaults.llm_namer) if defaults.llm_namer in choices else 0,
+                        format_func=lambda n: {"none": "untuned", NAMER_SHIPPED: "tuned, shipped (BANKING77 train)"}.get(n, namers.get(n, n)),
+                        help="The LoRA adapter the local model names clusters with: untuned (with the prompt's examples), the one "
+                             "shipped (English names), or one taught your names on the Namer page (llm-namer-N).")
         with right:
             if loop:
                 fields["max_iterations"] = int(st.number_input("Max iterations", 1, 20, defaults.max_iterations))

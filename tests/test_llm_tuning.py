@@ -190,6 +190,7 @@ def test_a_run_judges_with_the_workspace_adapter_and_its_calibration(trained, ba
         ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
         tools = build_tools(store, replace(RunConfig(), llm_judge="llm-judge-1"))
         assert "+llm-judge-1-" in tools.judge.llm_judge.llm.backend.model
+        assert tools.judge.llm_judge.llm.counts is tools.llm.counts  # the tuned judge's calls count against the run's budget
         assert tools.llm.backend.model == "qwen2.5-coder-0.5b-instruct-q4_k_m"  # names come from the untuned model
         assert (tools.judge.calibration.slope, tools.judge.calibration.centre) == (1.0, 0.0)
 

@@ -18,14 +18,10 @@ it cost and how it scored on examples held out of training, and the Platt calibr
 cascade uses to weigh its vote (`judging.cascade`).
 """
 
-import json
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from importlib import resources
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -39,31 +35,23 @@ from dialin_core.embedding.adapted import embedder_for
 from dialin_core.judging.feedback import AnalystLabel, analyst_labels, workspace_judges
 from dialin_core.judging.llm_judge import judge_messages
 from dialin_core.judging.training_sets import GOOD_PURITY, LabelledCluster, composed_clusters, loop_clusters
-from dialin_core.llm.lora import ChatExample, LoraSettings, train_lora
+from dialin_core.llm.adapters import (
+    Adapter, Source, adapters_in, next_adapter_path, read_adapter, resolve_adapter, train_adapter,
+)
+from dialin_core.llm.lora import ChatExample, LoraSettings, TrainedLora
 from dialin_core.llm.models import DEFAULT_LOCAL_MODEL
 
 PREFIX = "llm-judge-"
 SHIPPED = "shipped"  # the adapter that comes with the product, for the packaged model
 ANSWERS = ("Good", "Bad")
-HELD_OUT = 0.1  # of the examples, for the held-out AUC and the calibration (at most MAX_HELD_OUT)
-MAX_HELD_OUT = 120
-MIN_HELD_OUT = 20  # fewer held-out examples calibrate nothing: the adapter's probability is taken at face value
 MIN_EXAMPLES = 20
 TUNING_SECONDS_PER_EXAMPLE = 2.2  # measured on 2 cores (BENCHMARKS.md), for the estimate said before training starts
 ProgressListener = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
-class TunedJudge:
-    """One adapter as its record says."""
-
-    name: str
-    path: Path  # the .gguf adapter
-    record: dict[str, Any]
-
-    @property
-    def base(self) -> str:
-        return self.record["base"]
+class TunedJudge(Adapter):
+    """A judge's adapter: its record also holds the calibration fitted on the held-out examples."""
 
     @property
     def calibration(self) -> tuple[float, float]:
@@ -113,20 +101,6 @@ def _example(sentences: list[str], good: bool) -> ChatExample:
     return ChatExample(judge_messages(sentences), ANSWERS[0] if good else ANSWERS[1])
 
 
-@dataclass(frozen=True)
-class Source:
-    """A set of examples and what to say of it in the record."""
-
-    kind: str  # "labelled" or "analyst"
-    source: str  # a data set or the workspace, in words
-    examples: list[ChatExample]
-    detail: dict[str, Any]
-
-    def summary(self) -> dict[str, Any]:
-        good = sum(e.answer == ANSWERS[0] for e in self.examples)
-        return {"kind": self.kind, "source": self.source, "examples": len(self.examples), "good": good, **self.detail}
-
-
 def tune_judge(sources: Sequence[Source], out: Path, settings: LoraSettings = LoraSettings(), model: str = DEFAULT_LOCAL_MODEL,
                start_from: Path | None = None, on_progress: ProgressListener | None = None) -> TunedJudge:
     """Train an adapter on the sources' examples (less a held-out share), score and calibrate it on the held-out
@@ -134,33 +108,18 @@ def tune_judge(sources: Sequence[Source], out: Path, settings: LoraSettings = Lo
     examples = [e for s in sources for e in s.examples]
     if len(examples) < MIN_EXAMPLES:
         raise ValueError(f"{len(examples)} labelled clusters are too few to teach the LLM judge: at least {MIN_EXAMPLES} are needed")
-    rng = np.random.default_rng(settings.seed)
-    order = rng.permutation(len(examples))
-    n_held = min(MAX_HELD_OUT, int(len(examples) * HELD_OUT))
-    n_held = n_held if n_held >= MIN_HELD_OUT else 0
-    held, taught = [examples[i] for i in order[:n_held]], [examples[i] for i in order[n_held:]]
-    total = len(taught) + len(held)
-    trained = train_lora(taught, settings, model, (lambda done, _: on_progress(done, total)) if on_progress else None, start_from)
-    held_out, calibration = None, None
-    if held:
-        probabilities = []
-        for done, example in enumerate(held, len(taught) + 1):
-            probabilities.append(float(trained.first_token_probabilities(example.messages, ANSWERS)[0]))
-            if on_progress:
-                on_progress(done, total)
-        good = np.array([e.answer == ANSWERS[0] for e in held])
-        held_out, calibration = _held_out_scores(good, np.array(probabilities))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    trained.write_gguf(out)
-    record = {
-        "name": out.stem, "base": model, "sources": [s.summary() for s in sources],
-        "start_from": start_from.stem if start_from is not None else None,
-        "taught": len(taught), "held_out": held_out, "calibration": calibration, **trained.summary(),
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "libraries": {p: version(p) for p in ("peft", "transformers", "torch", "gguf")},
-    }
-    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return TunedJudge(out.stem, out, record)
+    counted = [Source(s.kind, s.source, s.examples, {"good": sum(e.answer == ANSWERS[0] for e in s.examples), **s.detail}) for s in sources]
+    adapter = train_adapter(counted, out, _score_judge, settings, model, start_from, on_progress)
+    return TunedJudge(adapter.name, adapter.path, adapter.record)
+
+
+def _score_judge(trained: TrainedLora, held: list[ChatExample], step: Callable[[], None]) -> dict:
+    probabilities = []
+    for example in held:
+        probabilities.append(float(trained.first_token_probabilities(example.messages, ANSWERS)[0]))
+        step()
+    held_out, calibration = _held_out_scores(np.array([e.answer == ANSWERS[0] for e in held]), np.array(probabilities))
+    return {"held_out": held_out, "calibration": calibration}
 
 
 def _held_out_scores(good: np.ndarray, probability: np.ndarray) -> tuple[dict[str, Any], dict[str, float] | None]:
@@ -197,18 +156,16 @@ def shipped_path(model: str = DEFAULT_LOCAL_MODEL) -> Path:
 
 
 def read_judge(path: Path) -> TunedJudge:
-    record_path = Path(path).with_suffix(".json")
-    if not Path(path).is_file() or not record_path.is_file():
-        raise ValueError(f"no tuned LLM judge at {path} (an adapter .gguf and its .json record)")
-    return TunedJudge(Path(path).stem, Path(path), json.loads(record_path.read_text(encoding="utf-8")))
+    try:
+        adapter = read_adapter(path)
+    except ValueError:
+        raise ValueError(f"no tuned LLM judge at {path} (an adapter .gguf and its .json record)") from None
+    return TunedJudge(adapter.name, adapter.path, adapter.record)
 
 
 def workspace_tuned_judges(workspace: Path | str) -> list[TunedJudge]:
     """The workspace's tuned LLM judges, newest first."""
-    folder = workspace_judges(Path(workspace))
-    found = [read_judge(p) for p in folder.glob(f"{PREFIX}*.gguf") if _number(p.name) is not None and p.with_suffix(".json").is_file()] \
-        if folder.is_dir() else []
-    return sorted(found, key=lambda j: _number(j.path.name), reverse=True)
+    return [TunedJudge(a.name, a.path, a.record) for a in adapters_in(workspace_judges(Path(workspace)), PREFIX)]
 
 
 def offered_judges(workspace: Path | str) -> dict[str, TunedJudge]:
@@ -220,28 +177,10 @@ def offered_judges(workspace: Path | str) -> dict[str, TunedJudge]:
 
 def tuned_judge(workspace: Path | str | None, name: str, model: str = DEFAULT_LOCAL_MODEL) -> TunedJudge | None:
     """The adapter a run's `llm_judge` names: None for "none", the shipped one, or one of the workspace's."""
-    if name == "none":
-        return None
-    if name == SHIPPED:
-        path = shipped_path(model)
-        if not path.is_file():
-            raise ValueError(f"no tuned LLM judge is shipped for the local model '{model}': use --llm-judge none or tune one")
-        return read_judge(path)
-    if workspace is None or re.fullmatch(rf"{PREFIX}\d+", name) is None:
-        raise ValueError(f"unknown tuned LLM judge '{name}': use {SHIPPED}, none, or the name of one tuned for the workspace ({PREFIX}N)")
-    path = workspace_judges(Path(workspace)) / f"{name}.gguf"
-    if not path.is_file():
-        raise ValueError(f"no tuned LLM judge '{name}' beside workspace {workspace} (looked in {path.parent})")
-    return read_judge(path)
+    found = resolve_adapter(name, what="LLM judge", prefix=PREFIX, shipped=shipped_path(model),
+                            folder=workspace_judges(Path(workspace)) if workspace is not None else None)
+    return TunedJudge(found.name, found.path, found.record) if found is not None else None
 
 
 def next_judge_path(workspace: Path | str) -> Path:
-    folder = workspace_judges(Path(workspace))
-    numbers = [_number(p.name) for p in folder.glob(f"{PREFIX}*")] if folder.is_dir() else []
-    return folder / f"{PREFIX}{max([n for n in numbers if n is not None], default=0) + 1}.gguf"
-
-
-def _number(file_name: str) -> int | None:
-    """N of a workspace adapter's files (llm-judge-N.gguf, .json, .gguf.partial); None for any other file."""
-    found = re.match(rf"{PREFIX}(\d+)\.", file_name)
-    return int(found.group(1)) if found else None
+    return next_adapter_path(workspace_judges(Path(workspace)), PREFIX)

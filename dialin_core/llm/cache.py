@@ -19,12 +19,15 @@ class CallCounts:
 
 
 class CachedLLM:
-    """Answers a request from the workspace when the same backend, model and request were seen."""
+    """Answers a request from the workspace when the same backend, model and request were seen.
 
-    def __init__(self, backend: LLMBackend, store: Store) -> None:
+    `counts` may be shared: a run whose judge or namer is the local model with a tuned adapter (another
+    server, so another CachedLLM) spends one call budget, and every call must count against it."""
+
+    def __init__(self, backend: LLMBackend, store: Store, counts: CallCounts | None = None) -> None:
         self.backend = backend
         self.store = store
-        self.counts = CallCounts()
+        self.counts = counts if counts is not None else CallCounts()
 
     def chat(self, request: ChatRequest) -> ChatResponse:
         key = request.content_hash()

@@ -64,6 +64,9 @@ class ChatExample:
 
     messages: Messages
     answer: str
+    # the answer ends the model's turn: the end-of-turn token is taught too. A judge is read off its first token;
+    # a namer generates, and must learn where its name stops.
+    ends_turn: bool = False
 
 
 @dataclass
@@ -90,6 +93,17 @@ class TrainedLora:
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
             logits = self.model(input_ids=torch.tensor([ids]), logits_to_keep=1).logits[0, -1].float()
         return torch.softmax(logits[firsts], dim=-1).numpy()
+
+    def answer_loss(self, example: ChatExample, adapted: bool = True) -> float:
+        """The mean cross-entropy of the example's answer tokens, with the adapters or (adapted=False) without."""
+        import torch
+        from contextlib import nullcontext
+
+        prompt, answer = _example_ids(self.tokenizer, example)
+        self.model.eval()
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16), (nullcontext() if adapted else self.model.disable_adapter()):
+            logits = self.model(input_ids=torch.tensor([prompt + answer]), logits_to_keep=len(answer) + 1).logits[0, :-1].float()
+        return float(torch.nn.functional.cross_entropy(logits, torch.tensor(answer)))
 
     def write_gguf(self, path: Path) -> Path:
         """The adapters in llama.cpp's LoRA format, float16 (`path` is written whole or not at all)."""
@@ -251,7 +265,20 @@ def _example_ids(tokenizer: Any, example: ChatExample) -> tuple[list[int], list[
     answer = tokenizer.encode(example.answer, add_special_tokens=False)
     if not answer:
         raise ValueError("an example's answer is empty")
+    if example.ends_turn:
+        answer.append(_end_of_turn(tokenizer))
     return _prompt_ids(tokenizer, example.messages), answer
+
+
+def _end_of_turn(tokenizer: Any) -> int:
+    """The token the chat template closes an assistant turn with (`<|im_end|>` for Qwen): read off the template
+    itself, what follows an answer of one word."""
+    turns = [{"role": "user", "content": "hi"}]
+    prompt = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+    closed = tokenizer.apply_chat_template([*turns, {"role": "assistant", "content": "ok"}], tokenize=False)
+    if not closed.startswith(prompt + "ok"):
+        raise ValueError("the model's chat template does not close an answer after its text: an end of turn cannot be taught")
+    return tokenizer.encode(closed[len(prompt) + 2:], add_special_tokens=False)[0]
 
 
 def _mean_head(losses: list[float], n: int = 10) -> float | None:

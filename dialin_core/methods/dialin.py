@@ -29,6 +29,7 @@ from dialin_core.judging.cascade import CascadeJudge, ClusterJudge, CohesionJudg
 from dialin_core.judging.cohesion import load_cohesion_model
 from dialin_core.judging.llm_judge import LLMJudge
 from dialin_core.judging.llm_tuning import SHIPPED, TunedJudge, tuned_judge
+from dialin_core.llm.adapters import Adapter
 from dialin_core.llm.backends import open_backend
 from dialin_core.llm.base import LLMBackend
 from dialin_core.llm.cache import CachedLLM
@@ -50,6 +51,7 @@ from dialin_core.methods.refine import StandingCluster, standing_clusters
 from dialin_core.methods.registry import RunHooks
 from dialin_core.methods.role_split import check_splittable, derived_roles, has_speaker_roles, names_by_utterance, role_counts
 from dialin_core.naming.keywords import keyword_names
+from dialin_core.naming.llm_tuning import tuned_namer
 from dialin_core.naming.merge import propose_merges
 from dialin_core.naming.names import LLMNamer, base_name, name_as_text, scheme_for
 
@@ -80,6 +82,10 @@ class Tools:
     # cohesion judge was trained on. Fine-tuning pulls taught clusters tight, and the base's judge reading the
     # adapted vectors calls loose clusters good (measured in bench/analyst_loop.py); the loop clusters the adapted ones.
     judge_embedder: Embedder | None = None
+    # The local LLM with a tuned namer adapter, and the language of the names it was taught: it names that
+    # language's clusters with the zero-shot prompt; other languages' clusters are named by `llm` as it is.
+    namer_llm: CachedLLM | None = None
+    namer_language: str | None = None
 
 
 def build_tools(store: Store, config: RunConfig, embedder: Embedder | None = None, backend: LLMBackend | None = None,
@@ -97,11 +103,14 @@ def build_tools(store: Store, config: RunConfig, embedder: Embedder | None = Non
         judge_llm, calibration = llm, calibration_for(llm.backend.model)
         tuned = None if backend is not None else judge_adapter(store, config)  # an injected back end judges as it is
         if tuned is not None:
-            judge_llm = CachedLLM(LocalBackend(config.llm_model or DEFAULT_LOCAL_MODEL, adapter=tuned.path), store)
+            judge_llm = CachedLLM(LocalBackend(config.llm_model or DEFAULT_LOCAL_MODEL, adapter=tuned.path), store, counts=llm.counts)
             calibration = LLMCalibration(*tuned.calibration)
         judge = (LLMOnlyJudge(LLMJudge(judge_llm), calibration) if config.judge == "llm"
                  else CascadeJudge(cohesion, LLMJudge(judge_llm), calibration))
-    return Tools(embedder, judge, llm, judge_embedder)
+    namer = None if backend is not None else namer_adapter(store, config)  # an injected back end names as it is
+    namer_llm = CachedLLM(LocalBackend(config.llm_model or DEFAULT_LOCAL_MODEL, adapter=namer.path), store, counts=llm.counts) \
+        if namer is not None else None
+    return Tools(embedder, judge, llm, judge_embedder, namer_llm, namer.language if namer is not None else None)
 
 
 def judge_adapter(store: Store, config: RunConfig) -> TunedJudge | None:
@@ -111,6 +120,15 @@ def judge_adapter(store: Store, config: RunConfig) -> TunedJudge | None:
     if config.llm_judge == SHIPPED and config.llm_model not in (None, DEFAULT_LOCAL_MODEL):
         return None
     return tuned_judge(None if store.path == ":memory:" else store.path, config.llm_judge)
+
+
+def namer_adapter(store: Store, config: RunConfig) -> Adapter | None:
+    """The tuned adapter the run's LLM names with: the shipped one applies to the packaged model only."""
+    if config.llm != "local":
+        return None
+    if config.llm_namer == SHIPPED and config.llm_model not in (None, DEFAULT_LOCAL_MODEL):
+        return None
+    return tuned_namer(None if store.path == ":memory:" else store.path, config.llm_namer)
 
 
 def role_partitions(roles: pd.Series, separate: bool) -> dict[str, np.ndarray]:
@@ -200,7 +218,8 @@ def create_dialin_run(store: Store, dataset_id: int, config: RunConfig) -> int:
         raise ValueError(f"a {config.method} run is not a Dial-In run")
     _utterances(store, dataset_id, config)
     check_embedder(store, config.embedder)
-    judge_adapter(store, config)  # a tuned LLM judge the workspace does not hold is refused before the run is stored
+    judge_adapter(store, config)  # a tuned LLM judge or namer the workspace does not hold is refused before the run is stored
+    namer_adapter(store, config)
     return store.create_run(dataset_id, config.method, config.as_dict())
 
 
@@ -452,7 +471,9 @@ def _name_clusters(
     after that. Clusters that came named from a reviewed run keep their names."""
     fallback = keyword_names(texts, labels.tolist(), language=language)
     position = {int(u): i for i, u in enumerate(utterances["utterance_id"])}
-    namer = LLMNamer(tools.llm, scheme=scheme_for(language)) if tools.llm else None
+    scheme = scheme_for(language)
+    tuned = tools.namer_llm is not None and tools.namer_language == scheme.language
+    namer = LLMNamer(tools.namer_llm, few_shot=False, scheme=scheme) if tuned else LLMNamer(tools.llm, scheme=scheme) if tools.llm else None
     names: dict[int, str] = {NOISE: OUTLIER_NAME}
     taken: set[str] = set(clusters["name"].dropna())
     to_name = int(((clusters["cluster_id"] != NOISE) & clusters["name"].isna()).sum()) if namer else 0
@@ -553,6 +574,7 @@ def _details(
         "judge": config.judge,
         "llm": config.llm,
         "llm_model": getattr(tools.llm.backend, "model", None) if tools.llm else None,
+        "llm_namer_model": tools.namer_llm.backend.model if tools.namer_llm else None,
         "llm_prompts_pii_masked": bool(getattr(tools.llm.backend, "masks_pii", False)) if tools.llm else None,
         # A served embedder's texts leave the machine too; None for an embedder that runs here.
         "embedder_texts_pii_masked": getattr(tools.embedder, "masks_pii", None),

@@ -22,6 +22,7 @@ from dialin_core.config import RunConfig
 from dialin_core.data.store import LIVE_STATUSES, RESUMABLE_STATUSES, Store
 from dialin_core.embedding.adapted import PARTIAL, embedders_folder, next_name, teachable_pairs
 from dialin_core.judging.llm_tuning import next_judge_path
+from dialin_core.naming.llm_tuning import next_namer_path
 from dialin_core.methods.dialin import Tools, create_refined_run, create_role_split_run
 from dialin_core.methods.registry import RunHooks, discovery_method
 from dialin_core.methods.worker import JobFailed, complete_run, do_in_worker, work_in_worker
@@ -35,16 +36,11 @@ _threads: dict[tuple[str, int], threading.Thread] = {}
 _guard = threading.Lock()
 
 
-@dataclass
-class Training:
-    """An embedder being taught in this process: the page polls it; the thread updates it."""
+@dataclass(kw_only=True)
+class WorkerJob:
+    """A job the worker does for a page, which polls this record; the serving thread fills it in."""
 
-    name: str
-    run_id: int
-    pairs: int
-    steps_done: int = 0
-    steps: int = 0
-    result: Any = None  # the AdaptedEmbedder, once taught
+    result: Any = None  # what the job returned
     error: str | None = None
     thread: threading.Thread | None = None
 
@@ -53,12 +49,23 @@ class Training:
         return self.thread is not None and self.thread.is_alive()
 
 
+@dataclass
+class Training(WorkerJob):
+    """An embedder being taught from a reviewed run; its result is the AdaptedEmbedder."""
+
+    name: str
+    run_id: int
+    pairs: int
+    steps_done: int = 0
+    steps: int = 0
+
+
 _trainings: dict[str, Training] = {}  # workspace -> its latest training
 
 
 @dataclass
-class LLMJudging:
-    """The LLM asked about the analyst's labelled clusters, in the worker: the Judge page polls this record."""
+class LLMJudging(WorkerJob):
+    """The LLM asked about the analyst's labelled clusters; its result is agreement_of's figures and the model's name."""
 
     embedder: str
     llm: str
@@ -66,36 +73,24 @@ class LLMJudging:
     llm_judge: str = "none"  # the tuned adapter it judged with (dialin_core.judging.llm_tuning), "none" untuned
     done: int = 0
     total: int = 0
-    result: dict[str, Any] | None = None  # agreement_of's figures and the model's name
-    error: str | None = None
-    thread: threading.Thread | None = None
-
-    @property
-    def working(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
 
 
 _judgings: dict[str, LLMJudging] = {}  # workspace -> its latest LLM judging
 
 
 @dataclass
-class LLMTuning:
-    """The local LLM being taught to judge from the analyst's verdicts, in the worker: the Judge page polls it."""
+class LLMTuning(WorkerJob):
+    """The local LLM being taught to judge (the analyst's verdicts) or to name (the analyst's names); its result
+    is the tuned adapter's record."""
 
-    name: str  # the workspace's next llm-judge-N, which it will be kept as
-    embedder: str
+    name: str  # the workspace's next llm-judge-N or llm-namer-N, which it will be kept as
+    task: str = "judge"  # or "namer"
+    embedder: str | None = None  # whose runs' verdicts a judge learns
     done: int = 0  # examples trained on (then held-out ones scored)
     total: int = 0
-    result: dict[str, Any] | None = None  # the tuned judge's record
-    error: str | None = None
-    thread: threading.Thread | None = None
-
-    @property
-    def working(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
 
 
-_tunings: dict[str, LLMTuning] = {}  # workspace -> its latest LLM tuning
+_tunings: dict[tuple[str, str], LLMTuning] = {}  # (workspace, task) -> its latest LLM tuning
 
 
 class RunBusy(ValueError):
@@ -221,9 +216,11 @@ def _refuse_if_busy(workspace: str | Path) -> None:
     if taught is not None and taught.working:
         raise RunBusy(f"the embedder {taught.name} is being taught ({taught.steps_done} of {taught.steps or '?'} steps): "
                       "wait for it to finish")
-    tuning = llm_tuning(workspace)
-    if tuning is not None and tuning.working:
-        raise RunBusy(f"the LLM judge {tuning.name} is being taught ({tuning.done} of {tuning.total or '?'} examples): wait for it to finish")
+    for task in ("judge", "namer"):
+        tuning = llm_tuning(workspace, task)
+        if tuning is not None and tuning.working:
+            raise RunBusy(f"the LLM {task} {tuning.name} is being taught ({tuning.done} of {tuning.total or '?'} examples): "
+                          "wait for it to finish")
 
 
 def training(workspace: str | Path) -> Training | None:
@@ -279,29 +276,39 @@ def start_llm_judging(workspace: str | Path, embedder: str, llm: str = "local", 
     return record
 
 
-def llm_tuning(workspace: str | Path) -> LLMTuning | None:
-    """The latest LLM judge tuning this process started for the workspace, working or ended."""
-    return _tunings.get(str(Path(workspace).resolve()))
+def llm_tuning(workspace: str | Path, task: str = "judge") -> LLMTuning | None:
+    """The latest tuning of the LLM judge (or namer) this process started for the workspace, working or ended."""
+    return _tunings.get((str(Path(workspace).resolve()), task))
 
 
 def start_llm_tuning(workspace: str | Path, embedder: str) -> LLMTuning:
     """Teach the local LLM judge the analyst's verdicts on `embedder`'s runs, continuing the shipped adapter, in the
     worker (dialin_core.judging.llm_tuning.tune_workspace_judge); the returned record fills in as it trains."""
+    return _start_tuning(workspace, LLMTuning(name=next_judge_path(workspace).stem, embedder=embedder),
+                         "dialin_core.judging.llm_tuning:tune_workspace_judge", (embedder,))
+
+
+def start_namer_tuning(workspace: str | Path) -> LLMTuning:
+    """Teach the local LLM namer the names the analyst gave, continuing the shipped adapter, in the worker
+    (dialin_core.naming.llm_tuning.tune_workspace_namer); the returned record fills in as it trains."""
+    return _start_tuning(workspace, LLMTuning(name=next_namer_path(workspace).stem, task="namer"),
+                         "dialin_core.naming.llm_tuning:tune_workspace_namer", ())
+
+
+def _start_tuning(workspace: str | Path, record: LLMTuning, function: str, args: tuple) -> LLMTuning:
     with _guard:
         _refuse_if_busy(workspace)
-        record = LLMTuning(name=next_judge_path(workspace).stem, embedder=embedder)
 
         def progress(done: int, total: int) -> None:
             record.done, record.total = done, total
 
-        record.thread = _job_thread(record, f"dialin-tune-{record.name}", workspace, "dialin_core.judging.llm_tuning:tune_workspace_judge",
-                                    (embedder,), progress)
-        _tunings[str(Path(workspace).resolve())] = record
+        record.thread = _job_thread(record, f"dialin-tune-{record.name}", workspace, function, args, progress)
+        _tunings[(str(Path(workspace).resolve()), record.task)] = record
         record.thread.start()
     return record
 
 
-def _job_thread(record: "Training | LLMJudging | LLMTuning", name: str, workspace: str | Path, function: str, args: tuple,
+def _job_thread(record: WorkerJob, name: str, workspace: str | Path, function: str, args: tuple,
                 progress: Callable[[int, int], None], keywords: dict[str, Any] | None = None) -> threading.Thread:
     """A thread (not started) that has the worker do `function` for `record`: the result goes to `record.result`,
     a failure to `record.error`, for the page that polls it."""
