@@ -64,7 +64,7 @@ def bertopic_rows(texts: list[str], vectors: np.ndarray, seed: int = 0) -> list[
     fitted = time.perf_counter() - started
     reduced = model.reduce_outliers(texts, topics, strategy="embeddings", embeddings=vectors)
     # its default topic labels: the topic's three leading c-TF-IDF words, which its users read as the topic's name
-    words = dict(zip(sorted(model.get_topics()), model.generate_topic_labels(nr_words=3, topic_prefix=False, separator=" ")))
+    words = {int(t): " ".join(w for w, _ in model.get_topic(t)[:3]) for t in model.get_topics()}
     return [
         PeerRow("BERTopic, defaults", np.asarray(topics), fitted, words),
         PeerRow("BERTopic, defaults + reduce_outliers", np.asarray(reduced), time.perf_counter() - started, words),
