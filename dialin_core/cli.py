@@ -62,6 +62,34 @@ def _add_input_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_tuning_options(parser: argparse.ArgumentParser, shipped: str, kept_as: str) -> None:
+    """The options fine-tune-judge and fine-tune-namer share: the labelled file's columns, the adapter training
+    continues, LoRA's settings, and where the adapter is kept (`kept_as`: the workspace's next judges/llm-judge-N)."""
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--start-from", default=shipped, help=f"the adapter training continues: {shipped} (default), none, "
+                                                              f"a workspace's {kept_as.split('/')[1]}, or a .gguf adapter")
+    parser.add_argument("--epochs", type=int, default=LoraSettings.epochs)
+    parser.add_argument("--learning-rate", type=float, default=LoraSettings.learning_rate)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="the adapter's .gguf (its record goes beside it as .json); "
+                                                 f"default: the workspace's next {kept_as}.gguf")
+    parser.add_argument("--workspace", type=Path, default=None)
+
+
+def _labelled_utterances(args: argparse.Namespace) -> list:
+    """The unique utterances of --labelled that carry a label; a clear error when none does."""
+    utterances = [u for u in deduplicate(read_transcripts(args.labelled, ColumnMapping(text=args.text_column, label=args.label_column)))
+                  if u.gold_label]
+    if not utterances:
+        raise IngestError(args.labelled, f"no utterance has a label in column '{args.label_column}'")
+    return utterances
+
+
+def _print_training_progress(done: int, total: int) -> None:
+    print(f"\rtrained on {done} of {total} examples", end="", file=sys.stderr, flush=True)
+
+
 def _mapping(args: argparse.Namespace) -> ColumnMapping:
     return ColumnMapping(
         text=args.text_column,
@@ -176,38 +204,20 @@ def build_parser() -> argparse.ArgumentParser:
                                 "analyst's verdicts in a workspace, or both; prints the tuned judge's record")
     tune.add_argument("--labelled", type=Path, help="labelled utterances (CSV with a label column, or labelled dialogues): "
                                                     "clusters built from them are the examples")
-    tune.add_argument("--text-column", default="text")
-    tune.add_argument("--label-column", default="label")
     tune.add_argument("--examples", type=int, default=1200, help="clusters built from --labelled, half good (default: 1200)")
     tune.add_argument("--analyst", action="store_true", help="the analyst's verdicts in --workspace on --embedder's runs are examples too")
     tune.add_argument("--embedder", default=DEFAULT_EMBEDDER, help="embeds --labelled to build its clusters; whose runs --analyst reads")
-    tune.add_argument("--start-from", default=SHIPPED,
-                      help=f"the adapter training continues: {SHIPPED} (default), none, a workspace's llm-judge-N, or a .gguf adapter")
-    tune.add_argument("--epochs", type=int, default=LoraSettings.epochs)
-    tune.add_argument("--learning-rate", type=float, default=LoraSettings.learning_rate)
-    tune.add_argument("--seed", type=int, default=0)
-    tune.add_argument("--out", type=Path, help="the adapter's .gguf (its record goes beside it as .json); "
-                                              "default: the workspace's next judges/llm-judge-N.gguf")
-    tune.add_argument("--workspace", type=Path, default=None)
+    _add_tuning_options(tune, SHIPPED, "judges/llm-judge-N")
 
     namer = commands.add_parser(
         "fine-tune-namer", help="teach the local LLM to name intents (LoRA, on CPU): from labelled utterances, from the names "
                                 "the analyst gave in a workspace, or both; prints the tuned namer's record")
     namer.add_argument("--labelled", type=Path, help="labelled utterances (CSV with a label column, or labelled dialogues): clusters "
                                                      "built from them are the examples, named for their intent")
-    namer.add_argument("--text-column", default="text")
-    namer.add_argument("--label-column", default="label")
     namer.add_argument("--examples", type=int, default=480, help="clusters built from --labelled, spread over the intents (default: 480)")
     namer.add_argument("--analyst", action="store_true", help="the names the analyst gave in --workspace are examples too")
     namer.add_argument("--embedder", default=DEFAULT_EMBEDDER, help="embeds --labelled to build its clusters")
-    namer.add_argument("--start-from", default=NAMER_SHIPPED,
-                       help=f"the adapter training continues: {NAMER_SHIPPED} (default), none, a workspace's llm-namer-N, or a .gguf adapter")
-    namer.add_argument("--epochs", type=int, default=LoraSettings.epochs)
-    namer.add_argument("--learning-rate", type=float, default=LoraSettings.learning_rate)
-    namer.add_argument("--seed", type=int, default=0)
-    namer.add_argument("--out", type=Path, help="the adapter's .gguf (its record goes beside it as .json); "
-                                               "default: the workspace's next namers/llm-namer-N.gguf")
-    namer.add_argument("--workspace", type=Path, default=None)
+    _add_tuning_options(namer, NAMER_SHIPPED, "namers/llm-namer-N")
 
     export = commands.add_parser("export", help="write a finished run's curated data set, fine-tuning sets and data card")
     export.add_argument("run_id", type=int)
@@ -386,10 +396,7 @@ def command_fine_tune_judge(args: argparse.Namespace) -> dict:
     embedder = load_embedder(args.embedder) if args.labelled is not None else None
     sources = []
     if args.labelled is not None:
-        utterances = [u for u in deduplicate(read_transcripts(args.labelled, ColumnMapping(text=args.text_column, label=args.label_column)))
-                      if u.gold_label]
-        if not utterances:
-            raise IngestError(args.labelled, f"no utterance has a label in column '{args.label_column}'")
+        utterances = _labelled_utterances(args)
         texts = [u.text for u in utterances]
         examples, kinds = labelled_examples(texts, embed_texts(texts, embedder), [u.gold_label for u in utterances], args.examples, args.seed)
         sources.append(Source("labelled", args.labelled.name, examples, {"kinds": dict(kinds), "embedder": args.embedder,
@@ -405,7 +412,7 @@ def command_fine_tune_judge(args: argparse.Namespace) -> dict:
     start = Path(args.start_from) if args.start_from.endswith(".gguf") else getattr(tuned_judge(workspace, args.start_from), "path", None)
     out = args.out or next_judge_path(workspace)
     judge = tune_judge(sources, out, settings, start_from=start,
-                       on_progress=lambda done, total: print(f"\rtrained on {done} of {total} examples", end="", file=sys.stderr, flush=True))
+                       on_progress=_print_training_progress)
     print(file=sys.stderr)
     return {"out": str(judge.path), **judge.record}
 
@@ -417,10 +424,7 @@ def command_fine_tune_namer(args: argparse.Namespace) -> dict:
     settings = LoraSettings(epochs=args.epochs, learning_rate=args.learning_rate, seed=args.seed)
     sources, languages = [], []
     if args.labelled is not None:
-        utterances = [u for u in deduplicate(read_transcripts(args.labelled, ColumnMapping(text=args.text_column, label=args.label_column)))
-                      if u.gold_label]
-        if not utterances:
-            raise IngestError(args.labelled, f"no utterance has a label in column '{args.label_column}'")
+        utterances = _labelled_utterances(args)
         texts, gold = [u.text for u in utterances], [u.gold_label for u in utterances]
         scheme = scheme_for(detect_language(texts))
         names = intent_names(open_backend("local", None), texts, gold, scheme, args.seed)
@@ -442,7 +446,7 @@ def command_fine_tune_namer(args: argparse.Namespace) -> dict:
     start = Path(args.start_from) if args.start_from.endswith(".gguf") else getattr(tuned_namer(workspace, args.start_from), "path", None)
     out = args.out or next_namer_path(workspace)
     adapter = tune_namer(sources, out, languages[0], settings, start_from=start,
-                         on_progress=lambda done, total: print(f"\rtrained on {done} of {total} examples", end="", file=sys.stderr, flush=True))
+                         on_progress=_print_training_progress)
     print(file=sys.stderr)
     return {"out": str(adapter.path), **adapter.record}
 

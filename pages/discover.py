@@ -12,16 +12,23 @@ from dialin_core.embedding.adapted import adapted_embedders, language_warning_fo
 from dialin_core.embedding.models import DEFAULT_EMBEDDER, EMBEDDER_CHOICES, MULTILINGUAL_EMBEDDER, SERVED_PREFIX, default_embedder
 from dialin_core.judging.feedback import workspace_judges
 from dialin_core.judging.llm_tuning import SHIPPED, offered_judges
-from dialin_core.naming.llm_tuning import SHIPPED as NAMER_SHIPPED
-from dialin_core.naming.llm_tuning import describe as describe_namer
-from dialin_core.naming.llm_tuning import offered_namers
 from dialin_core.methods import jobs
 from dialin_core.methods.progress import iterations_frame, kept_clusters, run_progress
 from dialin_core.methods.registry import discovery_method, method_names
+from dialin_core.naming.llm_tuning import describe as describe_namer
+from dialin_core.naming.llm_tuning import offered_namers
 from studio.context import attempt, choose_run, literal, open_store, workspace
 
 POLL_SECONDS = 2.0
 LABELGEN_STEP_COLUMNS = ["kind", "n_items", "n_labels", "asked_llm", "n_new_intents", "llm_calls_total", "llm_tokens_total"]
+
+
+def _adapter_choice(label: str, tuned: dict[str, str], default: str, help: str) -> str:
+    """A tuned LoRA adapter of the local model (judge or namer) by name: "none" (untuned), "shipped", or the
+    workspace's, each shown as what it learnt."""
+    choices = ["none", *tuned]
+    return st.selectbox(label, choices, index=choices.index(default) if default in choices else 0, help=help,
+                        format_func=lambda n: {"none": "untuned", SHIPPED: "tuned, shipped (BANKING77 train)"}.get(n, tuned.get(n, n)))
 
 
 def _config_form(method: str, language: str | None) -> RunConfig | None:
@@ -73,20 +80,14 @@ def _config_form(method: str, language: str | None) -> RunConfig | None:
                     chosen = st.selectbox("Cohesion judge", [None, *refits], format_func=lambda p: p.stem if p else "shipped",
                                           help="Re-fitted on your verdicts on the Judge page.")
                     fields["cohesion_model"] = str(chosen) if chosen else None
-                    tuned = {name: judge.describe() for name, judge in offered_judges(workspace()).items()}
-                    choices = ["none", *tuned]
-                    fields["llm_judge"] = st.selectbox(
-                        "LLM judge (local)", choices, index=choices.index(defaults.llm_judge) if defaults.llm_judge in choices else 0,
-                        format_func=lambda n: {"none": "untuned", SHIPPED: "tuned, shipped (BANKING77 train)"}.get(n, tuned.get(n, n)),
-                        help="The LoRA adapter the local model judges with: untuned, the one shipped, or one taught your verdicts "
-                             "on the Judge page (llm-judge-N).")
-                    namers = {name: describe_namer(adapter) for name, adapter in offered_namers(workspace()).items()}
-                    choices = ["none", *namers]
-                    fields["llm_namer"] = st.selectbox(
-                        "LLM namer (local)", choices, index=choices.index(defaults.llm_namer) if defaults.llm_namer in choices else 0,
-                        format_func=lambda n: {"none": "untuned", NAMER_SHIPPED: "tuned, shipped (BANKING77 train)"}.get(n, namers.get(n, n)),
-                        help="The LoRA adapter the local model names clusters with: untuned (with the prompt's examples), the one "
-                             "shipped (English names), or one taught your names on the Namer page (llm-namer-N).")
+                    fields["llm_judge"] = _adapter_choice(
+                        "LLM judge (local)", {name: judge.describe() for name, judge in offered_judges(workspace()).items()},
+                        defaults.llm_judge, "The LoRA adapter the local model judges with: untuned, the one shipped, or one taught "
+                        "your verdicts on the Judge page (llm-judge-N).")
+                    fields["llm_namer"] = _adapter_choice(
+                        "LLM namer (local)", {name: describe_namer(a) for name, a in offered_namers(workspace()).items()},
+                        defaults.llm_namer, "The LoRA adapter the local model names clusters with: untuned (with the prompt's "
+                        "examples), the one shipped (English names), or one taught your names on the Namer page (llm-namer-N).")
         with right:
             if loop:
                 fields["max_iterations"] = int(st.number_input("Max iterations", 1, 20, defaults.max_iterations))

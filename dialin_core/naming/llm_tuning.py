@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from dialin_core.clustering.sampling import MAX_SAMPLE, convex_sample
-from dialin_core.data.language import detect_language
 from dialin_core.data.store import Store
 from dialin_core.judging.training_sets import loop_clusters
 from dialin_core.llm.adapters import (
@@ -232,8 +231,3 @@ def tune_workspace_namer(store: Store, on_progress: ProgressListener | None = No
         prior = None  # a namer taught in another language is no prior for this one
     return tune_namer([source], next_namer_path(store.path), detail["language"], settings,
                       start_from=prior.path if prior else None, on_progress=on_progress).record
-
-
-def language_of(texts: Sequence[str]) -> str:
-    """The scheme language ("en", "zh", "*") names of these texts are written in."""
-    return scheme_for(detect_language(list(texts))).language
