@@ -114,6 +114,8 @@ def tune_judge(sources: Sequence[Source], out: Path, settings: LoraSettings = Lo
 
 
 def _score_judge(trained: TrainedLora, held: list[ChatExample], step: Callable[[], None]) -> dict:
+    if not held:
+        return {"held_out": None, "calibration": None}
     probabilities = []
     for example in held:
         probabilities.append(float(trained.first_token_probabilities(example.messages, ANSWERS)[0]))

@@ -26,6 +26,7 @@ MAX_HELD_OUT = 120
 MIN_HELD_OUT = 20  # fewer held-out examples measure nothing: none are held out
 ProgressListener = Callable[[int, int], None]
 # Scores the trained adapter on the held-out examples, reporting progress per example: (scores, anything else to record)
+# Scores an adapter on the held-out examples (possibly none: then its keys say None, so every record has them).
 HeldOutScorer = Callable[[TrainedLora, list[ChatExample], Callable[[], None]], dict[str, Any]]
 
 
@@ -85,7 +86,7 @@ def train_adapter(sources: Sequence[Source], out: Path, score_held_out: HeldOutS
         if on_progress:
             on_progress(done, total)
 
-    scores = score_held_out(trained, held, step) if held else {}
+    scores = score_held_out(trained, held, step)
     out.parent.mkdir(parents=True, exist_ok=True)
     trained.write_gguf(out)
     record = {

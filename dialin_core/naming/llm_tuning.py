@@ -170,6 +170,8 @@ def tune_namer(sources: Sequence[Source], out: Path, language: str, settings: Lo
 
 
 def _score_namer(trained: TrainedLora, held: list[ChatExample], step: Callable[[], None]) -> dict[str, Any]:
+    if not held:
+        return {"held_out": None}
     tuned, untuned = [], []
     for example in held:
         tuned.append(trained.answer_loss(example))
