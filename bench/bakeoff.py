@@ -2,7 +2,7 @@
 test, on the SGD sample's customer turns and on SMP2019 (Chinese), in one run, every method on the same stored vectors.
 
 Usage: .venv/bin/python bench/bakeoff.py [--sets b77 sgd smp] [--sample N] [--seed S] [--dialin-llm-calls N] [--skip-llm] [--skip-labelgen]
-       [--llm-namer shipped|llm-namer-N.gguf]
+       [--llm-namer none|shipped|ADAPTER.gguf]
 
 Each data set is embedded with the embedder the defaults give it (MiniLM for English, multilingual-e5-small
 for Chinese: the language detected at ingest chooses), and every method of its rows reads those vectors.
@@ -21,8 +21,9 @@ only read to score.
 Names are scored against the gold intent names (dialin_core.evaluation.naming): the share of utterances in
 clusters whose name, embedded, lies nearest the gold name of the cluster's majority intent. BERTopic's names
 are its default topic labels (the three leading c-TF-IDF words); the baselines' are keyword names. With
---llm-namer a row more runs the Dial-In defaults with that tuned namer: the same partition as the defaults'
-row (its judge and seed are the same), named by the tuned adapter.
+--llm-namer a row more runs the Dial-In defaults with another namer (none: the untuned model with the prompt's
+examples; shipped; or an adapter file): the same partition as the defaults' row (its judge and seed are the
+same), named by the other namer.
 """
 
 import argparse
@@ -51,9 +52,6 @@ from dialin_core.embedding.embed import embed_texts  # noqa: E402
 from dialin_core.embedding.models import Embedder, default_embedder, load_embedder  # noqa: E402
 from dialin_core.evaluation.goodness import Goodness, run_goodness, score_goodness  # noqa: E402
 from dialin_core.evaluation.naming import NameScore, name_score  # noqa: E402
-from dialin_core.llm.adapters import read_adapter  # noqa: E402
-from dialin_core.llm.cache import CachedLLM  # noqa: E402
-from dialin_core.llm.local_backend import LocalBackend  # noqa: E402
 from dialin_core.methods.baselines import RunResult, run_discovery  # noqa: E402
 from dialin_core.methods.dialin import build_tools, run_dialin  # noqa: E402
 from dialin_core.methods.labelgen import run_labelgen  # noqa: E402
@@ -123,7 +121,7 @@ def main() -> None:
     parser.add_argument("--dialin-llm-calls", type=int, help="the Dial-In run's LLM budget (judging and naming; default: the back end's)")
     parser.add_argument("--skip-llm", action="store_true", help="only the methods that need no LLM")
     parser.add_argument("--skip-labelgen", action="store_true", help="no labelgen rows (about 20 minutes a data set)")
-    parser.add_argument("--llm-namer", help="a row more: the defaults named by this tuned namer (shipped, or an adapter .gguf)")
+    parser.add_argument("--llm-namer", help="a row more: the defaults named by this namer (none, shipped, or an adapter .gguf)")
     parser.add_argument("--sets", nargs="+", choices=SET_NAMES, default=list(SET_NAMES), help="data sets (default: all)")
     args = parser.parse_args()
 
@@ -165,13 +163,9 @@ def main() -> None:
             print(row(f"dialin, defaults (cascade judge, LLM names, {dialin.llm_call_budget} calls budget)", result.summary,
                       run_goodness(store, result.run_id), names_of(result, embedder, store)) + chinese_names(result), flush=True)
             if args.llm_namer:
-                tuned = replace(dialin, llm_namer=args.llm_namer if not args.llm_namer.endswith(".gguf") else dialin.llm_namer)
-                tools = build_tools(store, tuned, embedder)
-                if args.llm_namer.endswith(".gguf"):  # an adapter file outside a workspace, e.g. one being measured before it ships
-                    tools = replace(tools, namer_llm=CachedLLM(LocalBackend(adapter=Path(args.llm_namer)), store, counts=tools.llm.counts),
-                                    namer_language=read_adapter(Path(args.llm_namer)).language)
-                result = run_dialin(store, dataset_id, tuned, tools=tools)
-                print(row(f"dialin, defaults with the tuned namer {Path(args.llm_namer).stem}", result.summary,
+                other = replace(dialin, llm_namer=args.llm_namer)
+                result = run_dialin(store, dataset_id, other, tools=build_tools(store, other, embedder))
+                print(row(f"dialin, defaults named by the namer {Path(args.llm_namer).stem}", result.summary,
                           run_goodness(store, result.run_id), names_of(result, embedder, store)) + chinese_names(result), flush=True)
             if args.skip_labelgen:
                 continue

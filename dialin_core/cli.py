@@ -140,13 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the first iteration's k: best silhouette (default), or the Dial-In paper's good/bad ratio over --candidates k")
     dialin.add_argument("--no-remainder", action="store_true",
                         help="leave what the loop did not keep to the leftover step, instead of clustering it once more for review")
+    dialin.add_argument("--loop-sample", type=int, default=RunConfig.loop_sample,
+                        help="the most utterances of a role group the loop clusters; past it a sample of this many, spread across "
+                             "the dialogues, and the rest join the nearest intent or stay unassigned (default: %(default)s)")
     dialin.add_argument("--cohesion-model", help="a judge trained with train-judge (default: the one shipped for the embedder)")
     dialin.add_argument("--llm-judge", default=RunConfig.llm_judge,
                         help="the tuned adapter the local LLM judges with: shipped (tuned on BANKING77 train), none (untuned), "
-                             f"or a workspace's llm-judge-N (see fine-tune-judge); default: {RunConfig.llm_judge}")
+                             f"a workspace's llm-judge-N (see fine-tune-judge) or an adapter .gguf; default: {RunConfig.llm_judge}")
     dialin.add_argument("--llm-namer", default=RunConfig.llm_namer,
                         help="the tuned adapter the local LLM names with: shipped (tuned on BANKING77 train, English names), none "
-                             f"(untuned), or a workspace's llm-namer-N (see fine-tune-namer); default: {RunConfig.llm_namer}")
+                             f"(untuned), a workspace's llm-namer-N (see fine-tune-namer) or an adapter .gguf; default: {RunConfig.llm_namer}")
     dialin.add_argument("--max-llm-calls", type=int, help=f"judging and naming together (default: {DEFAULT_LLM_CALLS['local']} local, {DEFAULT_LLM_CALLS['openai']} openai)")
     dialin.add_argument("--max-iterations", type=int, default=RunConfig.max_iterations)
     dialin.add_argument("--candidates", type=int, default=RunConfig.n_candidates, help="candidate k per iteration")
@@ -278,6 +281,7 @@ def command_discover(args: argparse.Namespace) -> dict:
         loop_space=args.loop_space,
         loop_k_choice=args.k_choice,
         keep_remainder=not args.no_remainder,
+        loop_sample=args.loop_sample,
         max_llm_calls=args.max_llm_calls,
         max_iterations=args.max_iterations,
         n_candidates=args.candidates,

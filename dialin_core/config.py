@@ -40,6 +40,10 @@ class RunConfig:
     loop_dimensions: int = 5  # of the UMAP reduction
     loop_k_choice: str = "silhouette"  # the first iteration's k: best "silhouette", or the Dial-In paper's good/bad "ratio"
     keep_remainder: bool = True  # what the loop leaves is clustered once more, for review, not made outliers
+    # The most utterances of one role group the loop clusters; past it, a sample of this many spread across the
+    # dialogues, and the rest join the nearest intent (dialin_core.clustering.subsample). Ward's limit: its tree
+    # holds n^2/2 distances (1.6 GB at 20,000), and beyond it the loop would fall back to k-means.
+    loop_sample: int = 20_000
     llm: str = "local"  # none: no LLM at all (cohesion judge, keyword names)
     llm_model: str | None = None  # None: the back end's default (the packaged GGUF for local)
     cohesion_model: str | None = None  # None: the judge shipped for the embedder
@@ -49,7 +53,9 @@ class RunConfig:
     llm_judge: str = "shipped"
     # The LoRA adapter the local LLM names with (dialin_core.naming.llm_tuning): "shipped" (tuned on BANKING77 train,
     # for English names and the packaged model only), "none" (untuned, with the prompt's examples), or a workspace's llm-namer-N.
-    llm_namer: str = "none"
+    # Shipped by default: on the SGD turns, a domain it never saw, its names scored 0.23 against the untuned model's 0.10
+    # and keyword names' 0.19 (BENCHMARKS.md). Either setting also takes the path of an adapter file.
+    llm_namer: str = "shipped"
     max_iterations: int = 5
     n_candidates: int = 5
     max_llm_calls: int | None = None  # judging and naming together; None: DEFAULT_LLM_CALLS for the back end
@@ -99,6 +105,8 @@ class RunConfig:
             raise ValueError(f"unknown loop space '{self.loop_space}': choose one of {', '.join(LOOP_SPACES)}")
         if self.loop_k_choice not in K_CHOICES:
             raise ValueError(f"unknown k choice '{self.loop_k_choice}': choose one of {', '.join(K_CHOICES)}")
+        if self.loop_sample < 100:
+            raise ValueError(f"the loop's sample needs at least 100 utterances, got {self.loop_sample}")
         if self.loop_dimensions < 2:
             raise ValueError(f"the loop's UMAP reduction needs at least 2 dimensions, got {self.loop_dimensions}")
         if self.llm not in LLMS:
@@ -153,7 +161,8 @@ class RunConfig:
         clustered a UMAP reduction chose k by the good/bad ratio on the raw vectors: each resumes as it started.
         A setting no longer known is dropped.
         """
-        older = {"loop_clustering": "kmeans", "loop_space": "embedding", "loop_k_choice": "ratio", "keep_remainder": False, "llm_judge": "none"}
+        older = {"loop_clustering": "kmeans", "loop_space": "embedding", "loop_k_choice": "ratio", "keep_remainder": False, "llm_judge": "none",
+                 "llm_namer": "none"}
         known = {k: v for k, v in stored.items() if k in cls.__dataclass_fields__}  # settings a later version dropped
         return cls(**{**older, **known, "roles": tuple(stored.get("roles", ())), "example_labels": tuple(stored.get("example_labels", ()))})
 

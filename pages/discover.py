@@ -98,6 +98,10 @@ def _config_form(method: str, language: str | None) -> RunConfig | None:
                          f"on 2 cores: about {DEFAULT_LLM_CALLS['local'] * 3 // 60} minutes), {DEFAULT_LLM_CALLS['openai']} for a served one; "
                          f"{round(defaults.naming_share * 100)}% is kept for naming.")) or None
                 fields["separate_roles"] = st.checkbox("Cluster customer and agent utterances apart", value=defaults.separate_roles)
+                fields["loop_sample"] = int(st.number_input(
+                    "Loop sample (utterances per role group)", 100, 1_000_000, defaults.loop_sample, step=1000,
+                    help="Past this many, the loop clusters a sample spread across the dialogues and the rest join the nearest "
+                         "intent (or stay unassigned when none is near). Ward's tree takes about 1.6 GB at 20,000."))
                 fields["keep_remainder"] = st.checkbox("Cluster what the loop leaves once more, for review", value=defaults.keep_remainder,
                                                        help="Off: it joins the nearest kept cluster when close enough, else 'outlier'.")
             if labelgen:
@@ -175,6 +179,10 @@ def _watch(run_id: int, polling: bool) -> None:
         st.error(f"The run failed: {literal(progress.error)}")
     if progress.llm_budget:
         st.caption(f"LLM calls {progress.llm_calls} of {progress.llm_budget}")
+    for step in (s for s in steps if s["kind"] == "sample_drawn"):
+        group = f"{step['role']} utterances" if step["role"] != "all" else "utterances"
+        st.caption(f"The loop clusters a sample of {step['n_sample']:,} of {step['n_items']:,} {group}, spread across "
+                   f"{step['n_dialogues']:,} dialogues; the rest join the nearest intent when it has finished.")
     for role, reason in progress.stopped:
         st.caption(f"Loop stopped ({role} utterances): {reason}" if role != "all" else f"Loop stopped: {reason}")
     if "labelgen" in discovery_method(method).settings:

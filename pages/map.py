@@ -26,9 +26,11 @@ points["intent"] = points["cluster_id"].map(names).fillna("unassigned")
 if points["x"].isna().all():
     st.info("This run was made without map coordinates (with_map off).")
     st.stop()
-drawn = points.sample(MAX_POINTS, random_state=0) if len(points) > MAX_POINTS else points
+placed = points.dropna(subset=["x", "y"])  # a run places at most MAP_POINTS on the map
+drawn = placed.sample(MAX_POINTS, random_state=0) if len(placed) > MAX_POINTS else placed
 if len(drawn) < len(points):
-    st.caption(f"Drawing {len(drawn):,} of {len(points):,} sentences, chosen at random; selections act on the drawn ones.")
+    st.caption(f"Drawing {len(drawn):,} of {len(points):,} sentences, chosen at random from the {len(placed):,} the run placed "
+               "on the map; selections act on the drawn ones.")
 palette = px.colors.qualitative.Alphabet
 colour_of = lambda cluster_id: "#9e9e9e" if cluster_id < 0 else palette[cluster_id % len(palette)]  # noqa: E731
 # A cluster keeps its colour across decisions (by id, not by position), so a move does not repaint the map.

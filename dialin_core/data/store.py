@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from dialin_core.config import RunConfig
 from dialin_core.data.ingest import Turn, Utterance
@@ -170,6 +171,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE datasets ADD COLUMN language VARCHAR;
     """,
+    # 6: whether the loop clustered an utterance (its sample) or it was assigned afterwards to the nearest intent;
+    # NULL where the run clustered every utterance (dialin_core.clustering.subsample).
+    """
+    ALTER TABLE assignments ADD COLUMN sampled BOOLEAN;
+    """,
 )
 
 
@@ -180,7 +186,7 @@ WRITE_ATTEMPTS = 5
 # second one's writes. Past the wait the open is refused with a message (WorkspaceBusy).
 OPEN_WAIT_SECONDS = 10.0
 CLUSTER_COLUMNS = ("cluster_id", "name", "size", "iteration", "verdict", "probability", "role", "sample", "evidence")
-ASSIGNMENT_COLUMNS = ("utterance_id", "cluster_id", "x", "y")
+ASSIGNMENT_COLUMNS = ("utterance_id", "cluster_id", "x", "y", "sampled")
 # A run's status: working (a pause or cancel may be asked for and not yet honoured), stopped so that it can
 # go on, or ended (finished, cancelled).
 LIVE_STATUSES: tuple[str, ...] = ("running", "pausing", "cancelling")
@@ -439,6 +445,13 @@ class Store:
             params.append(list(roles))
         return self.connection.execute(query + " ORDER BY utterance_id", params).df()
 
+    def utterance_dialogues(self, dataset_id: int) -> pd.Series:
+        """The first dialogue each utterance was spoken in (an utterance is a unique text: it may recur), by id."""
+        frame = self.connection.execute(
+            "SELECT utterance_id, min(dialogue_id) AS dialogue_id FROM turns WHERE dataset_id = ? AND utterance_id IS NOT NULL "
+            "GROUP BY utterance_id", [dataset_id]).df()
+        return frame.set_index("utterance_id")["dialogue_id"]
+
     def turns(self, dataset_id: int) -> pd.DataFrame:
         return self.connection.execute(
             "SELECT * EXCLUDE (dataset_id) FROM turns WHERE dataset_id = ? ORDER BY dialogue_id, turn_index",
@@ -448,26 +461,33 @@ class Store:
     # -- embedding cache -------------------------------------------------------------------
 
     def cached_embeddings(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """The cached vectors of these texts, by hash. Read through Arrow into one float32 matrix: a million
+        vectors as Python lists of floats would take minutes and gigabytes."""
         if not hashes:
             return {}
         wanted = pd.DataFrame({"text_hash": list(dict.fromkeys(hashes))})
         self.connection.register("wanted_hashes", wanted)
         try:
-            rows = self.connection.execute(
-                "SELECT e.text_hash, e.vector FROM embeddings e JOIN wanted_hashes w USING (text_hash) "
-                "WHERE e.model = ?",
-                [model],
-            ).fetchall()
+            table = self.connection.sql(
+                "SELECT e.text_hash, e.vector FROM embeddings e JOIN wanted_hashes w USING (text_hash) WHERE e.model = ?",
+                params=[model],
+            ).to_arrow_table()
         finally:
             self.connection.unregister("wanted_hashes")
-        return {h: np.asarray(v, dtype=np.float32) for h, v in rows}
+        if not table.num_rows:
+            return {}
+        flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        matrix = np.asarray(flat, dtype=np.float32).reshape(table.num_rows, -1)
+        return dict(zip(table.column("text_hash").to_pylist(), matrix))
 
     def embedding_models(self) -> list[str]:
         """Every embedder name the cache holds vectors for."""
         return [row[0] for row in self.connection.execute("SELECT DISTINCT model FROM embeddings ORDER BY model").fetchall()]
 
     def put_embeddings(self, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
-        frame = pd.DataFrame({"text_hash": list(hashes), "vector": [row.tolist() for row in vectors]})
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        frame = pa.table({"text_hash": pa.array(list(hashes), pa.string()),
+                          "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1])})
         with self._transaction() as tx:
             tx.register("new_vectors", frame)
             tx.execute(
@@ -689,7 +709,7 @@ class Store:
         """Each utterance of the run with its cluster, text and gold label."""
         return self.connection.execute(
             """
-            SELECT a.utterance_id, u.text, u.frequency, u.gold_label, a.cluster_id, c.name AS intent_name, a.x, a.y
+            SELECT a.utterance_id, u.text, u.frequency, u.gold_label, a.cluster_id, c.name AS intent_name, a.x, a.y, a.sampled
             FROM assignments a
             JOIN runs r USING (run_id)
             JOIN utterances u ON u.dataset_id = r.dataset_id AND u.utterance_id = a.utterance_id

@@ -130,8 +130,9 @@ def is_workspace_adapter_name(name: str, prefix: str) -> bool:
 
 
 def resolve_adapter(name: str, *, what: str, prefix: str, shipped: Path, folder: Path | None) -> Adapter | None:
-    """The adapter a run's setting names: None for "none", the `shipped` file for "shipped", or `prefix`N kept in
-    the workspace's `folder` (None: a workspace in memory, which keeps none); `what` ("LLM judge") words the errors."""
+    """The adapter a run's setting names: None for "none", the `shipped` file for "shipped", `prefix`N kept in
+    the workspace's `folder` (None: a workspace in memory, which keeps none), or the path of an adapter file with
+    its record (one trained elsewhere, or measured before it ships); `what` ("LLM judge") words the errors."""
     option = "--" + what.lower().replace(" ", "-")  # "LLM judge": --llm-judge
     if name == "none":
         return None
@@ -139,8 +140,14 @@ def resolve_adapter(name: str, *, what: str, prefix: str, shipped: Path, folder:
         if not shipped.is_file():
             raise ValueError(f"no tuned {what} is shipped for this local model: use {option} none or tune one")
         return read_adapter(shipped)
+    if name.endswith(".gguf"):
+        path = Path(name)
+        if not (path.is_file() and path.with_suffix(".json").is_file()):
+            raise ValueError(f"no tuned {what} at {name}: an adapter is a .gguf file with its record (.json) beside it")
+        return read_adapter(path)
     if folder is None or not is_workspace_adapter_name(name, prefix):
-        raise ValueError(f"unknown tuned {what} '{name}': use shipped, none, or the name of one tuned for the workspace ({prefix}N)")
+        raise ValueError(f"unknown tuned {what} '{name}': use shipped, none, the name of one tuned for the workspace ({prefix}N) "
+                         "or the path of an adapter .gguf")
     path = folder / f"{name}.gguf"
     if not path.is_file():
         raise ValueError(f"no tuned {what} '{name}' beside workspace {folder.parent} (looked in {folder})")

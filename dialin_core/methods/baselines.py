@@ -31,6 +31,8 @@ from dialin_core.evaluation.metrics import score_clustering
 from dialin_core.methods.registry import RunHooks
 from dialin_core.naming.keywords import keyword_names
 
+MAP_POINTS = 50_000  # the most utterances a run places on the map (the studio is measured to 50,000)
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -166,15 +168,31 @@ def store_result(
 
 
 def assignment_table(
-    utterances: pd.DataFrame, vectors: np.ndarray, labels: np.ndarray, clusters: pd.DataFrame, config: RunConfig
+    utterances: pd.DataFrame, vectors: np.ndarray, labels: np.ndarray, clusters: pd.DataFrame, config: RunConfig,
+    in_sample: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Each utterance with its cluster, intent name and map coordinates (NaN when the map is off)."""
-    coordinates = map_2d(vectors, config.seed) if config.with_map else np.full((len(vectors), 2), np.nan)
+    """Each utterance with its cluster, intent name and map coordinates (NaN when the map is off, and for those
+    the map leaves out past MAP_POINTS); `in_sample` marks the utterances the method clustered where it
+    clustered a sample (`sampled`, NULL otherwise)."""
+    coordinates = np.full((len(vectors), 2), np.nan)
+    if config.with_map:
+        placed = map_rows(len(vectors), in_sample, config.seed)
+        coordinates[placed] = map_2d(vectors[placed], config.seed)
     assignments = utterances[["utterance_id", "text", "frequency", "gold_label"]].assign(
-        cluster_id=labels.astype(int), x=coordinates[:, 0], y=coordinates[:, 1]
+        cluster_id=labels.astype(int), x=coordinates[:, 0], y=coordinates[:, 1],
+        sampled=pd.array(in_sample, dtype="boolean") if in_sample is not None else pd.NA,
     )
     assignments["intent_name"] = assignments["cluster_id"].map(dict(zip(clusters["cluster_id"], clusters["name"])))
     return assignments
+
+
+def map_rows(n_rows: int, in_sample: np.ndarray | None, seed: int) -> np.ndarray:
+    """Sorted rows the map places: all of them up to MAP_POINTS, else that many at random, the clustered
+    sample's rows first (a 2-D UMAP of a million points would take hours; the map draws far fewer anyway)."""
+    if n_rows <= MAP_POINTS:
+        return np.arange(n_rows)
+    priority = np.random.default_rng(seed).random(n_rows) - (in_sample if in_sample is not None else 0)
+    return np.sort(np.argsort(priority)[:MAP_POINTS])
 
 
 def run_summary(
@@ -192,6 +210,12 @@ def run_summary(
         "seconds": round(seconds, 3),
         **details,
     }
+    sampled = assignments.get("sampled")
+    if sampled is not None and sampled.notna().any():
+        summary["n_sampled"] = int(sampled.sum())
+    placed = int(assignments["x"].notna().sum()) if "x" in assignments else 0
+    if 0 < placed < len(assignments):
+        summary["n_mapped"] = placed
     gold = assignments["gold_label"]
     labelled = assignments[gold.notna() & (gold != "")]
     if len(labelled):

@@ -19,11 +19,12 @@ import pandas as pd
 
 from dialin_core.clustering.algorithms import NOISE, OUTLIER_NAME, loop_coordinates
 from dialin_core.clustering.sampling import SAMPLERS
+from dialin_core.clustering.subsample import spread_sample
 from dialin_core.config import SECONDS_PER_CALL, RunConfig
 from dialin_core.curation.review import merged_verdict, review_state
 from dialin_core.data.store import Store
 from dialin_core.embedding.adapted import check_embedder, embedder_for, judged_as
-from dialin_core.embedding.embed import embed_texts
+from dialin_core.embedding.embed import EMBED_BATCH, embed_texts
 from dialin_core.embedding.models import Embedder, load_embedder
 from dialin_core.judging.cascade import CascadeJudge, ClusterJudge, CohesionJudge, Judgement, LLMCalibration, LLMOnlyJudge, calibration_for
 from dialin_core.judging.cohesion import load_cohesion_model
@@ -59,7 +60,8 @@ EventListener = Callable[[dict[str, Any]], None]
 AUTO_MERGE_ANALYST = "auto-merge"
 SEEDED = "seeded_from_review"
 ROLES_DERIVED = "roles_derived"
-FINISHED_STEPS = (ROLES_DERIVED, SEEDED, "iteration_done", "remainder_kept", "loop_stopped")
+SAMPLE_DRAWN = "sample_drawn"  # a large role group's loop clusters a sample (dialin_core.clustering.subsample)
+FINISHED_STEPS = (ROLES_DERIVED, SEEDED, SAMPLE_DRAWN, "iteration_done", "remainder_kept", "loop_stopped")
 STOPPED_AS = {"pausing": "paused", "cancelling": "cancelled"}
 
 
@@ -259,6 +261,15 @@ class _Recorder:
         stored = store.clusters(run_id)
         self.next_cluster_id = int(stored["cluster_id"].max() + 1) if len(stored) else 0
 
+    def embedding_progress(self, model: str) -> Callable[[int, int], None]:
+        """Logs each embedded batch (and honours a pause there) when the texts to embed span several batches."""
+
+        def logged(done: int, total: int) -> None:
+            if total > EMBED_BATCH:
+                self.record({"kind": "texts_embedded", "model": model, "done": done, "total": total})
+
+        return logged
+
     def calls_used(self) -> int:
         """Requests this run has made, whether the model or the cache answered: a re-run spends the same."""
         return self.previous_calls + (self.llm.counts.calls + self.llm.counts.cached_calls if self.llm else 0)
@@ -355,6 +366,27 @@ def _split_roles(store: Store, run_id: int, config: RunConfig, utterances: pd.Da
     return utterances["utterance_id"].map(lambda u: ("agent",) if int(u) in agents else ("customer",))
 
 
+def _loop_samples(store: Store, run_id: int, config: RunConfig, utterances: pd.DataFrame, partitions: dict[str, np.ndarray],
+                  recorder: _Recorder) -> dict[str, np.ndarray]:
+    """The rows each role group's loop clusters: all of them, or past `config.loop_sample` a sample spread
+    across the dialogues (seeded, so a resumed run draws the same one); the rest join the nearest intent with
+    the leftovers. Each sample drawn is logged once, with its size."""
+    large = {role: rows for role, rows in partitions.items() if len(rows) > config.loop_sample}
+    if not large:
+        return partitions
+    first_dialogue = store.utterance_dialogues(store.run(run_id).dataset_id)
+    # an utterance with no turn (none today) counts as a dialogue of its own
+    groups = utterances["utterance_id"].map(first_dialogue).fillna(utterances["utterance_id"].astype(str)).astype(str).to_numpy()
+    logged = {e["role"] for e in store.events(run_id) if e["kind"] == SAMPLE_DRAWN}
+    sampled = dict(partitions)
+    for role, rows in large.items():
+        sampled[role] = rows[spread_sample(groups[rows], config.loop_sample, config.seed)]
+        if role not in logged:
+            recorder.record({"kind": SAMPLE_DRAWN, "role": role, "n_items": int(len(rows)), "n_sample": int(len(sampled[role])),
+                             "n_dialogues": int(len(np.unique(groups[sampled[role]])))})
+    return sampled
+
+
 def _restored_state(store: Store, run_id: int, role: str, rows: np.ndarray, utterance_ids: np.ndarray) -> tuple[LoopState, bool]:
     """The loop state of one role group from the workspace, and whether its loop had already stopped."""
     events = [e for e in store.events(run_id) if e.get("role") == role]
@@ -386,9 +418,10 @@ def _execute(
         if status in STOPPED_AS:  # a pause asked for before the work began (a cold worker loads for seconds) holds
             raise RunStopped(run_id, STOPPED_AS[status])
         texts = utterances["text"].tolist()
-        vectors = embed_texts(texts, tools.embedder, store)
-        judged = vectors if tools.judge_embedder is None else embed_texts(texts, tools.judge_embedder, store)
-        recorder = _Recorder(store, run_id, utterances, tools.llm, on_event)
+        recorder = _Recorder(store, run_id, utterances, tools.llm, on_event)  # before embedding: a pause is honoured there too
+        vectors = embed_texts(texts, tools.embedder, store, recorder.embedding_progress(tools.embedder.name))
+        judged = vectors if tools.judge_embedder is None else \
+            embed_texts(texts, tools.judge_embedder, store, recorder.embedding_progress(tools.judge_embedder.name))
         utterance_ids = utterances["utterance_id"].to_numpy()
         settings = LoopSettings.of(config)
         labels = np.full(len(texts), NOISE)
@@ -396,7 +429,8 @@ def _execute(
         if config.refine_of is not None and not any(e["kind"] == SEEDED for e in store.events(run_id)):
             role_of = {int(u): role for role, rows in partitions.items() for u in utterance_ids[rows]}
             recorder.seed(standing_clusters(review_state(store, config.refine_of), role_of), config.refine_of)
-        for role, rows in partitions.items():
+        sampled = _loop_samples(store, run_id, config, utterances, partitions, recorder)
+        for role, rows in sampled.items():
             state, stopped = _restored_state(store, run_id, role, rows, utterance_ids)
             if not stopped:
                 coordinates = _loop_coordinates(store, run_id, config, vectors[rows], utterance_ids[rows], recorder)
@@ -420,7 +454,11 @@ def _execute(
             labels, clusters, proposals = _apply_merges(store, run_id, labels, clusters, proposals)
         store.save_merge_proposals(run_id, proposals)
         recorder.record({"kind": "merges_proposed", "n_proposals": int(len(proposals)), "applied": config.auto_merge})
-        assignments = assignment_table(utterances, vectors, labels, clusters, config)
+        in_sample = None
+        if any(len(sampled[role]) < len(rows) for role, rows in partitions.items()):
+            in_sample = np.zeros(len(texts), dtype=bool)
+            in_sample[np.concatenate(list(sampled.values()))] = True
+        assignments = assignment_table(utterances, vectors, labels, clusters, config, in_sample)
         details = _details(store, run_id, tools, config, recorder, proposals)
         summary = run_summary(assignments, details, config, time.perf_counter() - started)
         store.finish_run(run_id, clusters=clusters, assignments=assignments, summary=summary)

@@ -209,19 +209,26 @@ def silhouette_choice(points: np.ndarray, cut: Callable[[int], np.ndarray], ks: 
     return best[1], best[0]
 
 
-def assign_leftovers(vectors: np.ndarray, labels: np.ndarray, min_cosine: float) -> np.ndarray:
-    """Each NOISE row joins the cluster with the nearest centroid when the cosine reaches `min_cosine`."""
+def assign_leftovers(vectors: np.ndarray, labels: np.ndarray, min_cosine: float, chunk: int = 65_536) -> np.ndarray:
+    """Each NOISE row joins the cluster with the nearest centroid (its prototype) when the cosine reaches
+    `min_cosine`, else stays NOISE. Rows are compared `chunk` at a time: a million rows against a thousand
+    prototypes would be a 4 GB matrix at once."""
     labels = labels.copy()
     leftovers = np.flatnonzero(labels == NOISE)
-    ids = np.unique(labels[labels != NOISE])
+    kept = labels != NOISE
+    ids, members = np.unique(labels[kept], return_inverse=True)
     if not len(leftovers) or not len(ids):
         return labels
-    centres = np.stack([vectors[labels == c].mean(axis=0) for c in ids])
+    centres = np.zeros((len(ids), vectors.shape[1]))
+    np.add.at(centres, members, vectors[kept])
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    similarity = vectors[leftovers] @ centres.T
-    best = similarity.argmax(axis=1)
-    close = similarity[np.arange(len(leftovers)), best] >= min_cosine
-    labels[leftovers[close]] = ids[best[close]]
+    centres = centres.astype(vectors.dtype)
+    for start in range(0, len(leftovers), chunk):
+        rows = leftovers[start : start + chunk]
+        similarity = vectors[rows] @ centres.T
+        best = similarity.argmax(axis=1)
+        close = similarity[np.arange(len(rows)), best] >= min_cosine
+        labels[rows[close]] = ids[best[close]]
     return labels
 
 

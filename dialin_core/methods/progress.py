@@ -41,11 +41,17 @@ PHASE_OPENED_BY = {"assigning leftovers": "loop_stopped", "naming": "leftovers_a
 
 
 def run_timing(phase: str, log: list[tuple[str, Any]], started: Any, now: Any, max_iterations: int,
-               naming: tuple[int, int] = (0, 0)) -> Timing:
+               naming: tuple[int, int] = (0, 0), embedding: tuple[int, int, int] = (0, 0, 0)) -> Timing:
     """Elapsed time per phase from the events' timestamps, and what the phase has left at the pace it has
     kept so far: the loop by its mean iteration (an upper bound: it may stop before `max_iterations`),
-    naming by its mean name (`naming`: clusters named so far, and to name)."""
+    naming by its mean name (`naming`: clusters named so far, and to name), embedding by its pace between
+    its first and last logged batch (`embedding`: texts embedded at the first, at the last, and to embed)."""
     seconds = lambda a, b: (b - a).total_seconds()  # noqa: E731
+    batches = [t for k, t in log if k == "texts_embedded"]
+    if phase == "embedding" and len(batches) >= 2 and embedding[1] > embedding[0]:
+        first, last, total = embedding
+        pace = seconds(batches[0], batches[-1]) / (last - first)
+        return Timing(elapsed=seconds(started, now), phase_elapsed=seconds(started, now), phase_left=pace * (total - last))
     if phase == "clustering":
         opened = log[0][1] if log else started
     elif phase in PHASE_OPENED_BY:
@@ -132,7 +138,7 @@ def _phase(status: str, kinds: list[str]) -> str:
         return "done"
     for kind, phase in (("clusters_named", "proposing merges"), ("cluster_named", "naming"), ("leftovers_assigned", "naming"),
                         ("loop_stopped", "assigning leftovers"), ("candidate_judged", "clustering"),
-                        ("space_reduced", "clustering")):
+                        ("space_reduced", "clustering"), ("sample_drawn", "clustering")):
         if kind in kinds:
             return phase
     return "embedding"
@@ -148,10 +154,17 @@ def run_progress(store: Store, run_id: int) -> Progress:
     max_iterations = config.max_iterations * (2 if config.separate_roles else 1)
     named = [e for e in events if e["kind"] == "cluster_named"]
     naming = (named[-1]["n_named"], named[-1]["n_to_name"]) if named else (0, 0)
+    embedded = [e for e in events if e["kind"] == "texts_embedded"]
+    embedding = (embedded[0]["done"], embedded[-1]["done"], embedded[-1]["total"]) if embedded else (0, 0, 0)
     timing = None
     if run.status in LIVE_STATUSES:
         log, now = store.event_times(run_id)
-        timing = run_timing(phase, log, store.run_times(run_id)[0], now, max_iterations, naming)
+        timing = run_timing(phase, log, store.run_times(run_id)[0], now, max_iterations, naming, embedding)
+    detail = ""
+    if phase == "naming" and named:
+        detail = f"{naming[0]} of {naming[1]} named by the LLM"
+    elif phase == "embedding" and embedded:
+        detail = f"{embedding[1]:,} of {embedding[2]:,} sentences embedded by {embedded[-1]['model']}"
     return Progress(
         status=run.status,
         phase=phase,
@@ -162,7 +175,7 @@ def run_progress(store: Store, run_id: int) -> Progress:
         error=summary.get("error"),
         max_iterations=max_iterations,
         timing=timing,
-        detail=f"{naming[0]} of {naming[1]} named by the LLM" if phase == "naming" and named else "",
+        detail=detail,
     )
 
 
