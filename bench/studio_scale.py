@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from dialin_core import review  # noqa: E402
+from dialin_core.curation import review  # noqa: E402
 from dialin_core.config import RunConfig  # noqa: E402
 from dialin_core.curation.review import review_state  # noqa: E402
 from dialin_core.data.datasets import ingest_file  # noqa: E402

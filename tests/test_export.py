@@ -211,9 +211,9 @@ def test_the_browser_download_holds_every_file_and_writes_roles_as_the_csv_expor
     import io
     import zipfile
 
-    from dialin_core.curation.export import export_zip, utterances_csv
+    from dialin_core.curation.export import export_zip, load_snapshot, prepare_export, utterances_csv
 
-    archive = zipfile.ZipFile(io.BytesIO(export_zip(reviewed.store, reviewed.run_id)))
+    archive = zipfile.ZipFile(io.BytesIO(export_zip(prepare_export(load_snapshot(reviewed.store, reviewed.run_id)))))
     names = sorted(Path(n).name for n in archive.namelist())
     assert names == sorted(["utterances.jsonl", "utterances.csv", "utterances.parquet", "judge_sft.jsonl", "namer_sft.jsonl",
                             "data_card.json", "data_card.md"])

@@ -158,6 +158,7 @@ def test_a_run_logs_its_embedding_batches_and_the_progress_says_how_far_it_is(ba
     store, dataset_id = banking
     monkeypatch.setattr(embed, "EMBED_BATCH", 100)
     monkeypatch.setattr("dialin_core.methods.dialin.EMBED_BATCH", 100)
+    monkeypatch.setattr("dialin_core.methods.dialin.EMBEDDING_LOGGED", 100)
     seen = []
 
     def pause_after_two_batches(event):

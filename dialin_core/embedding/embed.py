@@ -13,7 +13,10 @@ from tqdm import tqdm
 from dialin_core.data.store import Store, text_hash
 from dialin_core.embedding.models import Embedder
 
-EMBED_BATCH = 4096  # texts embedded, then stored, together: what a stopped run can lose
+# Texts embedded, then stored, together: what a stopped run can lose. Also what the model is handed at once,
+# which matters: sentence-transformers groups texts of like length into its own batches within each call, so
+# another size pads some texts otherwise and moves their vectors in the last digits (and a clustering with them).
+EMBED_BATCH = 512
 
 # Called after each batch with (texts embedded so far, texts to embed): only texts not in the cache count.
 EmbeddingProgress = Callable[[int, int], None]

@@ -60,6 +60,7 @@ EventListener = Callable[[dict[str, Any]], None]
 AUTO_MERGE_ANALYST = "auto-merge"
 SEEDED = "seeded_from_review"
 ROLES_DERIVED = "roles_derived"
+EMBEDDING_LOGGED = 4096  # texts embedded between two progress events (a pause is honoured at each)
 SAMPLE_DRAWN = "sample_drawn"  # a large role group's loop clusters a sample (dialin_core.clustering.subsample)
 FINISHED_STEPS = (ROLES_DERIVED, SEEDED, SAMPLE_DRAWN, "iteration_done", "remainder_kept", "loop_stopped")
 STOPPED_AS = {"pausing": "paused", "cancelling": "cancelled"}
@@ -262,13 +263,17 @@ class _Recorder:
         self.next_cluster_id = int(stored["cluster_id"].max() + 1) if len(stored) else 0
 
     def embedding_progress(self, model: str) -> Callable[[int, int], None]:
-        """Logs each embedded batch (and honours a pause there) when the texts to embed span several batches."""
+        """Logs the embedding's progress every EMBEDDING_LOGGED texts or so, and at its end (and honours a pause
+        there), when the texts to embed span more than one batch."""
+        logged = 0
 
-        def logged(done: int, total: int) -> None:
-            if total > EMBED_BATCH:
+        def log(done: int, total: int) -> None:
+            nonlocal logged
+            if total > EMBED_BATCH and (done - logged >= EMBEDDING_LOGGED or done == total):
+                logged = done
                 self.record({"kind": "texts_embedded", "model": model, "done": done, "total": total})
 
-        return logged
+        return log
 
     def calls_used(self) -> int:
         """Requests this run has made, whether the model or the cache answered: a re-run spends the same."""
