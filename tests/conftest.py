@@ -49,3 +49,16 @@ def chinese_subset(tmp_path: Path) -> Path:
     path = tmp_path / "chinese_subset.csv"
     subset.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture
+def banking(tmp_path: Path, banking77_subset: Path):
+    """A workspace holding `banking77_subset` with its gold labels: (store, data set id); closed afterwards."""
+    from dialin_core.data.datasets import ingest_file
+    from dialin_core.data.ingest import ColumnMapping
+    from dialin_core.data.store import Store
+
+    store = Store(tmp_path / "w.duckdb")
+    dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
+    yield store, dataset_id
+    store.close()

@@ -1,13 +1,11 @@
 """A Dial-In run against a real workspace: each step persisted, resumable, named, merge proposals stored."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from dialin_core.config import RunConfig
 from dialin_core.data.datasets import ingest_file
-from dialin_core.data.ingest import ColumnMapping
 from dialin_core.data.store import Store
 from dialin_core.judging.llm_judge import VERDICT_GRAMMAR
 from dialin_core.llm.base import ChatResponse
@@ -22,14 +20,6 @@ NO_LLM = RunConfig(llm="none", judge="cohesion", with_map=False, max_iterations=
 
 class Interrupted(Exception):
     """Stands in for a killed process."""
-
-
-@pytest.fixture
-def banking(tmp_path: Path, banking77_subset: Path) -> tuple[Store, int]:
-    store = Store(tmp_path / "w.duckdb")
-    dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
-    yield store, dataset_id
-    store.close()
 
 
 def test_a_run_persists_every_step_and_finishes_with_a_summary(banking):

@@ -6,7 +6,6 @@ Control flow runs on a scripted LLM; the last test runs the packaged local model
 import math
 import re
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -149,14 +148,6 @@ def test_a_sure_nearest_label_needs_no_llm():
                       LabelgenSettings(sure_margin=0.2))
     assert len(llm.requests) == 1 and result.asked_llm.tolist() == [False, True, True, False]
     assert result.label_index.tolist() == [0, 2, 1, 2]
-
-
-@pytest.fixture
-def banking(tmp_path: Path, banking77_subset: Path):
-    store = Store(tmp_path / "w.duckdb")
-    dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
-    yield store, dataset_id
-    store.close()
 
 
 LABELGEN = RunConfig(method="labelgen", with_map=False, sure_margin=1.0)  # the LLM classifies every utterance

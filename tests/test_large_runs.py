@@ -3,7 +3,6 @@ nearest intent or stay unassigned; embeddings are stored batch by batch, so a st
 places a bounded number of points."""
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,6 @@ from dialin_core.clustering.algorithms import NOISE
 from dialin_core.clustering.subsample import spread_sample
 from dialin_core.config import RunConfig
 from dialin_core.data.datasets import ingest_file
-from dialin_core.data.ingest import ColumnMapping
 from dialin_core.data.store import Store, text_hash
 from dialin_core.embedding import embed
 from dialin_core.embedding.embed import embed_texts
@@ -48,14 +46,6 @@ def test_leftovers_join_the_nearest_prototype_the_same_in_chunks_and_stay_unassi
     assert np.array_equal(whole, assign_leftovers(vectors, labels, 0.4, chunk=7))
     assert (whole[:40] == 7).all() and (whole[40:80] == 3).all() and (whole[80:120] == 5).all()
     assert (whole[120:] == NOISE).all()  # nothing near: unassigned
-
-
-@pytest.fixture
-def banking(tmp_path: Path, banking77_subset: Path) -> tuple[Store, int]:
-    store = Store(tmp_path / "w.duckdb")
-    dataset_id = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
-    yield store, dataset_id
-    store.close()
 
 
 def test_past_the_loop_sample_the_loop_clusters_a_sample_and_the_rest_join_the_nearest_intent(banking):
