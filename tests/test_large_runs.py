@@ -204,3 +204,26 @@ def test_the_discover_page_sets_the_loop_sample_and_says_what_the_run_sampled(tm
     assert drawn and all(e["n_sample"] == 100 for e in drawn)
     captions = [c.value for c in app.caption]
     assert any(c.startswith("The loop clusters a sample of 100 of ") for c in captions), captions
+
+
+def test_a_refined_sampled_run_keeps_the_analysts_clusters_whole(banking):
+    """The clusters a review lets stand are seeded whole into the refined run, though most of their members
+    fall outside the refined run's sample."""
+    from dialin_core.curation import review
+    from dialin_core.curation.review import review_state
+    from dialin_core.methods.dialin import create_refined_run
+
+    store, dataset_id = banking
+    source = run_dialin(store, dataset_id, replace(NO_LLM, loop_sample=150)).run_id
+    state = review_state(store, source)
+    approved = int(state.live_clusters().sort_values("size", ascending=False)["cluster_id"].iloc[0])
+    review.set_status(store, source, "ana", [approved], "approved")
+    members = set(state.members.loc[state.members["cluster_id"] == approved, "utterance_id"])
+    result = resume_dialin(store, create_refined_run(store, source))
+    (drawn,) = [e for e in store.events(result.run_id) if e["kind"] == "sample_drawn"]
+    assigned = store.cluster_members(result.run_id)
+    seeded = store.events(result.run_id)[0]["cluster_ids"]
+    standing = set(assigned.loc[assigned["cluster_id"].isin(seeded), "utterance_id"])
+    assert members <= standing and drawn["n_sample"] >= 150
+    stored = store.assignments(result.run_id).set_index("utterance_id")
+    assert stored.loc[list(members), "sampled"].all()  # kept as the loop's, not assigned afterwards

@@ -375,17 +375,19 @@ def _loop_samples(store: Store, run_id: int, config: RunConfig, utterances: pd.D
                   recorder: _Recorder) -> dict[str, np.ndarray]:
     """The rows each role group's loop clusters: all of them, or past `config.loop_sample` a sample spread
     across the dialogues (seeded, so a resumed run draws the same one); the rest join the nearest intent with
-    the leftovers. Each sample drawn is logged once, with its size."""
+    the leftovers. The clusters a refined run was seeded with stand whole, sampled or not: their members join
+    the sample as kept. Each sample drawn is logged once, with its size."""
     large = {role: rows for role, rows in partitions.items() if len(rows) > config.loop_sample}
     if not large:
         return partitions
     first_dialogue = store.utterance_dialogues(store.run(run_id).dataset_id)
     # an utterance with no turn (none today) counts as a dialogue of its own
     groups = utterances["utterance_id"].map(first_dialogue).fillna(utterances["utterance_id"].astype(str)).astype(str).to_numpy()
+    kept_before = utterances["utterance_id"].isin(store.cluster_members(run_id)["utterance_id"]).to_numpy()
     logged = {e["role"] for e in store.events(run_id) if e["kind"] == SAMPLE_DRAWN}
     sampled = dict(partitions)
     for role, rows in large.items():
-        sampled[role] = rows[spread_sample(groups[rows], config.loop_sample, config.seed)]
+        sampled[role] = np.union1d(rows[spread_sample(groups[rows], config.loop_sample, config.seed)], rows[kept_before[rows]])
         if role not in logged:
             recorder.record({"kind": SAMPLE_DRAWN, "role": role, "n_items": int(len(rows)), "n_sample": int(len(sampled[role])),
                              "n_dialogues": int(len(np.unique(groups[sampled[role]])))})
