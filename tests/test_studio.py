@@ -219,7 +219,8 @@ def test_a_run_with_a_scripted_llm_proposes_a_merge_the_analyst_approves(workspa
     monkeypatch.setattr(jobs, "RUNS_IN_WORKER", False)  # the scripted LLM lives in this process
     app = open_app(workspace)
     load_sample(app)
-    run_id = start_run(app, workspace, **{"LLM back end": "local", "Judge": "cascade", "Max iterations": 2,
+    # the untuned namer: a tuned one names through its own adapter on the local model, not the scripted LLM
+    run_id = start_run(app, workspace, **{"LLM back end": "local", "Judge": "cascade", "Max iterations": 2, "LLM namer (local)": "none",
                                           "LLM call budget (0: the back end's default)": 60})
     assert llm.requests
     app.switch_page("pages/merges.py").run()
@@ -349,6 +350,7 @@ def test_pause_and_resume_a_run_from_the_discover_page_while_it_names_its_stored
     load_sample(app)
     app.switch_page("pages/discover.py").run()
     labelled(app.selectbox, "LLM back end").set_value("local")
+    labelled(app.selectbox, "LLM namer (local)").set_value("none")  # names through the scripted LLM, not a tuned adapter
     labelled(app.number_input, "Max iterations").set_value(1)
     labelled(app.button, "Start the run").click().run()
     run_id = app.session_state["run_id"]
