@@ -25,8 +25,8 @@ HELD_OUT = 0.1  # of the examples, scored after training and never trained on (a
 MAX_HELD_OUT = 120
 MIN_HELD_OUT = 20  # fewer held-out examples measure nothing: none are held out
 ProgressListener = Callable[[int, int], None]
-# Scores the trained adapter on the held-out examples, reporting progress per example: (scores, anything else to record)
-# Scores an adapter on the held-out examples (possibly none: then its keys say None, so every record has them).
+# Scores the trained adapter on the held-out examples, reporting progress per example; with none held out its
+# keys say None, so every record has them.
 HeldOutScorer = Callable[[TrainedLora, list[ChatExample], Callable[[], None]], dict[str, Any]]
 
 

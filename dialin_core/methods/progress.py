@@ -5,6 +5,7 @@ CLI all read one account of what happened.
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,16 +42,15 @@ PHASE_OPENED_BY = {"assigning leftovers": "loop_stopped", "naming": "leftovers_a
 
 
 def run_timing(phase: str, log: list[tuple[str, Any]], started: Any, now: Any, max_iterations: int,
-               naming: tuple[int, int] = (0, 0), embedding: tuple[int, int, int] = (0, 0, 0)) -> Timing:
+               naming: tuple[int, int] = (0, 0), embedding: Sequence[tuple[Any, int, int]] = ()) -> Timing:
     """Elapsed time per phase from the events' timestamps, and what the phase has left at the pace it has
     kept so far: the loop by its mean iteration (an upper bound: it may stop before `max_iterations`),
     naming by its mean name (`naming`: clusters named so far, and to name), embedding by its pace between
-    its first and last logged batch (`embedding`: texts embedded at the first, at the last, and to embed)."""
+    its first and last logged batch (`embedding`: (logged at, texts embedded, texts to embed) of one model's)."""
     seconds = lambda a, b: (b - a).total_seconds()  # noqa: E731
-    batches = [t for k, t in log if k == "texts_embedded"]
-    if phase == "embedding" and len(batches) >= 2 and embedding[1] > embedding[0]:
-        first, last, total = embedding
-        pace = seconds(batches[0], batches[-1]) / (last - first)
+    if phase == "embedding" and len(embedding) >= 2 and embedding[-1][1] > embedding[0][1]:
+        (first_at, first, _), (last_at, last, total) = embedding[0], embedding[-1]
+        pace = seconds(first_at, last_at) / (last - first)
         return Timing(elapsed=seconds(started, now), phase_elapsed=seconds(started, now), phase_left=pace * (total - last))
     if phase == "clustering":
         opened = log[0][1] if log else started
@@ -154,17 +154,20 @@ def run_progress(store: Store, run_id: int) -> Progress:
     max_iterations = config.max_iterations * (2 if config.separate_roles else 1)
     named = [e for e in events if e["kind"] == "cluster_named"]
     naming = (named[-1]["n_named"], named[-1]["n_to_name"]) if named else (0, 0)
-    embedded = [e for e in events if e["kind"] == "texts_embedded"]
-    embedding = (embedded[0]["done"], embedded[-1]["done"], embedded[-1]["total"]) if embedded else (0, 0, 0)
+    # the embedder being waited for (a run may embed with two: its own and the judge's)
+    embedding = [e for e in events if e["kind"] == "texts_embedded"]
+    model = embedding[-1]["model"] if embedding else None
+    embedded = [e for e in embedding if e["model"] == model]
     timing = None
     if run.status in LIVE_STATUSES:
-        log, now = store.event_times(run_id)
-        timing = run_timing(phase, log, store.run_times(run_id)[0], now, max_iterations, naming, embedding)
+        log, now = store.event_times(run_id)  # the events' times, in the events' order
+        pace = [(at, e["done"], e["total"]) for (kind, at), e in zip(log, events) if kind == "texts_embedded" and e["model"] == model]
+        timing = run_timing(phase, log, store.run_times(run_id)[0], now, max_iterations, naming, pace)
     detail = ""
     if phase == "naming" and named:
         detail = f"{naming[0]} of {naming[1]} named by the LLM"
     elif phase == "embedding" and embedded:
-        detail = f"{embedding[1]:,} of {embedding[2]:,} sentences embedded by {embedded[-1]['model']}"
+        detail = f"{embedded[-1]['done']:,} of {embedded[-1]['total']:,} sentences embedded by {embedded[-1]['model']}"
     return Progress(
         status=run.status,
         phase=phase,
