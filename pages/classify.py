@@ -1,12 +1,13 @@
 """Classify: train the multi-turn intent classifier on curated labels, read its held-out evaluation, and
 talk to it turn by turn to watch the routing live."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from dialin_core.classify.data import dialogues_from_file, dialogues_from_run, label_coverage, recent_context
+from dialin_core.classify.data import Dialogue, dialogues_from_file, dialogues_from_run, label_coverage, recent_context
 from dialin_core.classify.model import ClassifierSettings, IntentClassifier
 from dialin_core.classify.routing import DEFAULT_TAU, DEFAULT_TOP_K, HybridRouter, LLMChooser
 from dialin_core.classify.workbench import (
@@ -35,22 +36,34 @@ def _local_llm():
     return open_backend("local")
 
 
-def _training_dialogues(source: str):
-    """The labelled dialogues the analyst chose, or None while the choice is incomplete."""
+def _training_dialogues(source: str) -> tuple[str, int, Callable[[], list[Dialogue]]] | None:
+    """The labelled dialogues the analyst chose, as (where from, how many, how to read them), or None while the choice
+    is incomplete or the file is refused. A run's dialogues are read when training starts, not on every draw: a
+    million utterances take minutes to turn into labelled dialogues."""
     if source == SOURCES[0]:
         with open_store() as store:
             run_id = choose_run(store, ("finished",), key="classify_run")
             if run_id is None:
                 return None
-            st.caption(label_coverage(store, run_id).sentence())
-            return f"run {run_id}", attempt(lambda: dialogues_from_run(store, run_id))
+            coverage = attempt(lambda: label_coverage(store, run_id))
+            if coverage is None:
+                return None
+            st.caption(coverage.sentence())
+            n_dialogues = store.dataset(store.run(run_id).dataset_id).n_dialogues
+
+        def read_run() -> list[Dialogue]:
+            with open_store() as store:
+                return dialogues_from_run(store, run_id)
+        return f"run {run_id}", n_dialogues, read_run
     if source == SOURCES[1]:
-        return "sample dialogues", dialogues_from_file(SAMPLE_DIALOGUES)
+        dialogues = dialogues_from_file(SAMPLE_DIALOGUES)
+        return "sample dialogues", len(dialogues), lambda: dialogues
     upload = st.file_uploader("Dialogues whose turns carry an `intent` or `active_intents`", type=["jsonl", "json"])
     if upload is None:
         return None
     path = save_upload(upload)
-    return upload.name, attempt(lambda: dialogues_from_file(path))
+    uploaded = attempt(lambda: dialogues_from_file(path))
+    return None if uploaded is None else (upload.name, len(uploaded), lambda: uploaded)
 
 
 def _train() -> None:
@@ -62,15 +75,15 @@ def _train() -> None:
                                     help="The turn and the merged turns before it (Building Multi-turn Intent Classification with LLM-based Labeling); off: the turn alone.")
         context_turns = middle.number_input("Context turns", 1, 20, ClassifierSettings.context_turns, disabled=not use_context)
         test_share = right.slider("Held out for evaluation", 0.1, 0.5, 0.2, 0.05, help="Whole dialogues, seeded.")
-        if chosen is None or chosen[1] is None:
+        if chosen is None:
             return
-        label, dialogues = chosen
-        st.caption(f"{len(dialogues)} dialogues from {literal(label)}.")
+        label, n_dialogues, read = chosen
+        st.caption(f"{n_dialogues} dialogues from {literal(label)}.")
         if st.button("Train and evaluate", type="primary"):
             settings = ClassifierSettings(use_context=use_context, context_turns=int(context_turns))
-            with st.spinner("Embedding the turns, fitting, evaluating on the held-out dialogues…"):
+            with st.spinner("Reading the dialogues, embedding the turns, fitting, evaluating on the held-out dialogues…"):
                 folder = attempt(lambda: train_and_evaluate(
-                    dialogues, settings, workspace_classifiers(workspace()), source=label, test_share=test_share))
+                    read(), settings, workspace_classifiers(workspace()), source=label, test_share=test_share))
             if folder is not None:
                 st.session_state["classifier"] = folder.name
                 st.session_state["flash"] = f"Trained {folder.name}."

@@ -4,8 +4,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from dialin_core.curation.export import FORMATS, Export, export_zip, load_snapshot, prepare_export, utterances_csv, write_prepared
+from dialin_core.curation.export import (
+    FORMATS, Export, export_zip, load_snapshot, masked, prepare_export, utterances_csv, write_prepared,
+)
+from dialin_core.data.store import Store
+from studio.background import Background
 from studio.context import attempt, finished_run, open_store, workspace
+
+PAGE_WAIT_SECONDS = 1.0  # a small run's export is shown at once; a large one's preparation is watched
 
 st.title("Export")
 with open_store() as store:
@@ -17,15 +23,34 @@ mask = st.toggle("Mask personal data", value=True, key="export_mask_pii",
                       "stored leaves with the export, and the data card says so.")
 
 
-@st.cache_resource(show_spinner="Preparing the export (a million utterances take minutes to mask)…", max_entries=2)
-def _prepared(path: str, run_id: int, decisions: int, mask: bool) -> Export:
-    """The export as the run stands: read and masked once, not on every redraw; remade when a decision is
-    recorded (their count keys it). Shared, never changed: every download and write reads the same."""
-    with open_store() as store:
-        return prepare_export(load_snapshot(store, run_id, mask))
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _preparation(path: str, run_id: int, decisions: int, mask: bool) -> Background[Export]:
+    """The export as the run stands, prepared once on a thread of the server, not on every redraw; remade when a
+    decision is recorded (their count keys it). The run is read in a few seconds and the workspace let go; masking
+    a million texts takes a minute or more, shown as it goes. Shared, never changed: every download reads the same."""
+    def work(on_progress) -> Export:
+        with Store(path) as store:
+            snapshot = load_snapshot(store, run_id, mask_pii=False)
+        return prepare_export(masked(snapshot, on_progress) if mask else snapshot)
+    return Background(work)
 
 
-prepared = _prepared(str(workspace()), run_id, decisions, mask)
+preparation = _preparation(str(workspace()), run_id, decisions, mask)
+if not preparation.finished(wait=PAGE_WAIT_SECONDS):
+    @st.fragment(run_every=1.0)
+    def _progress() -> None:
+        if preparation.finished():
+            st.rerun()
+        done, total = preparation.done, preparation.total
+        st.progress(done / total if total else 0.0,
+                    text=f"Masking personal data: {done:,} of {total:,} sentences" if total else "Reading the run…")
+    _progress()
+    st.stop()
+if preparation.error is not None:
+    _preparation.clear()  # not kept: a busy workspace or a failed read is tried again on the next draw
+prepared = attempt(preparation.outcome)
+if prepared is None:
+    st.stop()
 st.caption("Each utterance with its final intent; where an analyst decided, the analyst's word wins over the model's.")
 st.dataframe(prepared.utterances.head(200), hide_index=True, width="stretch")
 left, right = st.columns(2)

@@ -11,7 +11,7 @@ from dialin_core.curation.audit import run_audit_trail
 from dialin_core.curation.review import UNASSIGNED, review_state
 from dialin_core.embedding.adapted import adapted_embedders, judged_as
 from dialin_core.methods import jobs
-from dialin_core.methods.role_split import derived_roles, has_speaker_roles, names_by_utterance, role_counts, splittable
+from dialin_core.methods.role_split import cluster_role_counts, splittable
 from studio.context import (
     analyst_or_read_only,
     attempt,
@@ -25,15 +25,17 @@ from studio.context import (
     workspace,
 )
 
+SENTENCES_PER_PAGE = 2_000
+SEARCH_HITS_SHOWN = 500
+
 st.title("Review clusters")
 with open_store() as store:
     run_id = finished_run(store, key="review_run")
     decisions = store.decisions(run_id)
     state = review_state(store, run_id, decisions)
-    utterances = store.assignments(run_id).set_index("utterance_id")
     trail = run_audit_trail(store, run_id, state, decisions)
     engine_size = store.clusters(run_id).set_index("cluster_id")["size"]
-    speaker_roles = has_speaker_roles(store.utterances(store.run(run_id).dataset_id)["roles"])
+    speaker_roles = store.has_speaker_roles(store.run(run_id).dataset_id)
     run_embedder = store.run(run_id).config.embedder
     judged_base = attempt(lambda: judged_as(store, run_embedder)) or run_embedder
 analyst = analyst_or_read_only()
@@ -147,8 +149,14 @@ if cluster_id != UNASSIGNED:
             decide(lambda s: review.rename(s, run_id, analyst, cluster_id, new_name), f"Cluster {cluster_id} renamed")
 
 member_ids = state.members.loc[state.members["cluster_id"] == cluster_id, "utterance_id"].tolist()
-sentences = utterances.loc[member_ids, ["text", "frequency", "gold_label"]].reset_index()
-sentence_key = "sentences:" + json.dumps([run_id, version, cluster_id])
+pages = max(1, -(-len(member_ids) // SENTENCES_PER_PAGE))
+page = 1
+if pages > 1:  # a cluster of a million-utterance run can hold tens of thousands: read and sent a page at a time
+    page = int(st.number_input(f"Page of {pages} ({SENTENCES_PER_PAGE:,} sentences each; search below finds any)", 1, pages, 1,
+                               key=f"sentence_page:{run_id}:{cluster_id}"))
+with open_store() as store:
+    sentences = store.sentences(run_id, member_ids[(page - 1) * SENTENCES_PER_PAGE:page * SENTENCES_PER_PAGE])
+sentence_key = "sentences:" + json.dumps([run_id, version, cluster_id, page])
 st.caption("Tick sentences to move them, or to make them a cluster of their own.")
 st.dataframe(sentences, hide_index=True, width="stretch", key=sentence_key, on_select="rerun", selection_mode="multi-row")
 chosen = [int(sentences["utterance_id"].iloc[i]) for i in ticked_rows(sentence_key) if i < len(sentences)]
@@ -169,12 +177,12 @@ if chosen:
 st.subheader("Search all sentences")
 query = st.text_input("Sentences containing", key="sentence_search", placeholder="e.g. refund")
 if query:
+    with open_store() as store:
+        found, n_found = store.search_sentences(run_id, query, limit=SEARCH_HITS_SHOWN)
     current = state.members.set_index("utterance_id")["cluster_id"]
-    found = utterances[utterances["text"].str.contains(query, case=False, regex=False)]
-    hits = found[["text"]].assign(cluster=[label.get(int(current[u]), "unassigned") for u in found.index]).reset_index()
-    st.caption(f"{len(hits)} sentence{'' if len(hits) == 1 else 's'} of this run contain '{literal(query)}'"
-               + (" (the first 500 shown)" if len(hits) > 500 else ""))
-    hits = hits.head(500)
+    hits = found.assign(cluster=[label.get(int(current[u]), "unassigned") for u in found["utterance_id"]])
+    st.caption(f"{n_found} sentence{'' if n_found == 1 else 's'} of this run contain '{literal(query)}'"
+               + (f" (the first {SEARCH_HITS_SHOWN} shown)" if n_found > SEARCH_HITS_SHOWN else ""))
     search_key = "search:" + json.dumps([run_id, version, query])
     st.dataframe(hits, hide_index=True, width="stretch", key=search_key, on_select="rerun", selection_mode="multi-row")
     found_ids = [int(hits["utterance_id"].iloc[i]) for i in ticked_rows(search_key) if i < len(hits)]
@@ -222,7 +230,7 @@ st.fragment(run_every=2.0 if teaching else None)(_watch_teaching)()
 
 if not speaker_roles:  # with roles from ingest, runs split customer and agent already
     st.subheader("Split by role")
-    by_role = role_counts(derived_roles(names_by_utterance(state)))
+    by_role = cluster_role_counts(state)
     st.caption(f"This data has no speaker roles. The cluster names give {by_role['agent']} sentences to the agent "
                f"(greet-, ask-, provide-, …) and {by_role['customer']} to the customer; the other {by_role['other']} "
                "(unassigned, or named without a role verb) join the customer side. A new run clusters each side again.")

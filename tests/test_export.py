@@ -341,3 +341,12 @@ def test_cells_a_spreadsheet_would_run_are_neutralised_in_csv_and_kept_exact_els
     card = json.loads((folder / "data_card.json").read_text())
     assert card["csv_formula_cells"]["cells"] == 4 and folder / "data_card.md" in written
     assert "Spreadsheet safety: 4 cells" in (folder / "data_card.md").read_text()
+
+
+def test_a_snapshot_of_the_samples_only_gives_the_same_fine_tuning_records(reviewed):
+    from dialin_core.curation.export import judge_records, load_snapshot, namer_records
+
+    full = load_snapshot(reviewed.store, reviewed.run_id, mask_pii=False)
+    lean = load_snapshot(reviewed.store, reviewed.run_id, mask_pii=False, samples_only=True)
+    assert 0 < len(lean.utterances) < len(full.utterances)
+    assert namer_records(lean) == namer_records(full) and judge_records(lean) == judge_records(full)

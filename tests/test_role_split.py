@@ -15,7 +15,10 @@ from dialin_core.judging.llm_judge import VERDICT_GRAMMAR
 from dialin_core.llm.base import ChatResponse
 from dialin_core.methods.baselines import run_discovery
 from dialin_core.methods.dialin import ROLES_DERIVED, build_tools, create_role_split_run, resume_dialin, run_dialin
-from dialin_core.methods.role_split import check_splittable, derived_roles, has_speaker_roles, names_by_utterance, role_counts
+from dialin_core.data.ingest import ColumnMapping
+from dialin_core.methods.role_split import (
+    check_splittable, cluster_role_counts, derived_roles, names_by_utterance, role_counts,
+)
 from tests.conftest import SAMPLE_DIALOGUES
 from tests.fakes import ScriptedLLM, verdict_response
 
@@ -50,9 +53,22 @@ def test_an_unnamed_cluster_gives_other():
     assert derived_roles({1: None, 2: "greet-customer", 3: "cancel-order"}) == {1: "other", 2: "agent", 3: "customer"}
 
 
-def test_speaker_roles_from_ingest_are_any_role_but_other():
-    assert not has_speaker_roles([["other"], ["other"]])
-    assert has_speaker_roles([["other"], ["customer"]]) and has_speaker_roles([["agent", "customer"]])
+def test_role_counts_from_cluster_sizes_are_the_counts_of_each_sentences_role():
+    for state in (_state([]), _state([("rename", {"cluster_id": 0, "name": "explain-refund_policy"}),
+                                      ("move", {"utterance_ids": [12], "cluster_id": UNASSIGNED})])):
+        assert cluster_role_counts(state) == role_counts(derived_roles(names_by_utterance(state)))
+    assert cluster_role_counts(_state([])) == {"customer": 2, "agent": 1, "other": 2}
+
+
+def test_speaker_roles_from_ingest_are_any_role_but_other(tmp_path):
+    path = tmp_path / "calls.csv"
+    path.write_text("dialogue_id,speaker,text\n1,Caller,my card is lost\n1,Narrator,it rained\n2,Agent,how can I help\n",
+                    encoding="utf-8")
+    with Store(tmp_path / "w.duckdb") as store:
+        with_roles = ingest_file(store, path, ColumnMapping(text="text", dialogue_id="dialogue_id", speaker="speaker"))
+        without = ingest_file(store, path, ColumnMapping(text="text", dialogue_id="dialogue_id"))
+        assert store.has_speaker_roles(with_roles) and not store.has_speaker_roles(without)
+        assert store.has_speaker_roles(with_roles, ["agent"]) and not store.has_speaker_roles(with_roles, ["other"])
 
 
 def test_a_split_that_changes_nothing_is_refused_with_a_way_out():
@@ -114,7 +130,7 @@ CONFIG = RunConfig(llm="local", judge="cohesion", with_map=False, k_max=40, n_ca
 
 def test_a_role_split_run_reclusters_each_side_of_the_names_and_resumes_with_the_roles_it_started_with(roleless):
     store, dataset_id = roleless
-    assert not has_speaker_roles(store.utterances(dataset_id)["roles"])
+    assert not store.has_speaker_roles(dataset_id)
     first = run_dialin(store, dataset_id, CONFIG, tools=build_tools(store, CONFIG, backend=role_aware_namer())).run_id
     roles = derived_roles(names_by_utterance(review.review_state(store, first)))
     assert role_counts(roles)["agent"] > 30 and role_counts(roles)["customer"] > 30

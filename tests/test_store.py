@@ -157,6 +157,21 @@ def test_runs_carry_their_start_size_and_review_progress():
         assert runs["created_at"].notna().all()
 
 
+def test_a_clusters_sentences_and_a_search_read_only_the_run_s_utterances_asked_for():
+    with Store() as store:
+        dataset_id = add(store, make_turns("Refund my card", "lost card", "hello", "card fee refund?", "100% _sure_"))
+        run_id = store.create_run(dataset_id, "kmeans", {"k": 2})
+        store.finish_run(run_id, clusters=pd.DataFrame({"cluster_id": [0], "size": [4]}),
+                         assignments=pd.DataFrame({"utterance_id": [0, 1, 3, 4], "cluster_id": [0, 0, 0, 0]}), summary={})
+        sentences = store.sentences(run_id, [3, 0, 99])
+        assert sentences["utterance_id"].tolist() == [3, 0] and sentences["text"].tolist() == ["card fee refund?", "Refund my card"]
+        found, total = store.search_sentences(run_id, "REFUND", limit=1)
+        assert total == 2 and found["utterance_id"].tolist() == [0]
+        assert store.search_sentences(run_id, "hello", limit=5)[1] == 0  # in the data set, not in this run
+        assert store.search_sentences(run_id, "% _", limit=5)[0]["text"].tolist() == ["100% _sure_"]  # no wildcards
+        assert store.search_sentences(run_id, "_s", limit=5)[1] == 1
+
+
 @pytest.mark.parametrize("damage", ["empty", "foreign", "truncated"])
 def test_a_damaged_or_foreign_workspace_is_one_message_and_left_as_it_was(tmp_path, damage):
     path = tmp_path / "w.duckdb"

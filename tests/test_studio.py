@@ -1,6 +1,7 @@
 """The studio's pages driven through Streamlit's AppTest against a real workspace, asserting on the database."""
 
 import json
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -182,6 +183,11 @@ def test_a_run_without_llm_is_watched_reviewed_and_exported(workspace, tmp_path)
     assert "Selection: 0 sentences" in app.subheader[0].value
 
     app.switch_page("pages/export.py").run()
+    for _ in range(240):  # on a loaded machine the export may still be in preparation after the page's short wait
+        if not app.get("progress"):
+            break
+        time.sleep(0.5)
+        app.run()
     assert not app.exception, app.exception
     folder = tmp_path / "export"
     labelled(app.text_input, "Folder").set_value(str(folder))

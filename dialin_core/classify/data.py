@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from dialin_core.curation.export import curated_utterances
+from dialin_core.curation.review import UNASSIGNED, review_state
 from dialin_core.data.ingest import FilePath, Role, Turn, read_transcripts
 from dialin_core.data.store import Store
 from dialin_core.errors import IngestError
@@ -202,7 +203,7 @@ def run_intents(store: Store, run_id: int) -> dict[int, str]:
     Left out: unassigned utterances, and clusters judged bad.
     A name's `_N` tail, which only keeps engine names unique, is dropped so the clusters share a label.
     """
-    curated = curated_utterances(store, run_id)
+    curated = curated_utterances(store, run_id, mask_pii=False)  # labels only: the texts trained on are the turns'
     usable = curated[_usable(curated)]
     return {int(u): _label(name) for u, name in zip(usable["utterance_id"], usable["intent"])}
 
@@ -222,10 +223,14 @@ class LabelCoverage:
 
 
 def label_coverage(store: Store, run_id: int) -> LabelCoverage:
-    """What `run_intents` keeps and leaves out of a run, counted, so the analyst sees it before training."""
-    curated = curated_utterances(store, run_id)
-    usable, assigned = _usable(curated), curated["intent"].notna()
-    return LabelCoverage(int(usable.sum()), int((assigned & ~usable).sum()), int((~assigned).sum()))
+    """What `run_intents` keeps and leaves out of a run, counted, so the analyst sees it before training: the same
+    rule applied to the reviewed clusters and summed over their sizes (a million utterances are not read for it)."""
+    if (status := store.run(run_id).status) != "finished":
+        raise ValueError(f"run {run_id} is {status}, not finished: train on it once it has finished")
+    clusters = review_state(store, run_id).clusters
+    clusters = clusters.assign(intent=clusters["name"].where(clusters["cluster_id"] != UNASSIGNED))
+    usable, named, size = _usable(clusters), clusters["intent"].notna(), clusters["size"]
+    return LabelCoverage(int(size[usable].sum()), int(size[named & ~usable].sum()), int(size[~named].sum()))
 
 
 def _label(name: str) -> str:

@@ -4,7 +4,7 @@ Everything is read from the review state (`review.review_state`), the fold of th
 decisions over the run's output, so a human decision always wins over the model's: a renamed cluster
 exports under its new name, a moved sentence under its new intent, an undone decision not at all.
 Each label says whether a human or the model set it, so whoever trains on the export can weight or
-filter by source. The fine-tuning sets are the two the Dial-In seed trains (a coherence judge and an
+filter by source. The fine-tuning sets are the two the Dial-In LLM paper fine-tunes (a coherence judge and an
 intent namer), in the chat format OpenAI and TRL read, with the prompts the studio sends at run time.
 """
 
@@ -12,8 +12,8 @@ import io
 import json
 import tempfile
 import zipfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -49,32 +49,54 @@ class RunSnapshot:
     pii_masked: bool = True  # personal data in the utterances replaced by placeholders (dialin_core.data.pii)
 
 
-def load_snapshot(store: Store, run_id: int, mask_pii: bool = True) -> RunSnapshot:
+def load_snapshot(store: Store, run_id: int, mask_pii: bool = True, samples_only: bool = False) -> RunSnapshot:
     """A finished run's export inputs; a clear error for a run still running, paused, failed or cancelled,
     whose clusters are not the run's final word.
 
     Personal data is masked by default, whether or not the data set was masked at ingest: an export leaves
     the analyst's machine, and every part of it (the utterances, the fine-tuning sets' prompts, the card)
-    is built from this snapshot. `mask_pii=False` keeps the text as stored, and the data card says so."""
+    is built from this snapshot. `mask_pii=False` keeps the text as stored, and the data card says so.
+
+    `samples_only` reads only the utterances the clusters' samples show: enough for the fine-tuning records,
+    not for `curate`, and a second rather than a minute for a run of a million utterances."""
     run = store.run(run_id)
     if run.status != "finished":
         raise ValueError(f"run {run_id} is {run.status}, not finished: export it once it has finished")
     created_at, finished_at = store.run_times(run_id)
-    return RunSnapshot(
+    state = review_state(store, run_id)
+    if samples_only:
+        shown = sorted({u for ids in sample_ids(state).values() for u in ids})
+        utterances = store.utterances(run.dataset_id, utterance_ids=shown)
+    else:
+        utterances = store.utterances(run.dataset_id)
+    snapshot = RunSnapshot(
         run={**run.as_dict(), "created_at": _iso(created_at), "finished_at": _iso(finished_at)},
         dataset=store.dataset(run.dataset_id),
-        utterances=_masked(store.utterances(run.dataset_id)) if mask_pii else store.utterances(run.dataset_id),
+        utterances=utterances,
         assigned=store.cluster_members(run_id),
-        state=review_state(store, run_id),
+        state=state,
         decisions=store.decisions(run_id),
-        pii_masked=mask_pii,
+        pii_masked=False,
     )
+    return masked(snapshot) if mask_pii else snapshot
 
 
-def _masked(utterances: pd.DataFrame) -> pd.DataFrame:
-    """The text masked; the normalised text (only de-duplication reads it) left out rather than masked too,
-    which doubled the cost: a million utterances take minutes to mask."""
-    return utterances.drop(columns=["norm_text"]).assign(text=utterances["text"].map(pii.mask_pii))
+MASKED_AT_ONCE = 10_000
+
+
+def masked(snapshot: RunSnapshot, on_progress: Callable[[int, int], None] | None = None) -> RunSnapshot:
+    """The snapshot with personal data masked in its texts, `on_progress(done, total)` after each 10,000: a
+    million utterances take a minute or more, which the studio shows while the workspace is already let go.
+    The normalised text (only de-duplication reads it) is left out rather than masked too, which doubled the cost."""
+    texts = snapshot.utterances["text"].tolist()
+    done: list[str] = []
+    for start in range(0, len(texts), MASKED_AT_ONCE):
+        done += map(pii.mask_pii, texts[start:start + MASKED_AT_ONCE])
+        if on_progress:
+            on_progress(len(done), len(texts))
+    text = pd.Series(done, index=snapshot.utterances.index, dtype=object)
+    utterances = snapshot.utterances.drop(columns=["norm_text"]).assign(text=text)
+    return replace(snapshot, utterances=utterances, pii_masked=True)
 
 
 def _iso(value: Any) -> str | None:
@@ -131,8 +153,8 @@ def curate(snapshot: RunSnapshot) -> pd.DataFrame:
     return frame[list(UTTERANCE_COLUMNS)]
 
 
-def curated_utterances(store: Store, run_id: int) -> pd.DataFrame:
-    return curate(load_snapshot(store, run_id))
+def curated_utterances(store: Store, run_id: int, mask_pii: bool = True) -> pd.DataFrame:
+    return curate(load_snapshot(store, run_id, mask_pii))
 
 
 # -- fine-tuning sets ------------------------------------------------------------------------------------
@@ -143,16 +165,20 @@ def cluster_samples(snapshot: RunSnapshot) -> dict[int, list[str]]:
     moved out since, topped up with other members in utterance order to MAX_SAMPLE. A cluster an analyst
     made has no stored sample, so it is shown its members."""
     texts = snapshot.utterances.set_index("utterance_id")["text"]
-    members = snapshot.state.members.sort_values("utterance_id").groupby("cluster_id")["utterance_id"].agg(list)
-    live = snapshot.state.live_clusters()
-    samples: dict[int, list[str]] = {}
+    return {cluster_id: texts.loc[ids].tolist() for cluster_id, ids in sample_ids(snapshot.state).items()}
+
+
+def sample_ids(state: ReviewState) -> dict[int, list[int]]:
+    """The utterance ids of `cluster_samples`, by live cluster."""
+    members = state.members.sort_values("utterance_id").groupby("cluster_id")["utterance_id"].agg(list)
+    live = state.live_clusters()
+    samples: dict[int, list[int]] = {}
     for cluster_id, stored in zip(live["cluster_id"], live["sample"]):
         current = members.get(cluster_id, [])
         still_in = set(current)
         kept = [int(u) for u in _ids(stored) if u in still_in]
         seen = set(kept)
-        ids = (kept + [u for u in current if u not in seen])[:MAX_SAMPLE]
-        samples[int(cluster_id)] = texts.loc[ids].tolist()
+        samples[int(cluster_id)] = (kept + [int(u) for u in current if u not in seen])[:MAX_SAMPLE]
     return samples
 
 

@@ -433,8 +433,8 @@ class Store:
             tx.execute("UPDATE datasets SET language = ? WHERE dataset_id = ?", [language, dataset_id])
         return language
 
-    def utterances(self, dataset_id: int, roles: Sequence[str] | None = None) -> pd.DataFrame:
-        """Unique utterances of a data set, optionally only those spoken in one of `roles`."""
+    def utterances(self, dataset_id: int, roles: Sequence[str] | None = None, utterance_ids: Sequence[int] | None = None) -> pd.DataFrame:
+        """Unique utterances of a data set, optionally only those spoken in one of `roles`, or only `utterance_ids`."""
         query = (
             "SELECT utterance_id, text, norm_text, text_hash, frequency, roles, gold_label "
             "FROM utterances WHERE dataset_id = ?"
@@ -443,7 +443,40 @@ class Store:
         if roles:
             query += " AND len(list_intersect(roles, ?)) > 0"
             params.append(list(roles))
+        if utterance_ids is not None:
+            query += " AND utterance_id IN (SELECT unnest(?::BIGINT[]))"
+            params.append(list(map(int, utterance_ids)))
         return self.connection.execute(query + " ORDER BY utterance_id", params).df()
+
+    def has_speaker_roles(self, dataset_id: int, roles: Sequence[str] | None = None) -> bool:
+        """Whether ingest knew who spoke any utterance (of `roles`, when given): then its roles split a run, and
+        names are not needed. One indexed scan, not a million lists read into Python."""
+        query = "SELECT EXISTS (SELECT 1 FROM utterances WHERE dataset_id = ? AND list_has_any(roles, ['customer', 'agent'])"
+        params: list[Any] = [dataset_id]
+        if roles:
+            query += " AND len(list_intersect(roles, ?)) > 0"
+            params.append(list(roles))
+        return bool(self.connection.execute(query + ")", params).fetchone()[0])
+
+    def sentences(self, run_id: int, utterance_ids: Sequence[int]) -> pd.DataFrame:
+        """utterance_id, text, frequency and gold_label of some of a run's utterances, in the order asked for:
+        what the Review page shows of one cluster, read without the rest of the run."""
+        found = self.connection.execute(
+            "SELECT u.utterance_id, u.text, u.frequency, u.gold_label FROM utterances u JOIN runs r USING (dataset_id) "
+            "WHERE r.run_id = ? AND u.utterance_id IN (SELECT unnest(?::BIGINT[]))", [run_id, list(map(int, utterance_ids))],
+        ).df()
+        return found.set_index("utterance_id").reindex(list(utterance_ids)).dropna(subset=["text"]).reset_index()
+
+    def search_sentences(self, run_id: int, query: str, limit: int) -> tuple[pd.DataFrame, int]:
+        """The first `limit` of a run's utterances that contain `query`, any case (utterance_id, text), and how many
+        contain it."""
+        found = self.connection.execute(
+            "SELECT u.utterance_id, u.text, count(*) OVER () AS n_found FROM assignments a JOIN runs r USING (run_id) "
+            "JOIN utterances u ON u.dataset_id = r.dataset_id AND u.utterance_id = a.utterance_id "
+            "WHERE a.run_id = ? AND contains(lower(u.text), lower(?)) ORDER BY u.utterance_id LIMIT ?", [run_id, query, limit],
+        ).df()
+        total = int(found["n_found"].iloc[0]) if len(found) else 0
+        return found.drop(columns="n_found"), total
 
     def utterance_dialogues(self, dataset_id: int) -> pd.Series:
         """The first dialogue each utterance was spoken in (an utterance is a unique text: it may recur), by id."""

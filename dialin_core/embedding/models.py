@@ -116,10 +116,12 @@ class SentenceTransformerEmbedder:
     def __init__(self, model: str = DEFAULT_EMBEDDER, batch_size: int = 64, name: str | None = None) -> None:
         self.name = name or model  # the cache's key: an adapted model's name, not its folder
         self.batch_size = batch_size
-        self._model = _load_sentence_transformer(str(resolve_model_path(model)))
+        self._path = str(resolve_model_path(model))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = self._model.encode(
+        # Loaded on the first text to embed, not when named: a page that finds every vector in the workspace's
+        # cache (the Judge page, a refined run) never waits seconds for torch and the weights.
+        vectors = _load_sentence_transformer(self._path).encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,

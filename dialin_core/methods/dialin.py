@@ -50,7 +50,7 @@ from dialin_core.methods.dialin_loop import (
 from dialin_core.methods.progress import iterations_from_events
 from dialin_core.methods.refine import StandingCluster, standing_clusters
 from dialin_core.methods.registry import RunHooks
-from dialin_core.methods.role_split import check_splittable, derived_roles, has_speaker_roles, names_by_utterance, role_counts
+from dialin_core.methods.role_split import check_splittable, cluster_role_counts, derived_roles, names_by_utterance, role_counts
 from dialin_core.naming.keywords import keyword_names
 from dialin_core.naming.llm_tuning import tuned_namer
 from dialin_core.naming.merge import propose_merges
@@ -201,9 +201,9 @@ def create_role_split_run(store: Store, source_run_id: int) -> int:
     `resume_dialin` runs it. Only for data whose ingest knew no speakers: ingest's roles split runs already."""
     dataset_id, config = _follow_up(store, source_run_id, "split by role")
     config = replace(config, refine_of=None, separate_roles=True, roles_from=source_run_id)
-    if has_speaker_roles(store.utterances(dataset_id, roles=config.roles or None)["roles"]):
+    if store.has_speaker_roles(dataset_id, config.roles or None):
         raise ValueError(f"the data of run {source_run_id} has speaker roles from ingest: its runs split customer and agent already")
-    check_splittable(role_counts(derived_roles(names_by_utterance(review_state(store, source_run_id)))), source_run_id)
+    check_splittable(cluster_role_counts(review_state(store, source_run_id)), source_run_id)
     return create_dialin_run(store, dataset_id, config)
 
 

@@ -145,7 +145,8 @@ def analyst_name_examples(store: Store) -> tuple[list[ChatExample], dict[str, An
     runs_used, languages = [], []
     runs = store.runs()
     for run_id in runs.loc[runs["status"] == "finished", "run_id"].astype(int):
-        snapshot = load_snapshot(store, int(run_id), mask_pii=False)  # taught and served on this machine: the text as the namer sees it
+        # taught and served on this machine: the text as the namer sees it; only the samples' texts are read
+        snapshot = load_snapshot(store, int(run_id), mask_pii=False, samples_only=True)
         records = [r for r in namer_records(snapshot) if r["metadata"]["source"] == "analyst"]
         if records:
             runs_used.append(int(run_id))
