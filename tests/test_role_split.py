@@ -155,7 +155,9 @@ def test_a_role_split_run_reclusters_each_side_of_the_names_and_resumes_with_the
     assert len(derived) == 1 and derived[0]["source_run"] == first
     agents = {u for u, role in roles.items() if role == "agent"}
     assert set(derived[0]["agent_ids"]) == agents
-    assert {e["role"] for e in store.events(split) if e["kind"] == "iteration_done"} == {"customer", "agent"}
+    # each side clustered on its own (whether the cohesion judge keeps a cluster of either side in its first
+    # iteration depends on the CPU's floating point: on an AVX2-only machine the customer side kept none)
+    assert {e["role"] for e in store.events(split) if e["kind"] == "candidate_judged"} == {"customer", "agent"}
     clusters = store.clusters(split)
     assert set(clusters["role"].dropna()) == {"customer", "agent"}
     members = store.assignments(split).merge(clusters[["cluster_id", "role"]], on="cluster_id")
