@@ -17,20 +17,18 @@ st.title("Map")
 with open_store() as store:
     run_id = finished_run(store, key="map_run")
     state = review_state(store, run_id)
-    points = store.assignments(run_id)[["utterance_id", "text", "x", "y"]]
+    drawn, placed = store.map_points(run_id, MAX_POINTS)  # a run places at most MAP_POINTS on the map
 analyst = analyst_or_read_only()
 
-points = points.merge(state.members, on="utterance_id")
-names = state.clusters.set_index("cluster_id")["name"].fillna("unnamed")
-points["intent"] = points["cluster_id"].map(names).fillna("unassigned")
-if points["x"].isna().all():
+if not placed:
     st.info("This run was made without map coordinates (with_map off).")
     st.stop()
-placed = points.dropna(subset=["x", "y"])  # a run places at most MAP_POINTS on the map
-drawn = placed.sample(MAX_POINTS, random_state=0) if len(placed) > MAX_POINTS else placed
-if len(drawn) < len(points):
-    st.caption(f"Drawing {len(drawn):,} of {len(points):,} sentences, chosen at random from the {len(placed):,} the run placed "
-               "on the map; selections act on the drawn ones.")
+drawn = drawn.merge(state.members, on="utterance_id")
+names = state.clusters.set_index("cluster_id")["name"].fillna("unnamed")
+drawn["intent"] = drawn["cluster_id"].map(names).fillna("unassigned")
+if len(drawn) < len(state.members):
+    st.caption(f"Drawing {len(drawn):,} of {len(state.members):,} sentences, chosen at random from the {placed:,} the run "
+               "placed on the map; selections act on the drawn ones.")
 palette = px.colors.qualitative.Alphabet
 colour_of = lambda cluster_id: "#9e9e9e" if cluster_id < 0 else palette[cluster_id % len(palette)]  # noqa: E731
 # A cluster keeps its colour across decisions (by id, not by position), so a move does not repaint the map.
@@ -64,7 +62,7 @@ selected = [int(p["customdata"][0]) for p in (event.selection.points if event el
 
 st.subheader(f"Selection: {len(selected)} sentences")
 if selected:
-    chosen = points[points["utterance_id"].isin(selected)]
+    chosen = drawn[drawn["utterance_id"].isin(selected)]
     st.dataframe(chosen[["utterance_id", "text", "intent"]], hide_index=True, width="stretch")
     live = state.live_clusters()
     label = {int(c): f"{c} · {n}" for c, n in zip(live["cluster_id"], live["name"].fillna("unnamed"))}

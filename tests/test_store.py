@@ -172,6 +172,20 @@ def test_a_clusters_sentences_and_a_search_read_only_the_run_s_utterances_asked_
         assert store.search_sentences(run_id, "_s", limit=5)[1] == 1
 
 
+def test_the_map_reads_a_fixed_few_of_the_placed_points_and_counts_them_all():
+    with Store() as store:
+        dataset_id = add(store, make_turns("Refund my card", "lost card", "hello", "card fee refund?", "100% _sure_"))
+        run_id = store.create_run(dataset_id, "kmeans", {"k": 2})
+        store.finish_run(run_id, clusters=pd.DataFrame({"cluster_id": [0], "size": [5]}), summary={},
+                         assignments=pd.DataFrame({"utterance_id": [0, 1, 2, 3, 4], "cluster_id": [0] * 5,
+                                                   "x": [0.1, None, 0.3, 0.4, 0.5], "y": [1.0, 2.0, 3.0, 4.0, 5.0]}))
+        drawn, placed = store.map_points(run_id, limit=2)
+        assert placed == 4 and len(drawn) == 2 and set(drawn["utterance_id"]) <= {0, 2, 3, 4}
+        assert drawn.equals(store.map_points(run_id, limit=2)[0])  # the same points on every redraw
+        everything, _ = store.map_points(run_id, limit=10)
+        assert sorted(everything["utterance_id"]) == [0, 2, 3, 4] and list(everything.columns) == ["utterance_id", "text", "x", "y"]
+
+
 @pytest.mark.parametrize("damage", ["empty", "foreign", "truncated"])
 def test_a_damaged_or_foreign_workspace_is_one_message_and_left_as_it_was(tmp_path, damage):
     path = tmp_path / "w.duckdb"

@@ -752,6 +752,24 @@ class Store:
             [run_id],
         ).df()
 
+    def map_points(self, run_id: int, limit: int) -> tuple[pd.DataFrame, int]:
+        """At most `limit` of the run's utterances placed on the map (x, y, text), the same ones on every call
+        (ordered by a hash of their ids), and how many were placed: a map page at a million reads thousands."""
+        placed = self.connection.execute(
+            "SELECT count(*) FROM assignments WHERE run_id = ? AND x IS NOT NULL AND y IS NOT NULL", [run_id]).fetchone()[0]
+        frame = self.connection.execute(
+            """
+            SELECT a.utterance_id, u.text, a.x, a.y
+            FROM assignments a
+            JOIN runs r USING (run_id)
+            JOIN utterances u ON u.dataset_id = r.dataset_id AND u.utterance_id = a.utterance_id
+            WHERE a.run_id = ? AND a.x IS NOT NULL AND a.y IS NOT NULL
+            ORDER BY hash(a.utterance_id), a.utterance_id LIMIT ?
+            """,
+            [run_id, limit],
+        ).df()
+        return frame, int(placed)
+
     # -- LLM call cache ---------------------------------------------------------------------
 
     def cached_llm_response(self, backend: str, model: str, request_hash: str) -> dict[str, Any] | None:
