@@ -187,6 +187,9 @@ WRITE_ATTEMPTS = 5
 OPEN_WAIT_SECONDS = 10.0
 CLUSTER_COLUMNS = ("cluster_id", "name", "size", "iteration", "verdict", "probability", "role", "sample", "evidence")
 ASSIGNMENT_COLUMNS = ("utterance_id", "cluster_id", "x", "y", "sampled")
+# A run's assigned utterances with their texts (a: assignments, r: runs, u: utterances), for the queries that read them.
+RUN_UTTERANCES = ("FROM assignments a JOIN runs r USING (run_id) "
+                  "JOIN utterances u ON u.dataset_id = r.dataset_id AND u.utterance_id = a.utterance_id")
 # A run's status: working (a pause or cancel may be asked for and not yet honoured), stopped so that it can
 # go on, or ended (finished, cancelled).
 LIVE_STATUSES: tuple[str, ...] = ("running", "pausing", "cancelling")
@@ -471,8 +474,7 @@ class Store:
         """The first `limit` of a run's utterances that contain `query`, any case (utterance_id, text), and how many
         contain it."""
         found = self.connection.execute(
-            "SELECT u.utterance_id, u.text, count(*) OVER () AS n_found FROM assignments a JOIN runs r USING (run_id) "
-            "JOIN utterances u ON u.dataset_id = r.dataset_id AND u.utterance_id = a.utterance_id "
+            f"SELECT u.utterance_id, u.text, count(*) OVER () AS n_found {RUN_UTTERANCES} "
             "WHERE a.run_id = ? AND contains(lower(u.text), lower(?)) ORDER BY u.utterance_id LIMIT ?", [run_id, query, limit],
         ).df()
         total = int(found["n_found"].iloc[0]) if len(found) else 0
@@ -741,11 +743,9 @@ class Store:
     def assignments(self, run_id: int) -> pd.DataFrame:
         """Each utterance of the run with its cluster, text and gold label."""
         return self.connection.execute(
-            """
+            f"""
             SELECT a.utterance_id, u.text, u.frequency, u.gold_label, a.cluster_id, c.name AS intent_name, a.x, a.y, a.sampled
-            FROM assignments a
-            JOIN runs r USING (run_id)
-            JOIN utterances u ON u.dataset_id = r.dataset_id AND u.utterance_id = a.utterance_id
+            {RUN_UTTERANCES}
             LEFT JOIN clusters c ON c.run_id = a.run_id AND c.cluster_id = a.cluster_id
             WHERE a.run_id = ? ORDER BY a.utterance_id
             """,
@@ -758,11 +758,9 @@ class Store:
         placed = self.connection.execute(
             "SELECT count(*) FROM assignments WHERE run_id = ? AND x IS NOT NULL AND y IS NOT NULL", [run_id]).fetchone()[0]
         frame = self.connection.execute(
-            """
+            f"""
             SELECT a.utterance_id, u.text, a.x, a.y
-            FROM assignments a
-            JOIN runs r USING (run_id)
-            JOIN utterances u ON u.dataset_id = r.dataset_id AND u.utterance_id = a.utterance_id
+            {RUN_UTTERANCES}
             WHERE a.run_id = ? AND a.x IS NOT NULL AND a.y IS NOT NULL
             ORDER BY hash(a.utterance_id), a.utterance_id LIMIT ?
             """,

@@ -21,6 +21,7 @@ import resource
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,7 @@ class TrainedLora:
                 "last_loss": _mean_head(self.step_losses[::-1])}
 
 
+@cache
 def compute_dtype() -> Any:
     """bfloat16 where the CPU computes it natively (AVX-512 or AMX, as PyTorch's oneDNN check reads the CPU),
     float32 elsewhere: on a 2-core AVX2-only machine one training step of a 300-token example took 212 s in

@@ -17,18 +17,26 @@ from dialin_core.naming.names import name_role
 ROLE_NAMES = ("customer", "agent", "other")
 
 
+def _cluster_names(state: ReviewState) -> dict[int, str | None]:
+    """Each cluster's current name; None for the unassigned pool or an unnamed cluster."""
+    return {int(c): n if isinstance(n, str) and int(c) != UNASSIGNED else None
+            for c, n in zip(state.clusters["cluster_id"], state.clusters["name"])}
+
+
+def _role_of(name: str | None) -> str:
+    """customer, agent or other, from the verb of a cluster's name (no name: other)."""
+    return name_role(name) if name else "other"
+
+
 def names_by_utterance(state: ReviewState) -> dict[int, str | None]:
     """Each utterance's current cluster name; None for the unassigned pool or an unnamed cluster."""
-    name_of = {int(c): n for c, n in zip(state.clusters["cluster_id"], state.clusters["name"]) if isinstance(n, str)}
-    return {
-        int(u): None if int(c) == UNASSIGNED else name_of.get(int(c))
-        for u, c in zip(state.members["utterance_id"], state.members["cluster_id"])
-    }
+    name_of = _cluster_names(state)
+    return {int(u): name_of.get(int(c)) for u, c in zip(state.members["utterance_id"], state.members["cluster_id"])}
 
 
 def derived_roles(names: Mapping[int, str | None]) -> dict[int, str]:
     """customer, agent or other per utterance id, from the verb of its cluster's name (no name: other)."""
-    return {utterance_id: name_role(name) if name else "other" for utterance_id, name in names.items()}
+    return {utterance_id: _role_of(name) for utterance_id, name in names.items()}
 
 
 def role_counts(roles: Mapping[int, str]) -> dict[str, int]:
@@ -40,10 +48,10 @@ def role_counts(roles: Mapping[int, str]) -> dict[str, int]:
 def cluster_role_counts(state: ReviewState) -> dict[str, int]:
     """`role_counts(derived_roles(names_by_utterance(state)))` from the clusters' sizes: what the studio shows,
     without a dictionary of a million utterances on every redraw."""
+    name_of = _cluster_names(state)
     counted = Counter({role: 0 for role in ROLE_NAMES})
-    for cluster_id, name, size in zip(state.clusters["cluster_id"], state.clusters["name"], state.clusters["size"]):
-        named = int(cluster_id) != UNASSIGNED and isinstance(name, str) and name
-        counted[name_role(name) if named else "other"] += int(size)
+    for cluster_id, size in zip(state.clusters["cluster_id"], state.clusters["size"]):
+        counted[_role_of(name_of[int(cluster_id)])] += int(size)
     return {role: counted[role] for role in ROLE_NAMES}
 
 
