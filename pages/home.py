@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from dialin_core.data.datasets import ingest_file
-from dialin_core.data.ingest import ColumnMapping, Turn, csv_columns, read_transcripts, suggest_mapping
+from dialin_core.data.ingest import ColumnMapping, Turn, csv_columns, preview_transcripts, suggest_mapping
 from dialin_core.data.language import language_name
 from studio.context import USER_ERRORS, attempt, literal, open_store, save_upload, workspace
 
@@ -14,9 +14,9 @@ NONE = "(none)"
 PREVIEW_DIALOGUES = 3
 
 
-@st.cache_data(show_spinner="Parsing the file…", max_entries=4)
-def _parse(path: str, mapping: ColumnMapping | None, mask_pii: bool) -> list[Turn]:
-    return read_transcripts(path, mapping, mask_pii=mask_pii)
+@st.cache_data(show_spinner="Reading the top of the file…", max_entries=4)
+def _preview(path: str, mapping: ColumnMapping | None, mask_pii: bool) -> tuple[list[Turn], bool]:
+    return preview_transcripts(path, mapping, mask_pii=mask_pii)
 
 
 def _show_dialogues(turns: list[Turn]) -> None:
@@ -79,15 +79,18 @@ with open_store() as store:
                                     "addresses and names become [KIND] placeholders in the stored text, the original included.")
         try:
             mapping = _mapping_form(saved) if saved.suffix.lower() in (".csv", ".tsv") else None
-            turns = _parse(str(saved), mapping, mask_pii) if mapping or saved.suffix.lower() not in (".csv", ".tsv") else []
+            turns, whole = _preview(str(saved), mapping, mask_pii) if mapping or saved.suffix.lower() not in (".csv", ".tsv") else ([], True)
         except USER_ERRORS as error:
             st.error(literal(error))
             turns = []
         if turns:
-            st.write(f"{len({t.dialogue_id for t in turns})} dialogues, {len(turns)} turns. The first ones:")
+            counts = f"{len({t.dialogue_id for t in turns})} dialogues, {len(turns)} turns"
+            st.write(f"{counts}. The first ones:" if whole else
+                     f"A large file: its first {counts} read so far (the rest is read when it is stored). The first ones:")
             _show_dialogues(turns)
             if st.button("Store this data set"):
-                dataset_id = attempt(lambda: ingest_file(store, saved, mapping, mask_pii=mask_pii, name=upload.name))
+                with st.spinner("Reading and storing the file…"):
+                    dataset_id = attempt(lambda: ingest_file(store, saved, mapping, mask_pii=mask_pii, name=upload.name))
                 if dataset_id is not None:
                     st.success(f"{literal(upload.name)} is data set {dataset_id}.")
 

@@ -1,8 +1,10 @@
 """How transcript files become turns and utterances, and what the user is told when a file is wrong."""
 
 import codecs
+import json
 import os
 import pickle
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -12,10 +14,9 @@ from dialin_core.data.ingest import (
     Turn,
     deduplicate,
     normalise_role,
-    read_csv,
-    read_jsonl,
-    read_text,
+    preview_transcripts,
     read_transcripts,
+    staged_batches,
 )
 from dialin_core.errors import IngestError
 from tests.conftest import SGD_SAMPLE
@@ -59,7 +60,7 @@ def test_unknown_speakers_are_other(speaker):
 
 
 def test_csv_with_full_mapping_orders_turns_by_turn_column():
-    turns = read_csv(FIXTURES / "calls.csv", CALLS_MAPPING)
+    turns = read_transcripts(FIXTURES / "calls.csv", CALLS_MAPPING)
 
     assert [(t.dialogue_id, t.turn_index, t.speaker, t.role) for t in turns] == [
         ("c1", 0, "Customer", "customer"),
@@ -75,7 +76,7 @@ def test_csv_with_full_mapping_orders_turns_by_turn_column():
 
 
 def test_csv_without_dialogue_column_makes_each_row_a_dialogue_named_by_line():
-    turns = read_csv(FIXTURES / "calls.csv", ColumnMapping(text="message"))
+    turns = read_transcripts(FIXTURES / "calls.csv", ColumnMapping(text="message"))
 
     # The third message spans lines 4-5, so the next row starts on line 6.
     assert [t.dialogue_id for t in turns] == ["row-2", "row-3", "row-4", "row-6", "row-7"]
@@ -84,7 +85,7 @@ def test_csv_without_dialogue_column_makes_each_row_a_dialogue_named_by_line():
 
 
 def test_csv_without_turn_column_keeps_file_order():
-    turns = read_csv(FIXTURES / "calls.csv", ColumnMapping(text="message", dialogue_id="conversation"))
+    turns = read_transcripts(FIXTURES / "calls.csv", ColumnMapping(text="message", dialogue_id="conversation"))
 
     assert [t.text for t in turns if t.dialogue_id == "c2"] == ["Anything else?", "I want to  cancel my order!"]
     assert [t.turn_index for t in turns if t.dialogue_id == "c2"] == [0, 1]
@@ -140,7 +141,7 @@ def test_encodings_round_trip(tmp_path, encoding):
     message = ENCODED_TEXTS[encoding]
     path = write(tmp_path, "chat.csv", f"speaker,text\ncustomer,{message}\nagent,ok\n".encode(encoding))
 
-    turns = read_csv(path, ColumnMapping(text="text", speaker="speaker"))
+    turns = read_transcripts(path, ColumnMapping(text="text", speaker="speaker"))
 
     assert [t.text for t in turns] == [message, "ok"]
     assert turns[0].speaker == "customer"  # no byte-order mark left on the header
@@ -184,7 +185,7 @@ def test_latin1_line_in_a_utf8_file_with_bom_is_mixed(tmp_path):
 
 
 def test_jsonl_dialogues():
-    turns = read_jsonl(FIXTURES / "dialogues.jsonl")
+    turns = read_transcripts(FIXTURES / "dialogues.jsonl")
 
     assert [(t.dialogue_id, t.turn_index, t.speaker, t.role, t.text, t.gold_label) for t in turns] == [
         ("d1", 0, "USER", "customer", "Book a table for two", "ReserveRestaurant"),
@@ -218,7 +219,7 @@ def test_sgd_sample_reads_as_it_is():
 
 
 def test_text_file_is_one_dialogue_with_known_speaker_prefixes():
-    turns = read_text(FIXTURES / "call.txt")
+    turns = read_transcripts(FIXTURES / "call.txt")
 
     assert [(t.dialogue_id, t.turn_index, t.speaker, t.role, t.text) for t in turns] == [
         ("call", 0, "Customer", "customer", "My card was charged twice."),
@@ -276,7 +277,7 @@ def test_missing_column_lists_the_available_columns():
     with pytest.raises(
         IngestError, match=r"^calls\.csv: line 1: no column named 'utterance'; the columns are 'conversation', 'turn'"
     ) as caught:
-        read_csv(FIXTURES / "calls.csv", ColumnMapping(text="utterance", dialogue_id="conversation"))
+        read_transcripts(FIXTURES / "calls.csv", ColumnMapping(text="utterance", dialogue_id="conversation"))
     assert "'message'" in str(caught.value) and caught.value.line == 1
 
 
@@ -298,14 +299,14 @@ def test_bad_turn_number_names_the_physical_line(tmp_path):
     path = write(tmp_path, "turns.csv", 'id,turn,text\na,1,"two\nlines"\na,two,hello\n')
 
     with pytest.raises(IngestError, match=r"^turns\.csv: line 4: column 'turn' should hold a whole number, not 'two'"):
-        read_csv(path, ColumnMapping(text="text", dialogue_id="id", turn_index="turn"))
+        read_transcripts(path, ColumnMapping(text="text", dialogue_id="id", turn_index="turn"))
 
 
 def test_empty_dialogue_id(tmp_path):
     path = write(tmp_path, "ids.csv", "id,text\na,hello\n,hi\n")
 
     with pytest.raises(IngestError, match=r"^ids\.csv: line 3: column 'id' is empty"):
-        read_csv(path, ColumnMapping(text="text", dialogue_id="id"))
+        read_transcripts(path, ColumnMapping(text="text", dialogue_id="id"))
 
 
 @pytest.mark.parametrize("name", ["image.csv", "image.jsonl", "image.txt", "image.png"])
@@ -328,7 +329,7 @@ def test_broken_json_line_gives_line_and_reason(tmp_path):
     path = write(tmp_path, "broken.jsonl", '{"turns": []}\n\n{"turns": [}\n')
 
     with pytest.raises(IngestError, match=r"^broken\.jsonl: line 3: not valid JSON: Expecting value \(column 12\)"):
-        read_jsonl(path)
+        read_transcripts(path)
 
 
 def test_broken_json_list_gives_line(tmp_path):
@@ -343,21 +344,21 @@ def test_dialogue_without_turns(tmp_path):
 
     expected = r"""^noturns\.jsonl: line 2: dialogue has no "turns" list \(keys are 'id', 'utterances'\)"""
     with pytest.raises(IngestError, match=expected):
-        read_jsonl(path)
+        read_transcripts(path)
 
 
 def test_line_that_is_not_a_dialogue_object(tmp_path):
     path = write(tmp_path, "list.jsonl", '{"turns": [{"text": "hi"}]}\n["hi"]\n')
 
     with pytest.raises(IngestError, match=r"^list\.jsonl: line 2: expected a dialogue object, found a list"):
-        read_jsonl(path)
+        read_transcripts(path)
 
 
 def test_turn_without_text_names_line_and_turn(tmp_path):
     path = write(tmp_path, "notext.jsonl", '{"turns": [{"speaker": "USER", "utterance": "hi"}, {"speaker": "BOT"}]}\n')
 
     with pytest.raises(IngestError, match=r'^notext\.jsonl: line 1: turn 2 of 2 has no "utterance" or "text" string'):
-        read_jsonl(path)
+        read_transcripts(path)
 
 
 def test_turn_without_text_in_a_json_list_names_the_item(tmp_path):
@@ -371,25 +372,73 @@ def test_jsonl_without_any_text(tmp_path):
     path = write(tmp_path, "quiet.jsonl", '{"turns": [{"text": ""}]}\n')
 
     with pytest.raises(IngestError, match=r"^quiet\.jsonl: no utterances found"):
-        read_jsonl(path)
-
-
-def test_file_over_the_limit_fails_before_reading(tmp_path, monkeypatch):
-    path = tmp_path / "huge.csv"
-    with path.open("wb") as handle:
-        handle.truncate(1024**3)  # sparse: takes no disk space
-    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("the file content was read"))
-
-    with pytest.raises(IngestError, match=r"^huge\.csv: file is 1 GiB, over the 512 MiB limit"):
         read_transcripts(path)
 
 
-def test_size_limit_is_configurable(tmp_path):
-    path = write(tmp_path, "small.txt", "x" * 2000)
+def test_a_json_list_over_the_limit_fails_before_it_is_parsed(tmp_path, monkeypatch):
+    path = tmp_path / "huge.json"
+    with path.open("wb") as handle:
+        handle.write(b'[{"turns": [{"text": "hi"}]}')
+        handle.truncate(1024**3)  # sparse: takes no disk space
+    monkeypatch.setattr("dialin_core.data.ingest._text_encoding", lambda path: "utf-8")  # the pass over a GiB of bytes
+    monkeypatch.setattr(json, "loads", lambda *a, **k: pytest.fail("the document was parsed"))
 
-    with pytest.raises(IngestError, match=r"^small\.txt: file is 2 KiB, over the 1 KiB limit"):
-        read_transcripts(path, max_bytes=1024)
-    assert read_transcripts(path, max_bytes=2000)[0].text == "x" * 2000
+    with pytest.raises(IngestError, match=r"^huge\.json: file is 1 GiB, over the 512 MiB limit for a JSON list, which is read whole"):
+        read_transcripts(path)
+
+
+def test_json_list_size_limit_is_configurable_and_json_lines_have_none(tmp_path):
+    dialogue = {"dialogue_id": "d1", "turns": [{"speaker": "USER", "text": "x" * 2000}]}
+    listed = write(tmp_path, "small.json", json.dumps([dialogue]))
+    lines = write(tmp_path, "small.jsonl", json.dumps(dialogue) + "\n")
+
+    with pytest.raises(IngestError, match=r"^small\.json: file is 2 KiB, over the 1 KiB limit for a JSON list"):
+        read_transcripts(listed, max_bytes=1024)
+    assert read_transcripts(listed, max_bytes=4096)[0].text == "x" * 2000
+    assert read_transcripts(lines, max_bytes=1024)[0].text == "x" * 2000
+
+
+def _peak_staging_memory(path: Path, rows: int) -> int:
+    """Peak Python memory while reading a CSV of `rows` rows into staged batches of 5,000."""
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("call,text,intent\n")
+        for i in range(rows):
+            handle.write(f"c{i // 6},customer utterance number {i} about card {i % 97},intent-{i % 13}\n")
+    tracemalloc.start()
+    try:
+        staged = sum(len(batch) for batch in staged_batches(path, ColumnMapping(text="text", dialogue_id="call", label="intent"),
+                                                             batch_rows=5_000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert staged == rows
+    return peak
+
+
+def test_a_large_file_streams_in_batches_whose_memory_does_not_grow_with_the_file(tmp_path):
+    small = _peak_staging_memory(tmp_path / "small.csv", 10_000)
+    large = _peak_staging_memory(tmp_path / "large.csv", 40_000)
+
+    # four times the rows, the same batches: read whole, the peak would grow four times
+    assert large < 1.3 * small
+
+
+def test_a_preview_reads_the_head_of_a_file_and_says_whether_it_was_all(tmp_path):
+    path = write(tmp_path, "calls.txt", "".join(f"Customer: line {i}\n" for i in range(50)))
+
+    head, complete = preview_transcripts(path, max_turns=10)
+    whole, all_of_it = preview_transcripts(path, max_turns=50)
+
+    assert [t.text for t in head] == [f"line {i}" for i in range(10)] and not complete
+    assert len(whole) == 50 and all_of_it
+
+
+def test_a_problem_below_the_preview_shows_when_the_file_is_read(tmp_path):
+    path = write(tmp_path, "calls.csv", "id,text\n" + "".join(f"d{i},hello {i}\n" for i in range(20)) + ",orphan\n")
+
+    assert len(preview_transcripts(path, ColumnMapping(text="text", dialogue_id="id"), max_turns=5)[0]) == 5
+    with pytest.raises(IngestError, match=r"^calls\.csv: line 22: column 'id' is empty"):
+        read_transcripts(path, ColumnMapping(text="text", dialogue_id="id"))
 
 
 def test_error_message_parts_and_pickling(tmp_path):

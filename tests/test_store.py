@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dialin_core.data.ingest import Turn, deduplicate
+from dialin_core.data.assembly import STAGED_COLUMNS
+from dialin_core.data.ingest import Turn
 from dialin_core.data.store import MIGRATIONS, Store
-from dialin_core.errors import WorkspaceDamaged
+from dialin_core.errors import IngestError, WorkspaceDamaged
 
 
 def make_turns(*texts: str, dialogue: str = "d1") -> list[Turn]:
@@ -17,10 +18,18 @@ def make_turns(*texts: str, dialogue: str = "d1") -> list[Turn]:
     ]
 
 
+def staged(turns: list[Turn]) -> pd.DataFrame:
+    """Turns as the staged rows a file's reader hands the store."""
+    return pd.DataFrame.from_records(
+        [(i, t.dialogue_id, t.turn_index, t.speaker, t.role, t.text, t.clean_text, " ".join(t.clean_text.lower().split()), t.gold_label)
+         for i, t in enumerate(turns)],
+        columns=list(STAGED_COLUMNS),
+    )
+
+
 def add(store: Store, turns: list[Turn], content_hash: str = "h1") -> int:
     return store.add_dataset(
-        name="t", source="t.csv", format="csv", content_hash=content_hash, options={}, turns=turns,
-        utterances=deduplicate(turns),
+        name="t", source="t.csv", format="csv", content_hash=content_hash, options={}, batches=[staged(turns)],
     )
 
 
@@ -43,15 +52,19 @@ def test_data_survives_reopening_and_migration_runs_once(tmp_path):
         assert len(store.turns(dataset_id)) == 3
 
 
-def test_a_failed_write_leaves_the_workspace_untouched(tmp_path):
+def test_a_file_that_fails_halfway_leaves_the_workspace_untouched(tmp_path):
+    def batches_then_a_bad_row():
+        yield staged(make_turns("a", "b"))
+        raise IngestError("calls.csv", "column 'id' is empty", line=40_001)
+
     with Store(tmp_path / "w.duckdb") as store:
         add(store, make_turns("first data set"))
-        clash = make_turns("a", "b")
-        clash = [clash[0], Turn(**{**clash[1].__dict__, "turn_index": 0})]  # same primary key twice
-        with pytest.raises(duckdb.Error):
-            add(store, clash, content_hash="h2")
+        with pytest.raises(IngestError, match="line 40001"):
+            store.add_dataset(name="t2", source="t2.csv", format="csv", content_hash="h2", options={},
+                              batches=batches_then_a_bad_row())
         assert [d.name for d in store.datasets()] == ["t"]
-        assert store.connection.execute("SELECT count(*) FROM turns").fetchone()[0] == 1
+        assert store.connection.execute("SELECT count(*) FROM turns").fetchall()[0][0] == 1
+        assert store.connection.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall()[0][0] == 0
 
 
 def test_workspace_from_a_newer_program_is_refused(tmp_path):

@@ -4,21 +4,11 @@ Ingesting the same bytes with the same options twice returns the stored data set
 so re-running a command on a file reuses its data set and its cached embeddings.
 """
 
-import hashlib
 from dataclasses import asdict
 from pathlib import Path
 
-from dialin_core.data.ingest import ColumnMapping, deduplicate, read_transcripts
-from dialin_core.data.language import detect_language
+from dialin_core.data.ingest import ColumnMapping, file_hash, staged_batches
 from dialin_core.data.store import Store
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def ingest_file(
@@ -29,22 +19,20 @@ def ingest_file(
     mask_pii: bool = False,
     name: str | None = None,
 ) -> int:
-    """The id of the data set holding `path`; parse errors raise IngestError before anything is written."""
+    """The id of the data set holding `path`; parse errors raise IngestError before anything is written.
+
+    The file is streamed into the workspace (a batch of rows at a time), so its size is bounded by disk, not memory."""
     path = Path(path)
-    turns = read_transcripts(path, mapping, mask_pii=mask_pii)
     options = {"mapping": asdict(mapping) if mapping else None, "mask_pii": mask_pii}
     content_hash = file_hash(path)
     existing = store.find_dataset(content_hash, options)
     if existing is not None:
         return existing
-    utterances = deduplicate(turns)
     return store.add_dataset(
         name=name or path.name,
         source=str(path.resolve()),
         format=path.suffix.lstrip(".").lower() or "text",
         content_hash=content_hash,
         options=options,
-        turns=turns,
-        utterances=utterances,
-        language=detect_language([u.text for u in utterances]),
+        batches=staged_batches(path, mapping, mask_pii=mask_pii),
     )

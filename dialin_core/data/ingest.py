@@ -3,31 +3,42 @@
 This is the edge where user files are validated: every problem a user can cause with a file becomes
 an `IngestError` naming the file (and line), so nothing downstream re-checks its input. Reading never
 writes anywhere, so a failed import cannot touch stored data.
+
+Files are read as streams, a row at a time, never whole: the encoding is decided by a pass over the bytes
+(block by block), the rows are parsed from a text stream and cleaned in batches, and numbering turns and
+folding repeated texts happens in DuckDB SQL (`assembly`). Memory stays bounded by a batch whatever the
+file's size; only a JSON document (a list of dialogues), which a parser has to hold whole, keeps a size limit.
 """
 
 import codecs
 import csv
-import io
+import hashlib
 import json
 import re
 import stat
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from os import PathLike
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TextIO
 
 import charset_normalizer
+import duckdb
+import pandas as pd
 
 from dialin_core.data import pii
+from dialin_core.data.assembly import STAGED_COLUMNS, Staging, utterances_sql
 from dialin_core.errors import IngestError
 
 Role = Literal["customer", "agent", "other"]
 FilePath = str | PathLike[str]
 
-MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 512 * 1024 * 1024  # a JSON list of dialogues is parsed whole; JSON Lines, CSV and text stream
+BATCH_ROWS = 20_000  # rows cleaned in Python before DuckDB takes them: the memory a file of any size needs
+PREVIEW_TURNS = 2_000  # turns a preview reads from the top of a file
 
 _CUSTOMER_WORDS = frozenset("user customer caller client guest member".split())
 _AGENT_WORDS = frozenset("system agent bot assistant representative rep operator advisor support".split())
@@ -93,7 +104,8 @@ _UNICODE_BOMS = (  # UTF-32 first: the UTF-16 LE byte-order mark is a prefix of 
 # (Latin-1 French comes out as Central European), so the choice is kept to these two.
 _LEGACY_ENCODINGS = ["gb18030", "cp1252"]
 _BINARY_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_BLOCK_BYTES = 1 << 20
+_DETECTION_SAMPLE_BYTES = 1 << 20  # non-ASCII lines the legacy-encoding guess reads
 
 
 def _format_size(n_bytes: int) -> str:
@@ -105,19 +117,11 @@ def _format_size(n_bytes: int) -> str:
     return f"{round(size, 1):g} TiB"
 
 
-def _read_bytes(path: Path, max_bytes: int) -> bytes:
-    """The file's bytes; the size is checked first so an oversized file fails without being read."""
+@contextmanager
+def _file_errors(path: Path) -> Iterator[None]:
+    """OS errors met while reading `path` as one-line IngestErrors."""
     try:
-        status = path.stat()
-        if stat.S_ISDIR(status.st_mode):
-            raise IsADirectoryError
-        if not stat.S_ISREG(status.st_mode):  # a device or pipe reads forever (its size says 0)
-            raise IngestError(path, "is not a regular file (a device, pipe or socket): save the transcripts to a file first")
-        size = status.st_size
-        if size > max_bytes:
-            limits = f"file is {_format_size(size)}, over the {_format_size(max_bytes)} limit"
-            raise IngestError(path, f"{limits}; split it into smaller files or raise the limit")
-        return path.read_bytes()
+        yield
     except FileNotFoundError:
         raise IngestError(path, "file not found") from None
     except IsADirectoryError:
@@ -126,8 +130,92 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
         raise IngestError(path, f"cannot be read: {err.strerror}") from None
 
 
-def _decode(path: Path, raw: bytes) -> str:
-    """The text of a file, with any byte-order mark removed.
+def _file_size(path: Path) -> int:
+    """The size of a regular file; anything else is refused before it is read."""
+    with _file_errors(path):
+        status = path.stat()
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError
+    if not stat.S_ISREG(status.st_mode):  # a device or pipe reads forever (its size says 0)
+        raise IngestError(path, "is not a regular file (a device, pipe or socket): save the transcripts to a file first")
+    return status.st_size
+
+
+def file_hash(path: FilePath) -> str:
+    """SHA-256 of the file's bytes, read a block at a time: the key that finds a file stored before."""
+    path = Path(path)
+    _file_size(path)
+    digest = hashlib.sha256()
+    with _file_errors(path), path.open("rb") as handle:
+        for block in iter(lambda: handle.read(_BLOCK_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _Scan(NamedTuple):
+    bad_offset: int | None  # the first byte the encoding cannot decode; None when every byte decodes
+    reason: str  # the decoder's word for it
+    blank: bool  # nothing but whitespace
+    controls: bool  # control characters that no text file holds (checked when asked)
+
+
+def _scan(path: Path, encoding: str, *, skip: int = 0, controls: bool = False) -> _Scan:
+    """Decode the whole file, after its first `skip` bytes, a block at a time, keeping nothing but what the
+    encoding decision needs."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset, blank, found_controls = skip, True, False
+    with _file_errors(path), path.open("rb") as handle:
+        handle.seek(skip)
+        while True:
+            block = handle.read(_BLOCK_BYTES)
+            pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous block
+            try:
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError as err:
+                return _Scan(offset - pending + err.start, err.reason, blank, found_controls)
+            blank = blank and not text.strip()
+            found_controls = found_controls or (controls and bool(_BINARY_CONTROLS.search(text)))
+            if not block:
+                return _Scan(None, "", blank, found_controls)
+            offset += len(block)
+
+
+def _line_at(path: Path, offset: int) -> int:
+    """The 1-based line holding byte `offset`."""
+    line, start = 1, 0
+    with path.open("rb") as handle:
+        while start < offset and (block := handle.read(min(_BLOCK_BYTES, offset - start))):
+            line += block.count(b"\n")
+            start += len(block)
+    return line
+
+
+def _non_ascii_lines(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        yield from (line for line in handle if not line.isascii())
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _legacy_sample(path: Path) -> bytes:
+    """Up to a MiB of the file's non-ASCII lines: what tells one legacy encoding from another."""
+    lines, size = [], 0
+    for line in _non_ascii_lines(path):
+        lines.append(line)
+        size += len(line)
+        if size >= _DETECTION_SAMPLE_BYTES:
+            break
+    return b"".join(lines)
+
+
+def _text_encoding(path: Path) -> str:
+    """The codec that reads `path` as text (a byte-order mark, if any, consumed by it).
 
     Policy, in order:
     1. A UTF-16 or UTF-32 byte-order mark decides the encoding.
@@ -138,57 +226,62 @@ def _decode(path: Path, raw: bytes) -> str:
        UTF-8 file with a line pasted from a Latin-1 source, and any single encoding would garble
        part of it. (A short GB18030 line can by chance be valid UTF-8; such a file is refused too.)
     5. Otherwise the whole file is one legacy encoding: GB18030 or Windows-1252 (Latin-1 plus
-       curly quotes and dashes), as charset_normalizer judges, else Latin-1. Text that then holds
-       control characters is refused as binary.
+       curly quotes and dashes), as charset_normalizer judges from the non-ASCII lines, else Latin-1.
+       Text that then holds control characters is refused as binary.
+    A file of only whitespace is refused as empty. Each step reads the file as a stream.
     """
-    for bom, encoding in _UNICODE_BOMS:
-        if raw.startswith(bom):
-            try:
-                return raw.decode(encoding.lower())
-            except UnicodeDecodeError as err:
-                problem = f"starts like {encoding} text but is not valid {encoding} ({err.reason})"
-                raise IngestError(path, f"{problem}; re-save it as UTF-8") from None
-    body = raw.removeprefix(codecs.BOM_UTF8)
-    has_utf8_bom = len(body) < len(raw)
-    if b"\0" in body[:8192]:
+    _file_size(path)
+    with _file_errors(path), path.open("rb") as handle:
+        head = handle.read(8192 + len(codecs.BOM_UTF8))
+    for bom, name in _UNICODE_BOMS:
+        if head.startswith(bom):
+            scan = _scan(path, name.lower())
+            if scan.bad_offset is not None:
+                problem = f"starts like {name} text but is not valid {name} ({scan.reason})"
+                raise IngestError(path, f"{problem}; re-save it as UTF-8")
+            return _unless_blank(path, scan, name.lower())
+    has_utf8_bom = head.startswith(codecs.BOM_UTF8)
+    if b"\0" in head.removeprefix(codecs.BOM_UTF8)[:8192]:
         raise IngestError(path, "looks like a binary file, not text (found NUL bytes); if it is UTF-16, save as UTF-8")
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as err:
-        bad_line = body.count(b"\n", 0, err.start) + 1
-    if has_utf8_bom or _has_utf8_line(body):
+    scan = _scan(path, "utf-8", skip=len(codecs.BOM_UTF8) if has_utf8_bom else 0)
+    if scan.bad_offset is None:
+        return _unless_blank(path, scan, "utf-8-sig")
+    if has_utf8_bom or any(_is_utf8(line) for line in _non_ascii_lines(path)):
         problem = "not valid UTF-8 while other lines are; the file mixes encodings — re-save it as UTF-8"
-        raise IngestError(path, problem, line=bad_line)
-    guess = charset_normalizer.from_bytes(body, cp_isolation=_LEGACY_ENCODINGS).best()
-    try:
-        text = body.decode(guess.encoding if guess else "latin-1")
-    except UnicodeDecodeError:  # on large files the guess rests on samples; a later part disagrees
-        text = body.decode("latin-1")
-    if _BINARY_CONTROLS.search(text):
-        raise IngestError(path, "looks like a binary file, not text (no text encoding fits its bytes)")
-    return text
+        raise IngestError(path, problem, line=_line_at(path, scan.bad_offset))
+    guess = charset_normalizer.from_bytes(_legacy_sample(path), cp_isolation=_LEGACY_ENCODINGS).best()
+    # the guess rests on a sample; where a later part disagrees, Latin-1 (which decodes any byte) reads it
+    for encoding in dict.fromkeys([guess.encoding if guess else "latin-1", "latin-1"]):
+        scan = _scan(path, encoding, controls=True)
+        if scan.bad_offset is None:
+            if scan.controls:
+                raise IngestError(path, "looks like a binary file, not text (no text encoding fits its bytes)")
+            return _unless_blank(path, scan, encoding)
+    raise AssertionError("Latin-1 decodes every byte")
 
 
-def _has_utf8_line(body: bytes) -> bool:
-    """Whether some line is non-ASCII valid UTF-8: evidence that the file was meant as UTF-8."""
-    for line in body.split(b"\n"):
-        if not line.isascii():
-            try:
-                line.decode("utf-8")
-                return True
-            except UnicodeDecodeError:
-                continue
-    return False
-
-
-def _load_text(path: Path, max_bytes: int) -> str:
-    text = _decode(path, _read_bytes(path, max_bytes))
-    if not text.strip():
+def _unless_blank(path: Path, scan: _Scan, encoding: str) -> str:
+    if scan.blank:
         raise IngestError(path, "file is empty")
-    return text
+    return encoding
 
 
-# --- raw turns to Turn records ----------------------------------------------------------------------
+@contextmanager
+def _text_stream(path: Path) -> Iterator[TextIO]:
+    """The file as a text stream in its encoding, lines split at \\n, \\r\\n or \\r and handed over untranslated
+    (the csv module's own convention)."""
+    encoding = _text_encoding(path)
+    with _file_errors(path), path.open("r", encoding=encoding, newline="") as handle:
+        yield handle
+
+
+def _lines(handle: TextIO) -> Iterator[tuple[int, str]]:
+    """(1-based number, line without its line break) for each line of a text stream."""
+    for number, line in enumerate(handle, 1):
+        yield number, line.rstrip("\r\n")
+
+
+# --- raw turns to staged rows ----------------------------------------------------------------------
 
 
 # Terminal escape sequences, other control characters, and the invisible zero-width and bidirectional
@@ -202,48 +295,63 @@ def clean(text: str) -> str:
     return " ".join(_INVISIBLE.sub("", text).split())
 
 
-def _assemble(path: Path, rows: list[_RawTurn], mask_pii: bool, nothing_found: str) -> list[Turn]:
-    """Turns numbered 0.. within each dialogue by `order`; dialogues in order of first appearance. A turn with
-    nothing visible in it (only spaces, control or zero-width characters) is no turn."""
-    for row in rows:
+def _staged_batches(
+    path: Path, rows: Iterable[_RawTurn], mask_pii: bool, nothing_found: str, batch_rows: int = BATCH_ROWS
+) -> Iterator[pd.DataFrame]:
+    """Raw turns as batches of staged rows (columns `assembly.STAGED_COLUMNS`): cleaned, PII-masked when asked,
+    with their role and de-duplication key. A turn with nothing visible in it (only spaces, control or
+    zero-width characters) is no turn; a file with no turn at all is refused."""
+    batch: list[tuple] = []
+    staged = 0
+    for seq, row in enumerate(rows):
         if _SURROGATE.search(row.text):
             raise IngestError(path, f"dialogue {row.dialogue_id!r} holds a lone surrogate (a \\ud800-\\udfff escape without "
                                     "its pair), which is no character: fix or remove it")
-    rows = [row for row in rows if clean(row.text)]
-    if not rows:
+        clean_text = clean(row.text)
+        if not clean_text:
+            continue
+        # masked in the original text too: a masked data set shows no page and no export the value it hid
+        text, clean_text = (pii.mask_pii(row.text), pii.mask_pii(clean_text)) if mask_pii else (row.text, clean_text)
+        batch.append((seq, row.dialogue_id, row.order, row.speaker, normalise_role(row.speaker), text, clean_text,
+                      _dedup_key(clean_text), row.gold_label))
+        if len(batch) >= batch_rows:
+            yield pd.DataFrame.from_records(batch, columns=list(STAGED_COLUMNS))
+            staged += len(batch)
+            batch = []
+    if not staged and not batch:
         raise IngestError(path, f"no utterances found: {nothing_found}")
-    by_dialogue: dict[str, list[_RawTurn]] = {}
-    for row in rows:
-        by_dialogue.setdefault(row.dialogue_id, []).append(row)
-    turns = []
-    for dialogue_id, group in by_dialogue.items():
-        for turn_index, row in enumerate(sorted(group, key=lambda r: r.order)):
-            clean_text = clean(row.text)
-            # masked in the original text too: a masked data set shows no page and no export the value it hid
-            text, clean_text = (pii.mask_pii(row.text), pii.mask_pii(clean_text)) if mask_pii else (row.text, clean_text)
-            role = normalise_role(row.speaker)
-            turns.append(Turn(dialogue_id, turn_index, row.speaker, role, text, clean_text, row.gold_label))
-    return turns
+    if batch:
+        yield pd.DataFrame.from_records(batch, columns=list(STAGED_COLUMNS))
 
 
 # --- CSV / TSV -----------------------------------------------------------------------------------
 
 
-def _choose_delimiter(text: str, default: str, columns: list[str]) -> str:
-    """csv.Sniffer's pick, unless another delimiter is the only one that shows the mapped columns.
+def _choose_delimiter(sample: str, default: str, columns: list[str]) -> str:
+    """csv.Sniffer's pick on the file's first 64 KiB, unless another delimiter is the only one that shows the
+    mapped columns.
 
     The header check rescues files the sniffer misreads, e.g. one text column full of commas.
     """
-    sample = text[:65536]
     try:
         sniffed = csv.Sniffer().sniff(sample[: sample.rfind("\n") + 1] or sample, delimiters=",;\t|").delimiter
     except csv.Error:
         sniffed = default
     for delimiter in dict.fromkeys([sniffed, default, ",", ";", "\t", "|"]):
-        header = next(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter), [])
+        header = next(csv.reader(sample.splitlines(keepends=True), delimiter=delimiter), [])
         if set(columns) <= {cell.strip() for cell in header}:
             return delimiter
     return sniffed
+
+
+@contextmanager
+def _csv_reader(path: Path, columns: list[str]) -> Iterator["csv._reader"]:
+    """A csv.reader over the file, its delimiter chosen from the first 64 KiB."""
+    with _text_stream(path) as handle:
+        sample = handle.read(65536)
+        handle.seek(0)
+        delimiter = _choose_delimiter(sample, "\t" if path.suffix.lower() == ".tsv" else ",", columns)
+        yield csv.reader(handle, delimiter=delimiter)
 
 
 # Column names that usually hold each field, most telling first (BANKING77 calls its intents "category",
@@ -263,49 +371,40 @@ def suggest_mapping(columns: Sequence[str]) -> dict[str, str | None]:
     return {field: next((by_lower[g] for g in guesses if g in by_lower), None) for field, guesses in COLUMN_GUESSES.items()}
 
 
-def csv_columns(path: FilePath, *, max_bytes: int = MAX_FILE_BYTES) -> list[str]:
+def csv_columns(path: FilePath) -> list[str]:
     """The header of a delimited file, for a column-mapping form to offer."""
     path = Path(path)
-    text = _load_text(path, max_bytes)
-    delimiter = _choose_delimiter(text, "\t" if path.suffix.lower() == ".tsv" else ",", [])
-    header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    with _csv_reader(path, []) as reader:
+        header = next(reader, [])
     if not header:
         raise IngestError(path, "the file is empty: a CSV needs a header row naming its columns", line=1)
     return [cell.strip() for cell in header]
 
 
-def read_csv(
-    path: FilePath, mapping: ColumnMapping, *, mask_pii: bool = False, max_bytes: int = MAX_FILE_BYTES
-) -> list[Turn]:
-    """Turns from a delimited file with a header row.
-
-    Rows with a blank text cell are skipped: exports often hold system events with no words. Without
-    a dialogue column each row is its own dialogue, "row-<line>"; without a turn column turns follow
-    file order, otherwise they are sorted by it and renumbered from 0.
-    """
-    path = Path(path)
-    text = _load_text(path, max_bytes)
+def _csv_rows(path: Path, mapping: ColumnMapping) -> Iterator[_RawTurn]:
+    """Rows with a blank text cell are skipped: exports often hold system events with no words. Without a
+    dialogue column each row is its own dialogue, "row-<line>"; without a turn column turns follow file order,
+    otherwise they are sorted by it and renumbered from 0."""
     fields = {name: getattr(mapping, name) for name in ("text", "dialogue_id", "turn_index", "speaker", "label")}
     wanted = list(dict.fromkeys(column for column in fields.values() if column is not None))
-    delimiter = _choose_delimiter(text, "\t" if path.suffix.lower() == ".tsv" else ",", wanted)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [cell.strip() for cell in next(reader)]
-    missing = [column for column in wanted if column not in header]
-    if missing:
-        problem = f"no column named {', '.join(map(repr, missing))}; the columns are {', '.join(map(repr, header))}"
-        raise IngestError(path, problem, line=reader.line_num)
-    index = {name: header.index(column) for name, column in fields.items() if column is not None}
-    rows: list[_RawTurn] = []
-    end_of_previous = reader.line_num
-    try:
-        for record in reader:
-            line, end_of_previous = end_of_previous + 1, reader.line_num
-            cells = {name: record[i] if i < len(record) else "" for name, i in index.items()}
-            if cells["text"].strip():
-                rows.append(_csv_row(path, line, cells, mapping, order=len(rows)))
-    except csv.Error as err:
-        raise IngestError(path, f"malformed CSV: {err}", line=reader.line_num) from None
-    return _assemble(path, rows, mask_pii, f"column {mapping.text!r} is empty in every row")
+    with _csv_reader(path, wanted) as reader:
+        header = [cell.strip() for cell in next(reader)]
+        missing = [column for column in wanted if column not in header]
+        if missing:
+            problem = f"no column named {', '.join(map(repr, missing))}; the columns are {', '.join(map(repr, header))}"
+            raise IngestError(path, problem, line=reader.line_num)
+        index = {name: header.index(column) for name, column in fields.items() if column is not None}
+        end_of_previous = reader.line_num
+        order = 0
+        try:
+            for record in reader:
+                line, end_of_previous = end_of_previous + 1, reader.line_num
+                cells = {name: record[i] if i < len(record) else "" for name, i in index.items()}
+                if cells["text"].strip():
+                    yield _csv_row(path, line, cells, mapping, order)
+                    order += 1
+        except csv.Error as err:
+            raise IngestError(path, f"malformed CSV: {err}", line=reader.line_num) from None
 
 
 def _csv_row(path: Path, line: int, cells: dict[str, str], mapping: ColumnMapping, order: int) -> _RawTurn:
@@ -340,19 +439,29 @@ def _parse_json(path: Path, source: str, line: int | None) -> object:
                           line) from None
 
 
-def _json_dialogues(path: Path, text: str) -> Iterator[tuple[object, str, int | None, str]]:
+def _json_dialogues(path: Path, max_bytes: int) -> Iterator[tuple[object, str, int | None, str]]:
     """(dialogue, fallback id, line, where) per dialogue.
 
-    A document starting with "[" is one JSON list of dialogues, and errors name the item; anything
-    else is JSON Lines, one dialogue per non-blank line, and errors name the line.
+    A document starting with "[" is one JSON list of dialogues, parsed whole (so under `max_bytes`), and errors
+    name the item; anything else is JSON Lines, read a line at a time, one dialogue per non-blank line, and
+    errors name the line.
     """
-    if text.lstrip().startswith("["):
-        for number, dialogue in enumerate(_parse_json(path, text, None), 1):
-            yield dialogue, f"item-{number}", None, f"item {number} of the list: "
-        return
-    for number, line in enumerate(_LINE_BREAK.split(text), 1):
-        if line.strip():
-            yield _parse_json(path, line, number), f"line-{number}", number, ""
+    with _text_stream(path) as handle:
+        head = handle.read(4096)
+        while head.isspace():
+            head = handle.read(4096)
+        handle.seek(0)
+        if head.lstrip().startswith("["):
+            size = _file_size(path)
+            if size > max_bytes:
+                limits = f"file is {_format_size(size)}, over the {_format_size(max_bytes)} limit for a JSON list, which is read whole"
+                raise IngestError(path, f"{limits}; write it as JSON Lines (one dialogue a line, read as a stream) or raise the limit")
+            for number, dialogue in enumerate(_parse_json(path, handle.read(), None), 1):
+                yield dialogue, f"item-{number}", None, f"item {number} of the list: "
+            return
+        for number, line in _lines(handle):
+            if line.strip():
+                yield _parse_json(path, line, number), f"line-{number}", number, ""
 
 
 def _gold_label_of(turn: dict) -> str | None:
@@ -388,18 +497,15 @@ def _dialogue_rows(
     return rows
 
 
-def read_jsonl(path: FilePath, *, mask_pii: bool = False, max_bytes: int = MAX_FILE_BYTES) -> list[Turn]:
-    """Turns from JSON Lines, one dialogue object per line, or from a JSON list of such objects.
-
-    A dialogue is {"dialogue_id", "turns": [{"speaker" or "role", "utterance" or "text", optional
-    "intent" or "active_intents"}]} (the Schema-Guided Dialogue shape). Without a dialogue_id a
-    dialogue is named "line-<n>" ("item-<n>" in a list). Turns with blank text are skipped.
-    """
-    path = Path(path)
-    rows: list[_RawTurn] = []
-    for dialogue, fallback_id, line, where in _json_dialogues(path, _load_text(path, max_bytes)):
-        rows.extend(_dialogue_rows(path, dialogue, fallback_id, line, where, first_order=len(rows)))
-    return _assemble(path, rows, mask_pii, "no dialogue has a turn with text")
+def _jsonl_rows(path: Path, max_bytes: int) -> Iterator[_RawTurn]:
+    """A dialogue is {"dialogue_id", "turns": [{"speaker" or "role", "utterance" or "text", optional "intent" or
+    "active_intents"}]} (the Schema-Guided Dialogue shape). Without a dialogue_id a dialogue is named
+    "line-<n>" ("item-<n>" in a list). Turns with blank text are skipped."""
+    order = 0
+    for dialogue, fallback_id, line, where in _json_dialogues(path, max_bytes):
+        rows = _dialogue_rows(path, dialogue, fallback_id, line, where, first_order=order)
+        order += len(rows)
+        yield from rows
 
 
 # --- plain text ------------------------------------------------------------------------------------
@@ -407,42 +513,94 @@ def read_jsonl(path: FilePath, *, mask_pii: bool = False, max_bytes: int = MAX_F
 _SPEAKER_PREFIX = re.compile(r"\s*(?P<speaker>[A-Za-z]+[ \t]*\d*)[ \t]*:[ \t]*(?P<text>.*)")
 
 
-def read_text(path: FilePath, *, mask_pii: bool = False, max_bytes: int = MAX_FILE_BYTES) -> list[Turn]:
+def _text_rows(path: Path) -> Iterator[_RawTurn]:
     """One dialogue, named after the file, with one turn per non-blank line.
 
     "Agent: hello" is split into speaker and text only when the prefix is a known role word, so a
     line such as "Note: call back at 10:30" stays whole.
     """
-    path = Path(path)
-    rows: list[_RawTurn] = []
-    for line in _LINE_BREAK.split(_load_text(path, max_bytes)):
-        prefixed = _SPEAKER_PREFIX.fullmatch(line)
-        if prefixed and normalise_role(prefixed["speaker"]) != "other":
-            speaker, text = prefixed["speaker"].strip(), prefixed["text"]
-        else:
-            speaker, text = "", line
-        if text.strip():
-            rows.append(_RawTurn(path.stem, len(rows), speaker, text, None))
-    return _assemble(path, rows, mask_pii, "every line is blank")
+    order = 0
+    with _text_stream(path) as handle:
+        for _, line in _lines(handle):
+            prefixed = _SPEAKER_PREFIX.fullmatch(line)
+            if prefixed and normalise_role(prefixed["speaker"]) != "other":
+                speaker, text = prefixed["speaker"].strip(), prefixed["text"]
+            else:
+                speaker, text = "", line
+            if text.strip():
+                yield _RawTurn(path.stem, order, speaker, text, None)
+                order += 1
 
 
 # --- any format ------------------------------------------------------------------------------------
 
 
-def read_transcripts(
-    path: FilePath, mapping: ColumnMapping | None = None, *, mask_pii: bool = False, max_bytes: int = MAX_FILE_BYTES
-) -> list[Turn]:
-    """Turns from a file of any supported format, chosen by suffix; `mapping` applies to CSV/TSV only.
+def _rows(path: Path, mapping: ColumnMapping | None, max_bytes: int) -> tuple[Iterator[_RawTurn], str]:
+    """The raw turns of a file of any supported format, chosen by suffix, and what to say when it has none."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        mapping = mapping or ColumnMapping(text="text")
+        return _csv_rows(path, mapping), f"column {mapping.text!r} is empty in every row"
+    if suffix in (".jsonl", ".json"):
+        return _jsonl_rows(path, max_bytes), "no dialogue has a turn with text"
+    return _text_rows(path), "every line is blank"
+
+
+def staged_batches(
+    path: FilePath,
+    mapping: ColumnMapping | None = None,
+    *,
+    mask_pii: bool = False,
+    max_bytes: int = MAX_DOCUMENT_BYTES,
+    batch_rows: int = BATCH_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """A file of any supported format as batches of staged rows for `assembly.Staging`; `mapping` applies to
+    CSV/TSV only. Lazy: the file is read, and its problems raised, as the batches are taken.
 
     .csv/.tsv are delimited (text column "text" unless mapped), .jsonl/.json are dialogue objects,
     anything else is plain text. Binary content is refused whatever the suffix.
     """
-    suffix = Path(path).suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        return read_csv(path, mapping or ColumnMapping(text="text"), mask_pii=mask_pii, max_bytes=max_bytes)
-    if suffix in (".jsonl", ".json"):
-        return read_jsonl(path, mask_pii=mask_pii, max_bytes=max_bytes)
-    return read_text(path, mask_pii=mask_pii, max_bytes=max_bytes)
+    path = Path(path)
+    rows, nothing_found = _rows(path, mapping, max_bytes)
+    return _staged_batches(path, rows, mask_pii, nothing_found, batch_rows)
+
+
+def _turns_of(staging: Staging) -> list[Turn]:
+    rows = staging.connection.execute(
+        f"SELECT dialogue_id, turn_index, speaker, role, text, clean_text, gold_label FROM {staging.turns} ORDER BY pos"
+    ).fetchall()
+    return [Turn(*row) for row in rows]
+
+
+def _assembled_turns(batches: Iterable[pd.DataFrame]) -> list[Turn]:
+    with duckdb.connect() as connection, Staging(connection) as staging:
+        staging.add(batches)
+        staging.assemble()
+        return _turns_of(staging)
+
+
+def read_transcripts(
+    path: FilePath, mapping: ColumnMapping | None = None, *, mask_pii: bool = False, max_bytes: int = MAX_DOCUMENT_BYTES
+) -> list[Turn]:
+    """Every turn of a file (see `staged_batches`), in memory: for labelled sets and dialogues a command reads whole.
+    A workspace stores a file without holding its turns (`datasets.ingest_file`)."""
+    return _assembled_turns(staged_batches(path, mapping, mask_pii=mask_pii, max_bytes=max_bytes))
+
+
+def preview_transcripts(
+    path: FilePath, mapping: ColumnMapping | None = None, *, mask_pii: bool = False, max_turns: int = PREVIEW_TURNS
+) -> tuple[list[Turn], bool]:
+    """The turns among the file's first `max_turns`, and whether that was the whole file: what an upload form
+    shows before storing, read in a moment whatever the file's size. Problems further down the file show when
+    it is stored."""
+    path = Path(path)
+    rows, nothing_found = _rows(path, mapping, MAX_DOCUMENT_BYTES)
+    try:
+        head = list(islice(rows, max_turns + 1))
+    finally:
+        rows.close()  # the file, left open by a stream read only to its head
+    turns = _assembled_turns(_staged_batches(path, head[:max_turns], mask_pii, nothing_found))
+    return turns, len(head) <= max_turns
 
 
 # --- de-duplication --------------------------------------------------------------------------------
@@ -458,17 +616,21 @@ def _dedup_key(clean_text: str) -> str:
 
 
 def deduplicate(turns: Iterable[Turn]) -> list[Utterance]:
-    """One Utterance per distinct key, in order of first occurrence; turns with no text are skipped."""
-    groups: dict[str, list[Turn]] = {}
-    for turn in turns:
-        if turn.clean_text:
-            groups.setdefault(_dedup_key(turn.clean_text), []).append(turn)
-    utterances = []
-    for key, group in groups.items():
-        labels = Counter(turn.gold_label for turn in group if turn.gold_label is not None)
-        # Counter keeps first-seen order and max() returns the first maximum: ties go to the first seen.
-        gold_label = max(labels, key=labels.__getitem__) if labels else None
-        positions = tuple((turn.dialogue_id, turn.turn_index) for turn in group)
-        roles = tuple(sorted({turn.role for turn in group}))
-        utterances.append(Utterance(key, group[0].clean_text, len(group), positions, roles, gold_label))
-    return utterances
+    """One Utterance per distinct key, in order of first occurrence; turns with no text are skipped. The rules
+    are `assembly`'s, which a workspace applies to a stored file."""
+    frame = pd.DataFrame.from_records(
+        [(pos, t.dialogue_id, t.turn_index, t.role, t.clean_text, _dedup_key(t.clean_text), t.gold_label)
+         for pos, t in enumerate(turns) if t.clean_text],
+        columns=["pos", "dialogue_id", "turn_index", "role", "clean_text", "norm_text", "gold_label"],
+    )
+    if frame.empty:
+        return []
+    with duckdb.connect() as connection:
+        connection.register("turns", frame)
+        rows = connection.execute(
+            f"SELECT norm_text, text, frequency, positions, roles, gold_label FROM ({utterances_sql('turns', positions=True)})"
+        ).fetchall()
+    return [
+        Utterance(norm_text, text, frequency, tuple((p["dialogue_id"], p["turn_index"]) for p in positions), tuple(roles), gold)
+        for norm_text, text, frequency, positions, roles, gold in rows
+    ]

@@ -32,14 +32,20 @@ def utterance_language(text: str) -> str:
     return "zh" if label in CHINESE_VARIANTS else label
 
 
+def language_sample(n: int, seed: int = 0) -> list[int]:
+    """The positions, in order, of the texts `detect_language` votes with among `n`: all of them up to SAMPLE, else a
+    seeded sample, so a caller holding a million texts in a table fetches only these."""
+    if n <= SAMPLE:
+        return list(range(n))
+    return sorted(map(int, np.random.default_rng(seed).choice(n, SAMPLE, replace=False)))
+
+
 def detect_language(texts: Sequence[str], seed: int = 0) -> str:
     """The ISO 639-1 code most utterances of a seeded sample are written in; "und" for no text."""
     texts = [t for t in texts if t and t.strip()]
     if not texts:
         return UNDETERMINED
-    if len(texts) > SAMPLE:
-        picks = np.random.default_rng(seed).choice(len(texts), SAMPLE, replace=False)
-        texts = [texts[i] for i in sorted(picks)]
+    texts = [texts[i] for i in language_sample(len(texts), seed)]
     return Counter(utterance_language(t) for t in texts).most_common(1)[0][0]
 
 

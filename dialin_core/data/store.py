@@ -11,7 +11,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +23,8 @@ import pandas as pd
 import pyarrow as pa
 
 from dialin_core.config import RunConfig
-from dialin_core.data.ingest import Turn, Utterance
-from dialin_core.data.language import detect_language
+from dialin_core.data.assembly import Staging
+from dialin_core.data.language import detect_language, language_sample
 from dialin_core.errors import WorkspaceBusy, WorkspaceDamaged
 
 # Ordered migrations: a released entry is never edited; a schema change is a new entry at the end.
@@ -346,62 +346,43 @@ class Store:
         format: str,
         content_hash: str,
         options: dict[str, Any],
-        turns: Sequence[Turn],
-        utterances: Sequence[Utterance],
-        language: str | None = None,
+        batches: Iterable[pd.DataFrame],
     ) -> int:
-        """Store a parsed file in one transaction: either all of it lands or nothing does."""
-        utterance_ids = {u.norm_text: i for i, u in enumerate(utterances)}
-        position_to_utterance = {pos: utterance_ids[u.norm_text] for u in utterances for pos in u.positions}
-        turn_frame = pd.DataFrame(
-            {
-                "dialogue_id": [t.dialogue_id for t in turns],
-                "turn_index": [t.turn_index for t in turns],
-                "speaker": [t.speaker for t in turns],
-                "role": [t.role for t in turns],
-                "text": [t.text for t in turns],
-                "clean_text": [t.clean_text for t in turns],
-                "gold_label": [t.gold_label for t in turns],
-                "utterance_id": pd.array(
-                    [position_to_utterance.get((t.dialogue_id, t.turn_index)) for t in turns], dtype="Int64"
-                ),
-            }
-        )
-        utterance_frame = pd.DataFrame(
-            {
-                "utterance_id": range(len(utterances)),
-                "norm_text": [u.norm_text for u in utterances],
-                "text": [u.text for u in utterances],
-                "text_hash": [text_hash(u.text) for u in utterances],
-                "frequency": [u.frequency for u in utterances],
-                "roles": [list(u.roles) for u in utterances],
-                "gold_label": [u.gold_label for u in utterances],
-            }
-        )
-        with self._transaction() as tx:
-            dataset_id = tx.execute(
-                "INSERT INTO datasets (name, source, format, content_hash, options, language) VALUES (?, ?, ?, ?, ?::JSON, ?) "
-                "RETURNING dataset_id",
-                [name, source, format, content_hash, json.dumps(options, sort_keys=True), language],
-            ).fetchall()[0][0]
-            tx.register("turn_frame", turn_frame)
-            tx.register("utterance_frame", utterance_frame)
-            tx.execute(
-                "INSERT INTO dialogues SELECT ?, dialogue_id, count(*) FROM turn_frame GROUP BY dialogue_id",
-                [dataset_id],
-            )
-            tx.execute(
-                "INSERT INTO turns SELECT ?, dialogue_id, turn_index, speaker, role, text, clean_text, gold_label, "
-                "utterance_id FROM turn_frame",
-                [dataset_id],
-            )
-            tx.execute(
-                "INSERT INTO utterances SELECT ?, utterance_id, norm_text, text, text_hash, frequency, roles, "
-                "gold_label FROM utterance_frame",
-                [dataset_id],
-            )
-            tx.unregister("turn_frame")
-            tx.unregister("utterance_frame")
+        """Store a parsed file in one transaction: either all of it lands or nothing does.
+
+        `batches` are the file's staged rows (`ingest.staged_batches`), taken one at a time into temporary tables
+        on this connection and assembled there in SQL, so a file of any size is stored without its turns in
+        Python; a file that fails halfway is refused before the transaction starts."""
+        with Staging(self.connection) as staging:
+            staging.add(batches)
+            staging.assemble()
+            n_utterances = self.connection.execute(f"SELECT count(*) FROM {staging.utterances}").fetchall()[0][0]
+            sample = self.connection.execute(
+                f"SELECT text FROM {staging.utterances} WHERE utterance_id IN (SELECT unnest(?::INTEGER[])) ORDER BY utterance_id",
+                [language_sample(n_utterances)],
+            ).fetchall()
+            language = detect_language([text for (text,) in sample])
+            with self._transaction() as tx:
+                dataset_id = tx.execute(
+                    "INSERT INTO datasets (name, source, format, content_hash, options, language) VALUES (?, ?, ?, ?, ?::JSON, ?) "
+                    "RETURNING dataset_id",
+                    [name, source, format, content_hash, json.dumps(options, sort_keys=True), language],
+                ).fetchall()[0][0]
+                tx.execute(
+                    f"INSERT INTO dialogues SELECT ?, dialogue_id, count(*) FROM {staging.turns} GROUP BY dialogue_id",
+                    [dataset_id],
+                )
+                tx.execute(
+                    f"INSERT INTO turns SELECT ?, t.dialogue_id, t.turn_index, t.speaker, t.role, t.text, t.clean_text, "
+                    f"t.gold_label, u.utterance_id FROM {staging.turns} t JOIN {staging.utterances} u USING (norm_text) "
+                    "ORDER BY t.pos",
+                    [dataset_id],
+                )
+                tx.execute(
+                    f"INSERT INTO utterances SELECT ?, utterance_id, norm_text, text, sha256(text), frequency, roles, "
+                    f"gold_label FROM {staging.utterances}",
+                    [dataset_id],
+                )
         return dataset_id
 
     def datasets(self, dataset_id: int | None = None) -> list[DatasetInfo]:
