@@ -218,6 +218,11 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _spoken_in(roles: Sequence[str] | None) -> tuple[str, list[Any]]:
+    """The condition (and its parameter) that keeps the utterances spoken in one of `roles`; none for no roles."""
+    return (" AND list_has_any(roles, ?)", [list(roles)]) if roles else ("", [])
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     dataset_id: int
@@ -423,10 +428,9 @@ class Store:
             "SELECT utterance_id, text, norm_text, text_hash, frequency, roles, gold_label "
             "FROM utterances WHERE dataset_id = ?"
         )
-        params: list[Any] = [dataset_id]
-        if roles:
-            query += " AND len(list_intersect(roles, ?)) > 0"
-            params.append(list(roles))
+        spoken, role_params = _spoken_in(roles)
+        query += spoken
+        params: list[Any] = [dataset_id, *role_params]
         if utterance_ids is not None:
             query += " AND utterance_id IN (SELECT unnest(?::BIGINT[]))"
             params.append(list(map(int, utterance_ids)))
@@ -436,11 +440,8 @@ class Store:
         """Whether ingest knew who spoke any utterance (of `roles`, when given): then its roles split a run, and
         names are not needed. One indexed scan, not a million lists read into Python."""
         query = "SELECT EXISTS (SELECT 1 FROM utterances WHERE dataset_id = ? AND list_has_any(roles, ['customer', 'agent'])"
-        params: list[Any] = [dataset_id]
-        if roles:
-            query += " AND len(list_intersect(roles, ?)) > 0"
-            params.append(list(roles))
-        return bool(self.connection.execute(query + ")", params).fetchone()[0])
+        spoken, params = _spoken_in(roles)
+        return bool(self.connection.execute(query + spoken + ")", [dataset_id, *params]).fetchone()[0])
 
     def sentences(self, run_id: int, utterance_ids: Sequence[int]) -> pd.DataFrame:
         """utterance_id, text, frequency and gold_label of some of a run's utterances, in the order asked for:
