@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The design's llama.cpp binding, built from source once per machine: the local-LLM tests run on it and on xllamacpp.
+bash scripts/llama_cpp_python.sh
 # Only the tests need a browser (starting the studio does not): tests/test_browser.py drives Debian's
 # Chromium, not Playwright's own download (which needs the open internet; apt only needs the package
 # mirror), with a font for Chinese text (the browser test reads and photographs a Chinese run). Installed

@@ -1,4 +1,10 @@
-"""The default back end: llama.cpp in-process (the prebuilt `xllamacpp` binding) on a GGUF file.
+"""The default back end: llama.cpp in-process on a GGUF file, through one of two Python bindings.
+
+`llama-cpp-python` is the design's binding; it ships no wheel, so installing it builds llama.cpp from source
+(minutes: `scripts/llama_cpp_python.sh` builds and caches the wheel). `xllamacpp` ships prebuilt wheels and is
+what a fresh install runs. The local back end takes llama-cpp-python where it is installed, else xllamacpp;
+DIALIN_LLAMA_BINDING names one. Both answer alike (same GGUF, chat template, grammar, greedy decoding and
+first-token probabilities; the tests hold them to two decimals), and the binding is not part of the cache key.
 
 One model per process, loaded lazily and shared, because loading costs seconds and hundreds of MB. A LoRA
 adapter (a tuned judge, `dialin_core.judging.llm_tuning`) is loaded beside the base file and named in the
@@ -10,7 +16,10 @@ collapses (docs/local-llm-research.md).
 """
 
 import hashlib
+import importlib.util
+import os
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,21 +27,34 @@ from dialin_core.llm.base import ChatRequest, ChatResponse
 from dialin_core.llm.models import DEFAULT_LOCAL_MODEL, resolve_gguf
 from dialin_core.llm.openai_backend import parse_completion, request_body
 
+BINDINGS = ("llama-cpp-python", "xllamacpp")
+BINDING_VARIABLE = "DIALIN_LLAMA_BINDING"
+
+
+def default_binding() -> str:
+    """The binding DIALIN_LLAMA_BINDING names, else llama-cpp-python where it is installed, else xllamacpp."""
+    chosen = os.environ.get(BINDING_VARIABLE, "").strip()
+    if chosen:
+        if chosen not in BINDINGS:
+            raise ValueError(f"{BINDING_VARIABLE}={chosen!r} names no llama.cpp binding: choose {' or '.join(BINDINGS)}")
+        return chosen
+    return "llama-cpp-python" if importlib.util.find_spec("llama_cpp") else "xllamacpp"
+
 
 class LocalBackend:
     name = "local"
 
-    def __init__(self, model: str = DEFAULT_LOCAL_MODEL, *, n_threads: int = 1, n_ctx: int = 4096, adapter: Path | None = None) -> None:
+    def __init__(self, model: str = DEFAULT_LOCAL_MODEL, *, n_threads: int = 1, n_ctx: int = 4096, adapter: Path | None = None,
+                 binding: str | None = None) -> None:
         self.model = model if not Path(model).is_file() else Path(model).name
         if adapter is not None:
             self.model += f"+{adapter_id(adapter)}"
-        self._server, self._lock = _load_server(str(resolve_gguf(model)), n_threads, n_ctx, str(adapter) if adapter else None)
+        self.binding = binding or default_binding()
+        self._answer, self._lock = _load(self.binding, str(resolve_gguf(model)), n_threads, n_ctx, str(adapter) if adapter else None)
 
     def chat(self, request: ChatRequest) -> ChatResponse:
-        """llama.cpp's server speaks the OpenAI format in-process, so the same body and parser serve."""
         with self._lock:
-            reply = self._server.handle_chat_completions(request_body(request, self.model))
-        return parse_completion(reply)
+            return self._answer(request, self.model)
 
 
 def adapter_id(adapter: Path) -> str:
@@ -42,11 +64,25 @@ def adapter_id(adapter: Path) -> str:
     return f"{Path(adapter).stem}-{digest[:12]}"
 
 
+Answer = Callable[[ChatRequest, str], ChatResponse]
+
+
 @lru_cache(maxsize=3)
-def _load_server(gguf_path: str, n_threads: int, n_ctx: int, adapter: str | None = None) -> tuple[object, threading.Lock]:
-    """The shared server and its lock: one llama.cpp context answers one request at a time, whichever
-    LocalBackend instance sends it. With an adapter it is another server (the weights file is mapped once by
+def _load(binding: str, gguf_path: str, n_threads: int, n_ctx: int, adapter: str | None = None) -> tuple[Answer, threading.Lock]:
+    """The shared model and its lock: one llama.cpp context answers one request at a time, whichever
+    LocalBackend instance sends it. With an adapter it is another model (the weights file is mapped once by
     the operating system for both)."""
+    if binding == "llama-cpp-python":
+        from dialin_core.llm.llama_cpp_python import LlamaCppPython
+
+        model = LlamaCppPython(gguf_path, n_threads=n_threads, n_ctx=n_ctx, adapter=adapter)
+        return (lambda request, _name: model(request)), threading.Lock()
+    server = _xllamacpp_server(gguf_path, n_threads, n_ctx, adapter)
+    # llama.cpp's server speaks the OpenAI format in-process, so the served back end's body and parser serve
+    return (lambda request, name: parse_completion(server.handle_chat_completions(request_body(request, name)))), threading.Lock()
+
+
+def _xllamacpp_server(gguf_path: str, n_threads: int, n_ctx: int, adapter: str | None) -> object:
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -60,4 +96,4 @@ def _load_server(gguf_path: str, n_threads: int, n_ctx: int, adapter: str | None
     params.verbosity = 0
     if adapter is not None:
         params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(adapter, 1.0)]
-    return xllamacpp.Server(params), threading.Lock()
+    return xllamacpp.Server(params)
