@@ -8,7 +8,8 @@ utterances, spoken by the customer, each answered by one of 20 agent replies (so
 turns do). The CSV has one row a turn (dialogue, turn, speaker, text, intent); the JSON Lines file one dialogue
 a line, the Schema-Guided Dialogue shape.
 
-Each ingest runs in a child process of its own, so its peak resident memory (ru_maxrss) is the ingest's alone.
+Each ingest runs in a child process of its own, so its peak resident memory (VmHWM, which starts afresh at exec,
+unlike ru_maxrss, which a child inherits from the process that made the files) is the ingest's alone.
 `--repo` names checkouts to time against each other on the same files (default: this one), e.g. a worktree of an
 earlier commit: compare the rows of one run, not seconds across machines.
 """
@@ -38,7 +39,7 @@ MAPPING = {"text": "text", "dialogue_id": "dialogue", "turn_index": "turn", "spe
 
 # Runs in the child: ingest one file into a fresh workspace and print the seconds, the peak memory and the counts.
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from dialin_core.data.datasets import ingest_file
 from dialin_core.data.ingest import ColumnMapping
 from dialin_core.data.store import Store
@@ -48,7 +49,8 @@ with Store(workspace) as store:
     dataset_id = ingest_file(store, path, ColumnMapping(**mapping) if mapping else None)
     seconds = time.perf_counter() - started
     info = store.dataset(dataset_id)
-print(json.dumps({"seconds": seconds, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+peak_kib = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1])
+print(json.dumps({"seconds": seconds, "peak_mib": peak_kib / 1024,
                   "turns": info.n_turns, "utterances": info.n_utterances, "dialogues": info.n_dialogues}))
 """
 

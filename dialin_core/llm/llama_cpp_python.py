@@ -5,10 +5,10 @@ GGUF's own chat template (rendered with jinja2, as the server renders it), flash
 "auto" turns on for a CPU; without it the verdict probabilities differed by up to 0.02), greedy decoding (top-k 1),
 a GBNF grammar or a JSON schema turned into one, and the first token's probabilities from the raw logits over the
 whole vocabulary, before any grammar or sampler. Like the server, it keeps the part of the previous prompt that the
-next one starts with and evaluates the rest (a third less time for a judge's calls, which share their instructions);
+next one starts with and evaluates the rest (a third less time for a judge's calls, which share their instructions).
 llama.cpp's numbers depend a little on how a prompt was split into batches, so both bindings answer alike when
-asked the same questions in the same order (tested), and either may move a probability in the second decimal when
-the questions before it differ. Those are read from the context after the prompt is evaluated,
+asked the same questions in the same order (tested; the server's store of earlier prompt states, which broke this,
+is off), and either may move a probability in the second decimal when the question before it differs. Those are read from the context after the prompt is evaluated,
 rather than through the binding's `logprobs` option, which keeps every position's logits (a context's worth of
 vocabulary-sized rows, gigabytes at 4,096 tokens) and computes the output layer for every prompt token.
 """

@@ -94,6 +94,10 @@ def _xllamacpp_server(gguf_path: str, n_threads: int, n_ctx: int, adapter: str |
     params.sampling.top_k = 1
     params.warmup = False
     params.verbosity = 0
+    # No prompt states kept in RAM (the server's default keeps up to 8 GiB of them and restores the closest on a
+    # later request, so an answer depended on which prompts came long before it): the context keeps the previous
+    # prompt, whose shared prefix the next one reuses, as llama-cpp-python's path does.
+    params.cache_ram_mib = 0
     if adapter is not None:
         params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(adapter, 1.0)]
     return xllamacpp.Server(params)
