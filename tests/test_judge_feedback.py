@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dialin_core.cli import main
@@ -12,8 +13,15 @@ from dialin_core.data.datasets import ingest_file
 from dialin_core.data.ingest import ColumnMapping
 from dialin_core.data.store import Store
 from dialin_core.embedding.models import load_embedder
-from dialin_core.judging.cohesion import CohesionModel, default_model_path, examples_path, load_cohesion_model
-from dialin_core.judging.feedback import ANALYST_WEIGHT, agreement, analyst_labels, refit_judge, trained_on
+from dialin_core.judging.cohesion import (
+    FEATURES,
+    CohesionModel,
+    cluster_features,
+    default_model_path,
+    examples_path,
+    load_cohesion_model,
+)
+from dialin_core.judging.feedback import ANALYST_WEIGHT, agreement, analyst_labels, feature_members, refit_judge, trained_on
 from dialin_core.methods.baselines import run_discovery
 
 
@@ -106,3 +114,17 @@ def test_an_llm_judge_is_asked_about_each_labelled_clusters_sample_and_scored_li
     assert len(llm.requests) == len(labels) and progress[-1] == (len(labels), len(labels))
     n_good = sum(label.good for label in labels)
     assert figures == {"n": len(labels), "n_good": n_good, "agreement": round(n_good / len(labels), 4), "kappa": 0.0}
+
+
+def test_a_large_clusters_features_come_from_a_seeded_sample_and_its_whole_size():
+    members = pd.DataFrame({"utterance_id": np.arange(100), "cluster_id": [0] * 70 + [1] * 30})
+
+    drawn = feature_members(members, cap=40)
+
+    assert drawn["cluster_id"].value_counts().to_dict() == {0: 40, 1: 30}  # the small cluster whole
+    assert drawn.index.is_monotonic_increasing and drawn.equals(feature_members(members, cap=40))
+    assert feature_members(members, cap=70) is members
+    vectors = np.random.default_rng(0).normal(size=(100, 8))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    sampled = cluster_features(vectors[drawn["utterance_id"][drawn["cluster_id"] == 0]], vectors[70:72], size=70)
+    assert sampled[FEATURES.index("log_size")] == pytest.approx(np.log(70))

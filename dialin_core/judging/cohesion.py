@@ -45,11 +45,12 @@ def centroids(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
     return ids, unit_rows(np.stack([vectors[labels == c].mean(axis=0) for c in ids]))
 
 
-def cluster_features(members: np.ndarray, other_centroids: np.ndarray) -> np.ndarray:
+def cluster_features(members: np.ndarray, other_centroids: np.ndarray, size: int | None = None) -> np.ndarray:
     """The feature vector (in FEATURES order) of one cluster given the centroids of its neighbours.
 
-    `members` are unit vectors. The mean pairwise cosine is computed exactly from the norm of the
-    sum, so large clusters cost O(n), not O(n^2).
+    `members` are unit vectors: all of the cluster's, or a sample of them when `size` gives the cluster's
+    size (which is a feature itself; the others are then the sample's estimates). The mean pairwise cosine is
+    computed exactly from the norm of the sum, so large clusters cost O(n), not O(n^2).
     """
     n = len(members)
     total = members.sum(axis=0)
@@ -69,7 +70,7 @@ def cluster_features(members: np.ndarray, other_centroids: np.ndarray) -> np.nda
     duplicate_share = float((pairwise.max(axis=1) >= DUPLICATE_COSINE).mean()) if len(sample) > 1 else 0.0
     return np.array(
         [
-            np.log(n),
+            np.log(size or n),
             mean_pairwise,
             to_own.mean(),
             np.percentile(to_own, 10),

@@ -2,7 +2,8 @@
 
 A cluster carries an analyst's label when a still-active decision set its verdict, when the analyst
 approved it (good), or when the analyst made it (good). Its features are those of its current members,
-against the other clusters of its run, so moves and merges count. Two uses:
+against the other clusters of its run, so moves and merges count (read from a seeded sample of a cluster larger
+than MAX_FEATURE_MEMBERS, its size counted whole). Two uses:
 
 - agreement: how often a judge says what the analyst said (the Dial-In paper's human-alignment figure);
 - refit: the cohesion judge fitted again on its synthetic training clusters (the prior) plus the
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import cohen_kappa_score
 
 from dialin_core.clustering.sampling import MAX_SAMPLE, convex_sample
@@ -30,6 +32,7 @@ from dialin_core.judging.llm_judge import LLMJudge
 from dialin_core.llm.models import DEFAULT_LOCAL_MODEL
 
 ANALYST_WEIGHT = 20.0
+MAX_FEATURE_MEMBERS = 500  # members a labelled cluster's features are read from; a seeded sample beyond
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,10 @@ def analyst_labels(store: Store, embedder: Embedder) -> list[AnalystLabel]:
             continue
         members = review_state(store, run_id).members
         members = members[members["cluster_id"] != UNASSIGNED]
-        texts = store.utterance_texts(run_id)
-        member_texts = np.array([texts[int(u)] for u in members["utterance_id"]], dtype=object)
+        sizes = members["cluster_id"].value_counts()
+        members = feature_members(members)
+        texts = store.utterances(store.run(run_id).dataset_id, utterance_ids=members["utterance_id"].tolist()).set_index("utterance_id")["text"]
+        member_texts = texts.loc[members["utterance_id"]].to_numpy(dtype=object)
         vectors = embed_texts(member_texts.tolist(), embedder, store)
         labels = members["cluster_id"].to_numpy()
         ids, centres = centroids(vectors, labels)
@@ -76,8 +81,22 @@ def analyst_labels(store: Store, embedder: Embedder) -> list[AnalystLabel]:
             inside = labels == cluster_id
             others = centres[ids != cluster_id]
             sample = tuple(member_texts[inside][convex_sample(vectors[inside], MAX_SAMPLE, 0)])
-            found.append(AnalystLabel(run_id, cluster_id, good, cluster_features(vectors[inside], others), sample))
+            features = cluster_features(vectors[inside], others, size=int(sizes[cluster_id]))
+            found.append(AnalystLabel(run_id, cluster_id, good, features, sample))
     return found
+
+
+def feature_members(members: pd.DataFrame, cap: int = MAX_FEATURE_MEMBERS) -> pd.DataFrame:
+    """Each cluster's members (utterance_id, cluster_id), or a seeded sample of `cap` of a larger cluster, in their
+    order: what a cluster's features and its neighbours' centroids are read from. A run over a million utterances
+    has clusters of thousands, whose vectors the features would otherwise read and hold all at once; its loop judged
+    them from a sample too."""
+    size = members.groupby("cluster_id")["utterance_id"].transform("size")
+    large = members[size > cap]
+    if large.empty:
+        return members
+    drawn = large.groupby("cluster_id", group_keys=False).sample(n=cap, random_state=0)
+    return pd.concat([members[size <= cap], drawn]).sort_index()
 
 
 def agreement(model: CohesionModel, labels: list[AnalystLabel]) -> dict[str, float | int | None]:
