@@ -7,7 +7,7 @@ import pytest
 
 from dialin_core.data.assembly import STAGED_COLUMNS
 from dialin_core.data.ingest import Turn
-from dialin_core.data.store import MIGRATIONS, Store
+from dialin_core.data.store import MIGRATIONS, Store, text_hash
 from dialin_core.errors import IngestError, WorkspaceDamaged
 
 
@@ -65,6 +65,12 @@ def test_a_file_that_fails_halfway_leaves_the_workspace_untouched(tmp_path):
         assert [d.name for d in store.datasets()] == ["t"]
         assert store.connection.execute("SELECT count(*) FROM turns").fetchall()[0][0] == 1
         assert store.connection.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall()[0][0] == 0
+
+
+def test_a_stored_utterance_carries_the_embedding_cache_key_of_its_text(tmp_path):
+    with Store(tmp_path / "w.duckdb") as store:
+        utterances = store.utterances(add(store, make_turns("my card is lost", "我想取消订单", "où est mon colis")))
+    assert utterances["text_hash"].tolist() == [text_hash(text) for text in utterances["text"]]
 
 
 def test_workspace_from_a_newer_program_is_refused(tmp_path):

@@ -95,7 +95,10 @@ class Staging:
             finally:
                 self.connection.unregister(view)
 
-    def assemble(self, *, positions: bool = False) -> None:
-        """Number the staged rows' turns and fold their utterances (the rules in this module's docstring)."""
+    def number_turns(self) -> None:
+        """Number the staged rows' turns into `self.turns` (the rules in this module's docstring)."""
         self.connection.execute(f"CREATE TEMP TABLE {self.turns} AS {numbered_turns_sql(self.rows)}")
-        self.connection.execute(f"CREATE TEMP TABLE {self.utterances} AS {utterances_sql(self.turns, positions=positions)}")
+
+    def fold_utterances(self) -> None:
+        """Fold the numbered turns' texts into `self.utterances` (after `number_turns`)."""
+        self.connection.execute(f"CREATE TEMP TABLE {self.utterances} AS {utterances_sql(self.turns)}")

@@ -565,18 +565,14 @@ def staged_batches(
     return _staged_batches(path, rows, mask_pii, nothing_found, batch_rows)
 
 
-def _turns_of(staging: Staging) -> list[Turn]:
-    rows = staging.connection.execute(
-        f"SELECT dialogue_id, turn_index, speaker, role, text, clean_text, gold_label FROM {staging.turns} ORDER BY pos"
-    ).fetchall()
-    return [Turn(*row) for row in rows]
-
-
 def _assembled_turns(batches: Iterable[pd.DataFrame]) -> list[Turn]:
     with duckdb.connect() as connection, Staging(connection) as staging:
         staging.add(batches)
-        staging.assemble()
-        return _turns_of(staging)
+        staging.number_turns()
+        rows = connection.execute(
+            f"SELECT dialogue_id, turn_index, speaker, role, text, clean_text, gold_label FROM {staging.turns} ORDER BY pos"
+        ).fetchall()
+    return [Turn(*row) for row in rows]
 
 
 def read_transcripts(

@@ -214,7 +214,8 @@ class RunRow:
 
 
 def text_hash(text: str) -> str:
-    """Key of the embedding cache: stable across runs, data sets and workspaces."""
+    """Key of the embedding cache: stable across runs, data sets and workspaces. `add_dataset` computes the same key in
+    SQL (DuckDB's sha256 of the UTF-8 text) for a million utterances at once; the two must stay the same rule."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -360,7 +361,8 @@ class Store:
         Python; a file that fails halfway is refused before the transaction starts."""
         with Staging(self.connection) as staging:
             staging.add(batches)
-            staging.assemble()
+            staging.number_turns()
+            staging.fold_utterances()
             n_utterances = self.connection.execute(f"SELECT count(*) FROM {staging.utterances}").fetchall()[0][0]
             sample = self.connection.execute(
                 f"SELECT text FROM {staging.utterances} WHERE utterance_id IN (SELECT unnest(?::INTEGER[])) ORDER BY utterance_id",
@@ -384,7 +386,7 @@ class Store:
                     [dataset_id],
                 )
                 tx.execute(
-                    f"INSERT INTO utterances SELECT ?, utterance_id, norm_text, text, sha256(text), frequency, roles, "
+                    f"INSERT INTO utterances SELECT ?, utterance_id, norm_text, text, sha256(text), frequency, roles, "  # text_hash
                     f"gold_label FROM {staging.utterances}",
                     [dataset_id],
                 )

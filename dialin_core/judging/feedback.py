@@ -63,7 +63,8 @@ def analyst_labels(store: Store, embedder: Embedder) -> list[AnalystLabel]:
     found: list[AnalystLabel] = []
     runs = store.runs()
     for run_id in runs.loc[runs["status"] == "finished", "run_id"].astype(int):
-        if store.run(run_id).config.embedder != embedder.name:
+        run = store.run(run_id)
+        if run.config.embedder != embedder.name:
             continue
         labelled = _labelled_clusters(store, run_id)
         if not labelled:
@@ -72,7 +73,7 @@ def analyst_labels(store: Store, embedder: Embedder) -> list[AnalystLabel]:
         members = members[members["cluster_id"] != UNASSIGNED]
         sizes = members["cluster_id"].value_counts()
         members = feature_members(members)
-        texts = store.utterances(store.run(run_id).dataset_id, utterance_ids=members["utterance_id"].tolist()).set_index("utterance_id")["text"]
+        texts = store.utterances(run.dataset_id, utterance_ids=members["utterance_id"].tolist()).set_index("utterance_id")["text"]
         member_texts = texts.loc[members["utterance_id"]].to_numpy(dtype=object)
         vectors = embed_texts(member_texts.tolist(), embedder, store)
         labels = members["cluster_id"].to_numpy()

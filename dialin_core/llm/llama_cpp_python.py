@@ -4,13 +4,15 @@ The two bindings must give the same answers, so this follows what llama.cpp's se
 GGUF's own chat template (rendered with jinja2, as the server renders it), flash attention (which the server's
 "auto" turns on for a CPU; without it the verdict probabilities differed by up to 0.02), greedy decoding (top-k 1),
 a GBNF grammar or a JSON schema turned into one, and the first token's probabilities from the raw logits over the
-whole vocabulary, before any grammar or sampler. Like the server, it keeps the part of the previous prompt that the
-next one starts with and evaluates the rest (a third less time for a judge's calls, which share their instructions).
-llama.cpp's numbers depend a little on how a prompt was split into batches, so both bindings answer alike when
-asked the same questions in the same order (tested; the server's store of earlier prompt states, which broke this,
-is off), and either may move a probability in the second decimal when the question before it differs. Those are read from the context after the prompt is evaluated,
+whole vocabulary, before any grammar or sampler. Those are read from the context after the prompt is evaluated,
 rather than through the binding's `logprobs` option, which keeps every position's logits (a context's worth of
 vocabulary-sized rows, gigabytes at 4,096 tokens) and computes the output layer for every prompt token.
+
+Like the server, it keeps the part of the previous prompt that the next one starts with and evaluates the rest (a
+judge's calls share their instructions). llama.cpp's numbers depend a little on how a prompt was split into
+batches, so both bindings answer alike when asked the same questions in the same order (tested; the server's store
+of earlier prompt states, which broke this, is off), and either may move a probability in the second decimal when
+the question before it differs.
 """
 
 import json
@@ -45,11 +47,11 @@ class LlamaCppPython:
         prompt = self.formatter(messages=[{"role": role, "content": content} for role, content in request.messages])
         tokens = self.llm.tokenize(prompt.prompt.encode("utf-8"), add_bos=not prompt.added_special, special=True)
         first_token = self._first_token_logprobs(tokens, request.top_logprobs) if request.top_logprobs else {}
-        grammar = request.grammar or None
+        grammar = None
         if request.json_schema:
             grammar = LlamaGrammar.from_json_schema(json.dumps(request.json_schema), verbose=False)
-        elif grammar:
-            grammar = LlamaGrammar.from_string(grammar, verbose=False)
+        elif request.grammar:
+            grammar = LlamaGrammar.from_string(request.grammar, verbose=False)
         completion = self.llm.create_completion(
             prompt=tokens, max_tokens=request.max_tokens, temperature=request.temperature, top_k=1, grammar=grammar,
             stop=prompt.stop, stopping_criteria=prompt.stopping_criteria, seed=0,
