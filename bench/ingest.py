@@ -2,8 +2,8 @@
 
 Usage: .venv/bin/python bench/ingest.py [--n 1000000] [--formats csv jsonl] [--repo PATH ...] [--folder DIR]
 
-The file is made from the real labelled utterances of BANKING77 (train and test) and the SGD customer turns:
-copy c of utterance u reads "u's text (c)", so every utterance is distinct; dialogues are runs of 8 shuffled
+The file is made from the real labelled utterances as `copies.py` copies them (BANKING77 and the SGD customer
+turns; copy c of utterance u reads "u's text (c)"); dialogues are runs of 8 shuffled
 utterances, spoken by the customer, each answered by one of 20 agent replies (so half the turns repeat, as agent
 turns do). The CSV has one row a turn (dialogue, turn, speaker, text, intent); the JSON Lines file one dialogue
 a line, the Schema-Guided Dialogue shape.
@@ -29,9 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bakeoff import SHARED  # noqa: E402
-
-from dialin_core.data.ingest import ColumnMapping, deduplicate, read_transcripts  # noqa: E402
+from copies import copies, real_utterances  # noqa: E402
 
 DIALOGUE_LENGTH = 8
 AGENT_REPLIES = [f"Thank you, I can help with that (reply {i})." for i in range(20)]
@@ -55,29 +53,11 @@ print(json.dumps({"seconds": seconds, "peak_mib": peak_kib / 1024,
 """
 
 
-def real_texts() -> pd.DataFrame:
-    """Unique labelled texts of BANKING77 train and test and the SGD customer turns."""
-    frames = []
-    for path, mapping, role in (
-        (SHARED / "banking77" / "train.csv", ColumnMapping(text="text", label="category"), None),
-        (SHARED / "banking77" / "test.csv", ColumnMapping(text="text", label="category"), None),
-        (SHARED / "sgd" / "train_sample.jsonl", None, "customer"),
-    ):
-        turns = [t for t in read_transcripts(path, mapping) if role is None or t.role == role]
-        frames.append(pd.DataFrame([(u.text, u.gold_label) for u in deduplicate(turns) if u.gold_label], columns=["text", "intent"]))
-    return pd.concat(frames).drop_duplicates("text").reset_index(drop=True)
-
-
 def write_files(folder: Path, n: int, formats: list[str], seed: int) -> dict[str, Path]:
     """The N customer utterances, each followed by an agent reply, as the asked formats."""
     rng = np.random.default_rng(seed)
-    real = real_texts()
-    source = rng.integers(0, len(real), n)
-    copy = np.zeros(n, dtype=np.int64)
-    order = np.argsort(source, kind="stable")
-    copy[order] = np.arange(n) - np.searchsorted(source[order], source[order])
-    customer = [f"{t} ({c})" for t, c in zip(real["text"].to_numpy()[source], copy)]
-    intents = real["intent"].to_numpy()[source]
+    made = copies(real_utterances(), n, rng)
+    customer, intents = made.texts, made.intents
     dialogue = np.arange(n) // DIALOGUE_LENGTH
     replies = np.array(AGENT_REPLIES)[rng.integers(0, len(AGENT_REPLIES), n)]
     turns = pd.DataFrame({

@@ -3,8 +3,8 @@ assigned to the nearest intent), and the studio's first reads of the finished ru
 
 Usage: .venv/bin/python bench/million.py [--n 1000000] [--noise 0.02] [--folder DIR] [--peers-at 100000]
 
-The utterances are made from the 37,500 real labelled ones of BANKING77 (train and test) and the SGD customer
-turns: copy c of utterance u reads "u's text (c)" and its vector is u's MiniLM vector plus Gaussian noise of
+The utterances are copies of the real labelled ones of BANKING77 (train and test) and the SGD customer turns, as
+`copies.py` makes them (copy c of utterance u reads "u's text (c)"); the copy's vector is u's MiniLM vector plus Gaussian noise of
 `--noise` per coordinate, renormalised (0.02: cosine about 0.93 to the original), so every utterance is
 distinct, keeps its intent, and lies where real paraphrases would. Dialogues are runs of 8 consecutive shuffled
 utterances. The vectors are put in the workspace's embedding cache before the run, so the run's embedding step
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bakeoff import SHARED  # noqa: E402
+from copies import copies, real_utterances  # noqa: E402
 from peers import bertopic_rows, score_cells  # noqa: E402
 
 from dialin_core.config import RunConfig  # noqa: E402
@@ -50,19 +50,6 @@ def peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
 
 
-def real_utterances(store: Store) -> pd.DataFrame:
-    """BANKING77 train and test and the SGD customer turns: unique labelled texts."""
-    frames = []
-    for path, mapping, roles in (
-        (SHARED / "banking77" / "train.csv", ColumnMapping(text="text", label="category"), None),
-        (SHARED / "banking77" / "test.csv", ColumnMapping(text="text", label="category"), None),
-        (SHARED / "sgd" / "train_sample.jsonl", None, ["customer"]),
-    ):
-        utterances = store.utterances(ingest_file(store, path, mapping), roles=roles)
-        frames.append(utterances[utterances["gold_label"].notna() & (utterances["gold_label"] != "")][["text", "norm_text", "gold_label"]])
-    return pd.concat(frames).drop_duplicates("norm_text").reset_index(drop=True)  # ingest folds texts alike in norm_text
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -75,21 +62,17 @@ def main() -> None:
     embedder = load_embedder(DEFAULT_EMBEDDER)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(args.folder or scratch)
+        real = real_utterances()
         with Store(folder / "real.duckdb") as store:
-            real = real_utterances(store)
             base = embed_texts(real["text"].tolist(), embedder, store)  # cached in the folder's workspace after a first run
             started = time.perf_counter()
             embedder.encode(real["text"].tolist()[:4096])  # the model's pace, whatever the cache holds
             rate = 4096 / (time.perf_counter() - started)
-        print(f"{len(real):,} real labelled utterances, {real['gold_label'].nunique()} intents; {embedder.name} embeds "
+        print(f"{len(real):,} real labelled utterances, {real['intent'].nunique()} intents; {embedder.name} embeds "
               f"{rate:.0f} texts a second here (a million: {1e6 / rate / 60:.0f} min)", flush=True)
 
-        source = rng.integers(0, len(real), args.n)
-        copy = np.zeros(args.n, dtype=np.int64)
-        order = np.argsort(source, kind="stable")
-        copy[order] = np.arange(args.n) - np.searchsorted(source[order], source[order])
-        texts = [f"{t} ({c})" for t, c in zip(real["text"].to_numpy()[source], copy)]
-        gold = real["gold_label"].to_numpy()[source]
+        made = copies(real, args.n, rng)
+        texts, gold, source = made.texts, made.intents, made.source
         vectors = base[source] + rng.normal(0, args.noise, (args.n, base.shape[1])).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         csv = folder / "million.csv"

@@ -9,7 +9,7 @@ import streamlit as st
 from dialin_core.config import SECONDS_PER_CALL
 from dialin_core.embedding.models import EMBEDDER_CHOICES, load_embedder
 from dialin_core.judging.cohesion import CohesionModel, default_model_path
-from dialin_core.judging.feedback import agreement, analyst_labels, refit_judge, trained_on, workspace_judges
+from dialin_core.judging.feedback import AnalystLabel, agreement, analyst_labels, refit_judge, trained_on, workspace_judges
 from dialin_core.judging.llm_tuning import MIN_EXAMPLES, TUNING_SECONDS_PER_EXAMPLE, offered_judges
 from dialin_core.methods import jobs
 from studio.context import attempt, literal, open_store, workspace
@@ -23,11 +23,22 @@ def _judges(embedder: str) -> dict[str, Path]:
     return found
 
 
+@st.cache_data(show_spinner="Reading your verdicts…", max_entries=4)
+def _analyst_labels(path: str, embedder: str, reviewed: tuple[tuple[int, int], ...]) -> list[AnalystLabel]:
+    """The analyst's labelled clusters, read once per state of the review: `reviewed` (each finished run and its
+    decision count; decisions are only ever added) keys them, so a rerun reads nothing, and a new verdict or a new
+    run reads them anew. Reading them embeds a sample of every labelled run's clusters: seconds at a million."""
+    with open_store() as store:
+        return analyst_labels(store, load_embedder(embedder))
+
+
 st.title("Judge")
 st.caption("Every verdict you set, every cluster you approve or make, is a labelled example for the cohesion judge.")
 embedder = st.selectbox("Embedder", EMBEDDER_CHOICES)
-with st.spinner("Reading your verdicts…"), open_store() as store:
-    labels = analyst_labels(store, load_embedder(embedder))
+with open_store() as store:
+    runs = store.runs()
+finished = runs[runs["status"] == "finished"]
+labels = _analyst_labels(str(workspace()), embedder, tuple(zip(finished["run_id"].astype(int), finished["n_decisions"].astype(int))))
 if not labels:
     st.info("No analyst verdict yet for runs with this embedder: mark clusters good or bad, or approve them, on the Review page.")
     st.stop()

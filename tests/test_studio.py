@@ -489,6 +489,27 @@ def test_a_merge_is_taken_back_from_the_merges_page(kmeans_workspace):
     assert {0, 1} <= set(state.clusters["cluster_id"])  # both parts are back
 
 
+def test_the_judge_page_reads_the_verdicts_once_per_state_of_the_review(kmeans_workspace, monkeypatch):
+    """Reading the analyst's labels embeds a sample of every labelled cluster: once per review state, not per rerun."""
+    from dialin_core.judging import feedback
+
+    workspace, run_id = kmeans_workspace
+    real, reads = feedback.analyst_labels, []
+    monkeypatch.setattr(feedback, "analyst_labels", lambda store, embedder: reads.append(1) or real(store, embedder))
+    with Store(workspace) as store:
+        first, second = store.clusters(run_id)["cluster_id"].astype(int).tolist()[:2]
+        review.set_verdict(store, run_id, "ana", [first], "good")
+    app = open_app(workspace)
+    app.switch_page("pages/judge.py").run()
+    app.run()
+    assert not app.exception, app.exception
+    assert len(reads) == 1 and any(c.value.startswith("1 labelled clusters (1 good)") for c in app.caption)
+    with Store(workspace) as store:
+        review.set_verdict(store, run_id, "ana", [second], "bad")
+    app.run()
+    assert len(reads) == 2 and any(c.value.startswith("2 labelled clusters (1 good)") for c in app.caption)
+
+
 def test_classify_says_what_a_reviewed_run_leaves_out_before_it_trains(kmeans_workspace):
     workspace, run_id = kmeans_workspace
     from dialin_core.classify.data import label_coverage

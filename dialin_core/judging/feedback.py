@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.metrics import cohen_kappa_score
 
 from dialin_core.clustering.sampling import MAX_SAMPLE, convex_sample
-from dialin_core.curation.review import UNASSIGNED, active_decisions, review_state
+from dialin_core.curation.review import UNASSIGNED, ReviewState, active_decisions, review_state
 from dialin_core.data.store import Store
 from dialin_core.embedding.embed import embed_texts
 from dialin_core.embedding.models import Embedder
@@ -44,9 +44,8 @@ class AnalystLabel:
     sample: tuple[str, ...] = ()  # what an LLM judge reads: the loop's convex sample of the cluster's members
 
 
-def _labelled_clusters(store: Store, run_id: int) -> dict[int, bool]:
-    """cluster_id -> good, for the clusters of one run an analyst has judged, approved or made."""
-    state = review_state(store, run_id)
+def _labelled_clusters(store: Store, run_id: int, state: ReviewState) -> dict[int, bool]:
+    """cluster_id -> good, for the clusters of one run (whose review is `state`) an analyst has judged, approved or made."""
     live = state.live_clusters().set_index("cluster_id")
     labels: dict[int, bool] = {}
     for decision in active_decisions(store.decisions(run_id)).itertuples():
@@ -66,10 +65,11 @@ def analyst_labels(store: Store, embedder: Embedder) -> list[AnalystLabel]:
         run = store.run(run_id)
         if run.config.embedder != embedder.name:
             continue
-        labelled = _labelled_clusters(store, run_id)
+        state = review_state(store, run_id)
+        labelled = _labelled_clusters(store, run_id, state)
         if not labelled:
             continue
-        members = review_state(store, run_id).members
+        members = state.members
         members = members[members["cluster_id"] != UNASSIGNED]
         sizes = members["cluster_id"].value_counts()
         members = feature_members(members)
