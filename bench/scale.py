@@ -3,11 +3,14 @@ the defaults with the packaged local LLM) and the studio's pages, each in a proc
 100,000 and a million utterances; seconds and peak memory per step, and the run's quality beside its peers.
 
 Usage: .venv/bin/python bench/scale.py [--sizes 10000 100000 1000000] [--llm local|none] [--peers-up-to 100000]
-                                       [--folder DIR] [--seed 0]
+                                       [--cached-vectors] [--noise 0.02] [--folder DIR] [--seed 0]
 
 The utterances are copies of the real labelled ones (`copies.py`: BANKING77 train and test and the SGD customer
 turns, copy c of utterance u reads "u's text (c)"), so each is distinct and keeps its intent; dialogues are runs
-of 8 shuffled utterances. Unlike `million.py`, nothing is put in the embedding cache: the model embeds every text.
+of 8 shuffled utterances. Unlike `million.py`, nothing is put in the embedding cache: the model embeds every text,
+unless `--cached-vectors` asks for `million.py`'s vectors (each copy's the real utterance's MiniLM vector plus
+Gaussian noise of `--noise` a coordinate, renormalised), put in the workspace's cache after ingest: the run then
+reads them, and what it measures is everything but the embedding.
 Each step is a child process under GNU time, whose peak resident memory is that process's own. The steps of the
 run (embedding, sample, reduction, loop, assignment, names, map) are read from the run's event log.
 
@@ -84,6 +87,25 @@ def stored_vectors(workspace: Path, texts: list[str], model: str) -> np.ndarray:
     return np.stack([found[text_hash(t)] for t in texts])
 
 
+def cache_noisy_vectors(workspace: Path, real: pd.DataFrame, made, folder: Path, args: argparse.Namespace) -> None:
+    """Each copy's vector, its real utterance's plus noise, put in the workspace's cache as the run's embedder's."""
+    from dialin_core.embedding.embed import embed_texts
+    from dialin_core.embedding.models import DEFAULT_EMBEDDER, load_embedder
+
+    embedder = load_embedder(DEFAULT_EMBEDDER)
+    with Store(folder / "real.duckdb") as store:
+        base = embed_texts(real["text"].tolist(), embedder, store)  # cached there after a first run
+    rng = np.random.default_rng(args.seed + 1)
+    vectors = base[made.source] + rng.normal(0, args.noise, (len(made.source), base.shape[1])).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with Store(workspace) as store:
+        stored = store.utterances(max(d.dataset_id for d in store.datasets()))["text"]
+        position = dict(zip(made.texts, range(len(made.texts))))
+        rows = np.array([position[t] for t in stored])  # the stored (clean) text is the written one
+        store.put_embeddings(embedder.name, [text_hash(t) for t in stored], vectors[rows])
+    print(f"| (vectors of the real utterances plus noise {args.noise} put in the cache) | | |", flush=True)
+
+
 def peer_rows(texts: list[str], vectors: np.ndarray, n_gold: int, bertopic: bool, seed: int) -> list[PeerRow]:
     if len(texts) > 100_000:
         from sklearn.cluster import MiniBatchKMeans
@@ -108,6 +130,8 @@ def one_size(n: int, real: pd.DataFrame, folder: Path, args: argparse.Namespace)
     seconds, peak, _ = measured(["-m", "dialin_core", "ingest", str(csv), *columns], folder)
     print(f"| ingest (CLI process) | {seconds:.1f} | {peak:,.0f} |", flush=True)
     total = seconds
+    if args.cached_vectors:
+        cache_noisy_vectors(workspace, real, made, folder, args)
     seconds, peak, stdout = measured(["-m", "dialin_core", "discover", str(csv), *columns, "--out", str(out), "--llm", args.llm], folder)
     summary = json.loads((out / "summary.json").read_text())
     print(f"| discover (CLI process: embedding and the run) | {seconds:.1f} | {peak:,.0f} |", flush=True)
@@ -141,6 +165,8 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--llm", choices=("local", "none"), default="local")
     parser.add_argument("--peers-up-to", type=int, default=100_000, help="the largest size BERTopic runs at")
+    parser.add_argument("--cached-vectors", action="store_true", help="put million.py's noisy copies of the real vectors in the cache")
+    parser.add_argument("--noise", type=float, default=0.02, help="with --cached-vectors: Gaussian noise a coordinate")
     parser.add_argument("--folder", help="where files and workspaces go (default: a temporary folder)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
