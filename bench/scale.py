@@ -152,7 +152,8 @@ def one_size(n: int, real: pd.DataFrame, folder: Path, args: argparse.Namespace)
     print(f"\nLLM calls {summary.get('llm_calls', 0)}; {summary.get('n_outliers', 0):,} unassigned; loop sample "
           f"{summary.get('n_sampled') or n:,}\n", flush=True)
     print("| row | ACC | NMI | ARI | clusters (x true) | seconds |\n| --- | --- | --- | --- | --- | --- |")
-    print(f"| Dial-In defaults{'' if args.llm == 'local' else ', no LLM'} (discover, embedding included) | "
+    print(f"| Dial-In defaults{'' if args.llm == 'local' else ', no LLM'} "
+          f"(discover, {'vectors cached' if args.cached_vectors else 'embedding included'}) | "
           f"{score_cells(gold, assignments['cluster_id'].to_numpy(), summary['seconds'])} |", flush=True)
     texts = assignments["text"].tolist()
     vectors = stored_vectors(workspace, texts, summary["embedder"])
