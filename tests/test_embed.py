@@ -55,3 +55,15 @@ def test_multilingual_model_ranks_a_chinese_paraphrase_above_another_intent():
     lost_card, paraphrase, weather = embedder.encode(["我的卡丢了，怎么冻结？", "银行卡遗失了，如何挂失？", "今天天气很好，我们去公园散步吧。"])
     assert lost_card.shape == (384,)
     assert float(lost_card @ paraphrase) > float(lost_card @ weather) + 0.03
+
+
+def test_repeats_and_cached_texts_land_in_their_rows_across_batches(monkeypatch):
+    """The matrix is filled a batch of fresh texts at a time: every row, repeated or cached, gets its text's vector."""
+    monkeypatch.setattr("dialin_core.embedding.embed.EMBED_BATCH", 2)
+    embedder = CountingEmbedder()
+    texts = ["a", "bb", "a", "cccc", "ddd", "bb", "eeeee", "a"]
+    with Store() as store:
+        embed_texts(["cccc"], embedder, store)
+        vectors = embed_texts(texts, embedder, store)
+    assert embedder.seen == ["cccc", "a", "bb", "ddd", "eeeee"]  # each text once, the cached one not again
+    assert vectors[:, 0].tolist() == [len(t) for t in texts]

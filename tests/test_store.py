@@ -263,3 +263,13 @@ def test_two_processes_recording_200_decisions_each_keep_all_400(tmp_path):
         decisions = store.decisions(run_id)
     assert len(decisions) == 400
     assert decisions["analyst"].value_counts().to_dict() == {"ana": 200, "bo": 200}
+
+
+def test_cached_vectors_come_back_as_one_matrix_in_the_order_asked_repeats_and_misses_included():
+    with Store() as store:
+        store.put_embeddings("m", ["a", "b"], np.array([[0.6, 0.8], [1.0, 0.0]], dtype=np.float32))
+        matrix, found = store.cached_matrix("m", ["b", "x", "a", "b"])
+        assert found.tolist() == [True, False, True, True] and matrix.dtype == np.float32
+        np.testing.assert_allclose(matrix, [[1.0, 0.0], [0.0, 0.0], [0.6, 0.8], [1.0, 0.0]])
+        empty, none_found = store.cached_matrix("other-model", ["a"])
+        assert empty.shape == (1, 0) and not none_found.any()

@@ -224,6 +224,9 @@ def _spoken_in(roles: Sequence[str] | None) -> tuple[str, list[Any]]:
     return (" AND list_has_any(roles, ?)", [list(roles)]) if roles else ("", [])
 
 
+CACHE_READ_ROWS = 50_000  # cached vectors read a batch at a time: 75 MB of MiniLM vectors
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     dataset_id: int
@@ -479,25 +482,39 @@ class Store:
 
     # -- embedding cache -------------------------------------------------------------------
 
-    def cached_embeddings(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        """The cached vectors of these texts, by hash. Read through Arrow into one float32 matrix: a million
-        vectors as Python lists of floats would take minutes and gigabytes."""
+    def cached_matrix(self, model: str, hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The cached vectors of these texts as one float32 matrix, a row per hash in the order given (zeros where
+        none is cached), and which rows were found. Read in record batches straight into that matrix: a million
+        vectors are 1.5 GB, and a whole Arrow table beside a dict of rows by hash and a stacked copy held three
+        times that at once."""
+        found = np.zeros(len(hashes), dtype=bool)
+        matrix = np.zeros((len(hashes), 0), dtype=np.float32)
         if not hashes:
-            return {}
-        wanted = pd.DataFrame({"text_hash": list(dict.fromkeys(hashes))})
+            return matrix, found
+        wanted = pa.table({"position": pa.array(np.arange(len(hashes), dtype=np.int64)), "text_hash": pa.array(list(hashes), pa.string())})
         self.connection.register("wanted_hashes", wanted)
         try:
-            table = self.connection.sql(
-                "SELECT e.text_hash, e.vector FROM embeddings e JOIN wanted_hashes w USING (text_hash) WHERE e.model = ?",
+            reader = self.connection.sql(
+                "SELECT w.position, e.vector FROM embeddings e JOIN wanted_hashes w USING (text_hash) WHERE e.model = ?",
                 params=[model],
-            ).to_arrow_table()
+            ).fetch_arrow_reader(CACHE_READ_ROWS)
+            for batch in reader:
+                if not batch.num_rows:
+                    continue
+                rows = batch.column("position").to_numpy()
+                flat = batch.column("vector").flatten().to_numpy(zero_copy_only=False)
+                if matrix.shape[1] == 0:
+                    matrix = np.zeros((len(hashes), len(flat) // batch.num_rows), dtype=np.float32)
+                matrix[rows] = flat.reshape(batch.num_rows, -1)
+                found[rows] = True
         finally:
             self.connection.unregister("wanted_hashes")
-        if not table.num_rows:
-            return {}
-        flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        matrix = np.asarray(flat, dtype=np.float32).reshape(table.num_rows, -1)
-        return dict(zip(table.column("text_hash").to_pylist(), matrix))
+        return matrix, found
+
+    def cached_embeddings(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """The cached vectors of these texts, by hash."""
+        matrix, found = self.cached_matrix(model, hashes)
+        return {hashes[i]: matrix[i] for i in np.flatnonzero(found)}
 
     def embedding_models(self) -> list[str]:
         """Every embedder name the cache holds vectors for."""

@@ -8,6 +8,7 @@ run stopped (paused, killed, crashed) in the middle keeps every batch it finishe
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from dialin_core.data.store import Store, text_hash
@@ -24,19 +25,35 @@ EmbeddingProgress = Callable[[int, int], None]
 
 def embed_texts(texts: Sequence[str], embedder: Embedder, store: Store | None = None,
                 on_progress: EmbeddingProgress | None = None) -> np.ndarray:
-    """Vectors for `texts` in order, computing only those not yet cached in the workspace."""
-    hashes = [text_hash(t) for t in texts]
-    cached = store.cached_embeddings(embedder.name, hashes) if store is not None else {}
-    missing = {h: t for h, t in zip(hashes, texts) if h not in cached}
-    keys, pending = list(missing), list(missing.values())
-    for start in tqdm(range(0, len(pending), EMBED_BATCH), desc="embedding", unit="batch", disable=None):
-        batch = slice(start, start + EMBED_BATCH)
-        fresh = embedder.encode(pending[batch])
-        cached.update(zip(keys[batch], fresh))
-        if store is not None:
-            store.put_embeddings(embedder.name, keys[batch], fresh)
-        if on_progress is not None:
-            on_progress(min(start + EMBED_BATCH, len(pending)), len(pending))
+    """Vectors for `texts` in order, computing only those not yet cached in the workspace.
+
+    The result is one matrix, filled from the cache and then a batch of fresh vectors at a time: at a million
+    texts each copy of it is 1.5 GB, so no other (a dict of rows, a stacked copy) is made."""
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
-    return np.stack([cached[h] for h in hashes])
+    hashes = [text_hash(t) for t in texts]
+    if store is not None:
+        matrix, found = store.cached_matrix(embedder.name, hashes)
+    else:
+        matrix, found = np.zeros((len(texts), 0), dtype=np.float32), np.zeros(len(texts), dtype=bool)
+    missing = np.flatnonzero(~found)
+    pending: dict[str, str] = {}  # hash -> text, each text once, in order of first occurrence
+    for i in missing:
+        pending.setdefault(hashes[i], texts[i])
+    keys, pending_texts = list(pending), list(pending.values())
+    slot = pd.Index(keys).get_indexer([hashes[i] for i in missing])  # each missing row's text among `keys`
+    order = np.argsort(slot, kind="stable")
+    sorted_slot = slot[order]
+    for start in tqdm(range(0, len(keys), EMBED_BATCH), desc="embedding", unit="batch", disable=None):
+        stop = min(start + EMBED_BATCH, len(keys))
+        fresh = np.asarray(embedder.encode(pending_texts[start:stop]), dtype=np.float32)
+        if matrix.shape[1] == 0:
+            matrix = np.zeros((len(texts), fresh.shape[1]), dtype=np.float32)
+        low, high = np.searchsorted(sorted_slot, [start, stop])
+        batch = order[low:high]  # the missing rows whose text is in this batch
+        matrix[missing[batch]] = fresh[slot[batch] - start]
+        if store is not None:
+            store.put_embeddings(embedder.name, keys[start:stop], fresh)
+        if on_progress is not None:
+            on_progress(stop, len(keys))
+    return matrix
