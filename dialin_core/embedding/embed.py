@@ -1,7 +1,7 @@
 """Sentence embeddings of a data set's texts, cached in the workspace by model and text hash, so a second
 run (or a second method) on the same data never embeds a text twice.
 
-Texts are embedded and stored a batch at a time: a million utterances take about an hour on two cores, and a
+Texts are embedded and stored a batch at a time: a million utterances take over an hour on two cores, and a
 run stopped (paused, killed, crashed) in the middle keeps every batch it finished, so it goes on from there.
 """
 
