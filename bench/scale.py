@@ -83,8 +83,9 @@ def step_seconds(workspace: Path) -> list[tuple[str, float]]:
 def stored_vectors(workspace: Path, texts: list[str], model: str) -> np.ndarray:
     """The vectors the run embedded for `texts`, read back from the workspace's cache."""
     with Store(workspace) as store:
-        found = store.cached_embeddings(model, [text_hash(t) for t in texts])
-    return np.stack([found[text_hash(t)] for t in texts])
+        matrix, found = store.cached_matrix(model, [text_hash(t) for t in texts])
+    assert found.all(), f"{int((~found).sum())} texts have no cached vector"
+    return matrix
 
 
 def cache_noisy_vectors(workspace: Path, real: pd.DataFrame, made, folder: Path, args: argparse.Namespace) -> None:
