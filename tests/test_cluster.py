@@ -7,6 +7,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from dialin_core.clustering.algorithms import (
     NOISE,
+    WARD_FROM_POINTS_UP_TO,
     AgglomerativeClusterer,
     HDBSCANClusterer,
     KMeansClusterer,
@@ -30,8 +31,10 @@ def test_k_clusterers_recover_separated_blobs(clusterer):
     assert adjusted_rand_score(truth, clusterer.fit_predict(points)) == pytest.approx(1.0)
 
 
-def test_one_ward_tree_gives_sklearn_wards_partition_at_every_k():
-    points, truth = blobs(k=4, per=30)
+@pytest.mark.parametrize("dim", [5, 64])  # a tree from the points themselves (few dimensions), and from the distances
+def test_one_ward_tree_gives_sklearn_wards_partition_at_every_k(dim):
+    assert (dim <= WARD_FROM_POINTS_UP_TO) == (dim == 5)
+    points, truth = blobs(k=4, per=30, dim=dim)
     cut = partitioner(points, "ward")
     assert adjusted_rand_score(truth, cut(4)) == pytest.approx(1.0)
     for k in (2, 7, 12):

@@ -31,12 +31,12 @@ def test_packaged_model_embeds_paraphrases_closer_than_unrelated_text(name, dime
     assert similarity[0, 1] > similarity[0, 2] + 0.2
 
 
-def test_cache_encodes_each_text_once_across_calls_and_keeps_order():
+def test_cache_encodes_each_text_once_across_calls_shortest_first_and_keeps_order():
     embedder = CountingEmbedder()
     with Store() as store:
         first = embed_texts(["aa", "b", "aa"], embedder, store)
         second = embed_texts(["b", "ccc"], embedder, store)
-    assert embedder.seen == ["aa", "b", "ccc"]
+    assert embedder.seen == ["b", "aa", "ccc"]  # the model gets each text once, in length order (less padding)
     assert first[:, 0].tolist() == [2, 1, 2]
     assert second[:, 0].tolist() == [1, 3]
 

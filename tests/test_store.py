@@ -7,7 +7,7 @@ import pytest
 
 from dialin_core.data.assembly import STAGED_COLUMNS
 from dialin_core.data.ingest import Turn
-from dialin_core.data.store import MIGRATIONS, Store, text_hash
+from dialin_core.data.store import MIGRATIONS, WORKSPACE_MEMORY_LIMIT, Store, text_hash
 from dialin_core.errors import IngestError, WorkspaceDamaged
 
 
@@ -50,6 +50,21 @@ def test_data_survives_reopening_and_migration_runs_once(tmp_path):
         assert utterances["text"].tolist() == ["hello there", "my card is lost"]
         assert utterances["frequency"].tolist() == [2, 1]
         assert len(store.turns(dataset_id)) == 3
+
+
+def test_a_workspace_file_opens_under_a_bounded_buffer_pool_and_an_in_memory_store_under_duckdb_s_default(tmp_path):
+    def limit(connection):
+        return connection.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    with duckdb.connect(str(tmp_path / "plain.duckdb")) as plain:
+        default = limit(plain)
+    with duckdb.connect(config={"memory_limit": WORKSPACE_MEMORY_LIMIT}) as bounded:
+        wanted = limit(bounded)
+    assert wanted != default  # the bound is below the default of 80% of this machine's memory
+    with Store(tmp_path / "w.duckdb") as store:
+        assert limit(store.connection) == wanted
+    with Store() as store:
+        assert limit(store.connection) == default
 
 
 def test_a_file_that_fails_halfway_leaves_the_workspace_untouched(tmp_path):

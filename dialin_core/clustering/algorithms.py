@@ -18,7 +18,13 @@ from dialin_core.clustering.vocabulary import LOOP_CLUSTERINGS, LOOP_SPACES, NOI
 
 MINIBATCH_ABOVE = 20_000  # past this many points full k-means is too slow for a laptop
 SILHOUETTE_SAMPLE = 5_000  # silhouette is quadratic in n: score larger inputs on a fixed random sample
-WARD_MAX_ROWS = 20_000  # Ward's tree holds n^2/2 distances (1.6 GB at 20k rows); k-means beyond
+WARD_MAX_ROWS = 20_000  # Ward's tree costs time quadratic in n (and n^2/2 distances past WARD_FROM_POINTS_UP_TO); k-means beyond
+# Ward's tree is built from the points themselves (fastcluster's nearest-neighbour chain on vectors: memory linear in
+# n) up to this many dimensions, the loop's UMAP space among them; from the n^2/2 pairwise distances (scipy) above it,
+# where the distance pass is the faster one. On 20,000 of the loop's 5-d points the two gave the same partitions at
+# every k tried, the first in 2.9 s and 68 MiB, the second in 61 s and 3.1 GB; at 8,000 points they break even near
+# 64 dimensions (BENCHMARKS.md).
+WARD_FROM_POINTS_UP_TO = 32
 
 
 class Clusterer(Protocol):
@@ -62,9 +68,18 @@ def partitioner(vectors: np.ndarray, algorithm: str, seed: int = 0, kmeans_resta
     if algorithm not in LOOP_CLUSTERINGS:
         raise ValueError(f"unknown loop clustering '{algorithm}': choose one of {', '.join(LOOP_CLUSTERINGS)}")
     if algorithm == "ward" and len(vectors) <= WARD_MAX_ROWS:
-        tree = linkage(vectors.astype(np.float64), method="ward")
+        tree = ward_tree(vectors)
         return lambda k: fcluster(tree, min(k, len(vectors)), criterion="maxclust") - 1
     return lambda k: KMeansClusterer(k, seed, n_init=kmeans_restarts).fit_predict(vectors)
+
+
+def ward_tree(points: np.ndarray) -> np.ndarray:
+    """Ward's hierarchical tree of `points` as a scipy linkage matrix, built the cheaper way for their dimension."""
+    if points.shape[1] <= WARD_FROM_POINTS_UP_TO:
+        import fastcluster
+
+        return fastcluster.linkage_vector(points.astype(np.float64), method="ward")
+    return linkage(points.astype(np.float64), method="ward")
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,12 @@ WRITE_ATTEMPTS = 5
 # seconds lets two such writers take turns and lose nothing, where refusing at once dropped most of the
 # second one's writes. Past the wait the open is refused with a message (WorkspaceBusy).
 OPEN_WAIT_SECONDS = 10.0
+# DuckDB's buffer pool for a workspace file (its default is 80% of the machine's memory). The store is read and
+# written, not computed in: the clustering works on numpy matrices beside it, and at a million utterances a pool
+# left at the default kept the blocks of every vector it had read, gigabytes the run needed for its own matrices.
+# Past the limit DuckDB spills sorts and joins to a temporary folder beside the file and reads blocks again from it.
+# An in-memory store (tests, throwaway work) has nowhere to spill, so it keeps DuckDB's default.
+WORKSPACE_MEMORY_LIMIT = "2GB"
 CLUSTER_COLUMNS = ("cluster_id", "name", "size", "iteration", "verdict", "probability", "role", "sample", "evidence")
 ASSIGNMENT_COLUMNS = ("utterance_id", "cluster_id", "x", "y", "sampled")
 # A run's assigned utterances with their texts (a: assignments, r: runs, u: utterances), for the queries that read them.
@@ -284,7 +290,9 @@ class Store:
             attempt = 0
             while True:
                 try:
-                    return duckdb.connect(self.path)
+                    if self.path == ":memory:":
+                        return duckdb.connect(self.path)
+                    return duckdb.connect(self.path, config={"memory_limit": WORKSPACE_MEMORY_LIMIT})
                 except duckdb.IOException as error:
                     if "lock" not in str(error).lower():
                         raise WorkspaceDamaged(
