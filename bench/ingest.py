@@ -89,6 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(args.folder or scratch)
+        folder.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         paths = write_files(folder, args.n, args.formats, args.seed)
         print(f"{args.n:,} customer utterances, {2 * args.n:,} turns, written in {time.perf_counter() - started:.0f} s: "
