@@ -41,8 +41,9 @@ class RunConfig:
     loop_k_choice: str = "silhouette"  # the first iteration's k: best "silhouette", or the Dial-In paper's good/bad "ratio"
     keep_remainder: bool = True  # what the loop leaves is clustered once more, for review, not made outliers
     # The most utterances of one role group the loop clusters; past it, a sample of this many spread across the
-    # dialogues, and the rest join the nearest intent (dialin_core.clustering.subsample). Ward's limit: its tree
-    # holds n^2/2 distances (1.6 GB at 20,000), and beyond it the loop would fall back to k-means.
+    # dialogues, and the rest join the nearest intent (dialin_core.clustering.subsample). Ward's limit: its time
+    # grows with n^2 (and in the raw space, loop_space "embedding", its memory: n^2/2 distances, 1.6 GB at 20,000;
+    # in the UMAP space the tree is built from the points, 68 MiB at 20,000); beyond it the loop would use k-means.
     loop_sample: int = 20_000
     llm: str = "local"  # none: no LLM at all (cohesion judge, keyword names)
     llm_model: str | None = None  # None: the back end's default (the packaged GGUF for local)

@@ -101,7 +101,7 @@ def _config_form(method: str, language: str | None) -> RunConfig | None:
                 fields["loop_sample"] = int(st.number_input(
                     "Loop sample (utterances per role group)", 100, 1_000_000, defaults.loop_sample, step=1000,
                     help="Past this many, the loop clusters a sample spread across the dialogues and the rest join the nearest "
-                         "intent (or stay unassigned when none is near). Ward's tree takes about 1.6 GB at 20,000."))
+                         "intent (or stay unassigned when none is near). The loop's time grows with the square of it."))
                 fields["keep_remainder"] = st.checkbox("Cluster what the loop leaves once more, for review", value=defaults.keep_remainder,
                                                        help="Off: it joins the nearest kept cluster when close enough, else 'outlier'.")
             if labelgen:

@@ -22,8 +22,8 @@ WARD_MAX_ROWS = 20_000  # Ward's tree costs time quadratic in n (and n^2/2 dista
 # Ward's tree is built from the points themselves (fastcluster's nearest-neighbour chain on vectors: memory linear in
 # n) up to this many dimensions, the loop's UMAP space among them; from the n^2/2 pairwise distances (scipy) above it,
 # where the distance pass is the faster one. On 20,000 of the loop's 5-d points the two gave the same partitions at
-# every k tried, the first in 2.9 s and 68 MiB, the second in 61 s and 3.1 GB; at 8,000 points they break even near
-# 64 dimensions (BENCHMARKS.md).
+# every k tried, the first in 1.9 s and 68 MiB, the second in 25 s and 3.1 GB (`bench/ward_tree.py`); at 8,000
+# points they break even near 64 dimensions (BENCHMARKS.md).
 WARD_FROM_POINTS_UP_TO = 32
 
 

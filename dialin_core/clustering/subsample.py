@@ -1,7 +1,8 @@
 """Which utterances a large run clusters: a sample spread across the dialogues, the rest assigned afterwards.
 
-The loop's clustering (Ward's tree over a UMAP layout, judged cluster by cluster) grows with the square of the
-utterances it sees: Ward's tree holds n^2/2 distances, 1.6 GB at 20,000. A contact centre's million utterances
+The loop's clustering (Ward's tree over a UMAP layout, judged cluster by cluster) takes time that grows with the
+square of the utterances it sees (and, over the raw vectors, memory too: n^2/2 distances, 1.6 GB at 20,000).
+A contact centre's million utterances
 cannot all go through it, and need not: intents recur, so a sample finds them and the rest join the nearest
 intent's prototype (or stay unassigned when none is near, `dialin_core.methods.dialin_loop.assign_leftovers`).
 The sample is spread across dialogues, one utterance of each dialogue before a second of any, so that no long

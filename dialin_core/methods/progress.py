@@ -185,8 +185,9 @@ def run_progress(store: Store, run_id: int) -> Progress:
 def kept_clusters(store: Store, run_id: int) -> pd.DataFrame:
     """The clusters a run has kept so far, with their verdict evidence and sample sentences."""
     clusters = store.clusters(run_id)
-    texts = store.utterance_texts(run_id)
     clusters = clusters[clusters["cluster_id"] >= 0].copy()
+    shown = [u for ids in clusters["sample"] if isinstance(ids, (list, tuple, np.ndarray)) for u in ids]
+    texts = store.utterance_texts(run_id, shown)
     evidence = clusters["evidence"].map(lambda e: json.loads(e) if isinstance(e, str) else {})
     clusters["judged_by"] = evidence.map(lambda e: e.get("judged_by"))
     # a method that stores no judge sample (a baseline) leaves the column NULL, which reads as None or pd.NA

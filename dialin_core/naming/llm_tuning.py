@@ -144,7 +144,9 @@ def analyst_name_examples(store: Store) -> tuple[list[ChatExample], dict[str, An
     examples: list[ChatExample] = []
     runs_used, languages = [], []
     runs = store.runs()
-    for run_id in runs.loc[runs["status"] == "finished", "run_id"].astype(int):
+    # a name the analyst gave is a decision: a run without any has none to read (a million-utterance run's snapshot
+    # is not read for nothing)
+    for run_id in runs.loc[(runs["status"] == "finished") & (runs["n_decisions"] > 0), "run_id"].astype(int):
         # taught and served on this machine: the text as the namer sees it; only the samples' texts are read
         snapshot = load_snapshot(store, int(run_id), mask_pii=False, samples_only=True)
         records = [r for r in namer_records(snapshot) if r["metadata"]["source"] == "analyst"]
