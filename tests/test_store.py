@@ -206,17 +206,6 @@ def test_a_clusters_sentences_and_a_search_read_only_the_run_s_utterances_asked_
         assert store.search_sentences(run_id, "_s", limit=5)[1] == 1
 
 
-def test_a_run_s_texts_are_read_whole_or_only_for_the_utterances_asked_for():
-    with Store() as store:
-        dataset_id = add(store, make_turns("Refund my card", "lost card", "hello"))
-        other = add(store, make_turns("another data set"), content_hash="h2")
-        run_id = store.create_run(dataset_id, "kmeans", {"k": 2})
-        assert store.utterance_texts(run_id) == {0: "Refund my card", 1: "lost card", 2: "hello"}
-        assert store.utterance_texts(run_id, [2, 0, 99]) == {0: "Refund my card", 2: "hello"}  # 99: none such
-        assert store.utterance_texts(run_id, []) == {}
-        assert store.utterance_texts(store.create_run(other, "kmeans", {"k": 2}), [0, 1]) == {0: "another data set"}  # its own ids
-
-
 def test_the_map_reads_a_fixed_few_of_the_placed_points_and_counts_them_all():
     with Store() as store:
         dataset_id = add(store, make_turns("Refund my card", "lost card", "hello", "card fee refund?", "100% _sure_"))

@@ -728,15 +728,12 @@ class Store:
             raise ValueError(f"workspace {self.path} has no run {run_id}")
         return rows[0]
 
-    def utterance_texts(self, run_id: int, utterance_ids: Sequence[int] | None = None) -> dict[int, str]:
-        """utterance_id -> text for the run's data set, or only for `utterance_ids`: what samples and evidence are
-        shown with (a page showing a few samples of a million-utterance run reads those, not a million texts)."""
-        query = "SELECT u.utterance_id, u.text FROM utterances u JOIN runs r USING (dataset_id) WHERE r.run_id = ?"
-        params: list[Any] = [run_id]
-        if utterance_ids is not None:
-            query += " AND u.utterance_id IN (SELECT unnest(?::BIGINT[]))"
-            params.append([int(u) for u in utterance_ids])
-        return dict(self.connection.execute(query, params).fetchall())
+    def utterance_texts(self, run_id: int) -> dict[int, str]:
+        """utterance_id -> text for the run's data set: what samples and evidence are shown with."""
+        rows = self.connection.execute(
+            "SELECT u.utterance_id, u.text FROM utterances u JOIN runs r USING (dataset_id) WHERE r.run_id = ?", [run_id]
+        ).fetchall()
+        return dict(rows)
 
     def dialogue_context(self, run_id: int, utterance_id: int, max_dialogues: int = 3) -> pd.DataFrame:
         """Every turn of the first dialogues in which an utterance was said, for reading it in context."""

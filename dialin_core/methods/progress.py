@@ -186,11 +186,11 @@ def kept_clusters(store: Store, run_id: int) -> pd.DataFrame:
     """The clusters a run has kept so far, with their verdict evidence and sample sentences."""
     clusters = store.clusters(run_id)
     clusters = clusters[clusters["cluster_id"] >= 0].copy()
-    shown = [u for ids in clusters["sample"] if isinstance(ids, (list, tuple, np.ndarray)) for u in ids]
-    texts = store.utterance_texts(run_id, shown)
+    # a method that stores no judge sample (a baseline) leaves the column NULL, which reads as None or pd.NA
+    samples = clusters["sample"].map(lambda ids: [int(u) for u in ids] if isinstance(ids, (list, tuple, np.ndarray)) else [])
+    shown = store.sentences(run_id, [u for ids in samples for u in ids])  # only the texts shown, not the data set's
+    texts = dict(zip(shown["utterance_id"], shown["text"]))
     evidence = clusters["evidence"].map(lambda e: json.loads(e) if isinstance(e, str) else {})
     clusters["judged_by"] = evidence.map(lambda e: e.get("judged_by"))
-    # a method that stores no judge sample (a baseline) leaves the column NULL, which reads as None or pd.NA
-    clusters["samples"] = clusters["sample"].map(
-        lambda ids: [texts.get(int(u), "") for u in ids] if isinstance(ids, (list, tuple, np.ndarray)) else [])
+    clusters["samples"] = samples.map(lambda ids: [texts.get(u, "") for u in ids])
     return clusters.drop(columns=["evidence", "sample"])
