@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/loop_space.py [--sets b77-sample,sgd] [--seeds 0,1,2] [--recipes umap,umap-x3]
        [--embedder all-minilm-l6-v2] [--judges cohesion,cascade,cascade-shipped] [--judging-calls 20]
+       [--silhouette-tolerances 0.05,0]
 
 A single seed hides how much of a difference is UMAP's own randomness: each recipe runs the whole Dial-In run
 (defaults, cohesion judge, no LLM) once per seed, and the table gives each seed's ACC / NMI / clusters and their
@@ -16,9 +17,12 @@ alone and keep keyword names):
 - cascade: cohesion, then the packaged local LLM as it is on the most uncertain clusters, `--judging-calls` at most
   (the defaults give judging 20 of their 100 calls);
 - cascade-shipped: the same with the LoRA-tuned judge shipped beside the packaged model.
+Silhouette tolerances for the first iteration's k (`dialin_loop.plateau_centre`; each a row): the shipped 0.05
+takes the centre of the k scoring within 5% of the best silhouette, 0 takes the best k itself (the rule before).
 """
 
 import argparse
+import functools
 import sys
 import tempfile
 import time
@@ -36,6 +40,7 @@ from loop_dev import NO_LLM, SETS, dev_set, run_labels  # noqa: E402
 from peers import bertopic_rows, kmeans_true_k  # noqa: E402
 
 import dialin_core.methods.dialin as dialin_run  # noqa: E402
+import dialin_core.methods.dialin_loop as loop_module  # noqa: E402
 from dialin_core.clustering.algorithms import loop_coordinates, reduce_dimensions  # noqa: E402
 from dialin_core.config import RunConfig  # noqa: E402
 from dialin_core.data.store import Store  # noqa: E402
@@ -43,6 +48,7 @@ from dialin_core.embedding.models import DEFAULT_EMBEDDER, load_embedder  # noqa
 from dialin_core.evaluation.metrics import score_clustering  # noqa: E402
 from dialin_core.judging.llm_tuning import SHIPPED  # noqa: E402
 from dialin_core.methods.dialin import build_tools, run_dialin  # noqa: E402
+from dialin_core.methods.dialin_loop import plateau_centre  # noqa: E402
 
 Coordinates = Callable[[np.ndarray, str, int, int], np.ndarray | None]
 
@@ -90,6 +96,8 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--judges", default="cohesion", help=f"comma-separated, of {', '.join(JUDGES)}")
     parser.add_argument("--judging-calls", type=int, default=20, help="LLM calls the cascade rows may judge with")
+    parser.add_argument("--silhouette-tolerances", default=str(loop_module.SILHOUETTE_TOLERANCE),
+                        help="comma-separated shares of the best silhouette; 0 takes the best k itself")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     embedder = load_embedder(args.embedder)
@@ -112,13 +120,17 @@ def main() -> None:
             for recipe in args.recipes.split(","):
                 dialin_run.loop_coordinates = RECIPES[recipe]
                 for judge in args.judges.split(","):
-                    rows, started = [], time.perf_counter()
-                    for seed in seeds:
-                        config = replace(judged_by(judge, args.judging_calls), seed=seed)
-                        result = run_dialin(store, data.dataset_id, config, tools=build_tools(store, config, embedder))
-                        rows.append(cell(gold, run_labels(result, data.utterances)))
-                    print_row(f"Dial-In defaults, loop space {recipe}, judge {judge}", rows, time.perf_counter() - started)
+                    for tolerance in (float(t) for t in args.silhouette_tolerances.split(",")):
+                        loop_module.plateau_centre = functools.partial(plateau_centre, tolerance=tolerance)
+                        rows, started = [], time.perf_counter()
+                        for seed in seeds:
+                            config = replace(judged_by(judge, args.judging_calls), seed=seed)
+                            result = run_dialin(store, data.dataset_id, config, tools=build_tools(store, config, embedder))
+                            rows.append(cell(gold, run_labels(result, data.utterances)))
+                        print_row(f"Dial-In defaults, loop space {recipe}, judge {judge}, silhouette tolerance {tolerance:g}",
+                                  rows, time.perf_counter() - started)
             dialin_run.loop_coordinates = loop_coordinates
+            loop_module.plateau_centre = plateau_centre
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     dialin.add_argument("--loop-space", choices=LOOP_SPACES, default=RunConfig.loop_space,
                         help="where the loop clusters: a 5-d UMAP reduction of the embeddings (default), or the embeddings")
     dialin.add_argument("--k-choice", choices=K_CHOICES, default=RunConfig.loop_k_choice,
-                        help="the first iteration's k: best silhouette (default), or the Dial-In paper's good/bad ratio over --candidates k")
+                        help="the first iteration's k: the centre of the silhouette's plateau (default), or the Dial-In paper's good/bad ratio over --candidates k")
     dialin.add_argument("--no-remainder", action="store_true",
                         help="leave what the loop did not keep to the leftover step, instead of clustering it once more for review")
     dialin.add_argument("--loop-sample", type=int, default=RunConfig.loop_sample,

@@ -38,7 +38,7 @@ class RunConfig:
     loop_clustering: str = "ward"  # how the loop clusters for each candidate k: "ward" or "kmeans"
     loop_space: str = "umap"  # where the loop clusters: a UMAP reduction ("umap") or the raw vectors ("embedding")
     loop_dimensions: int = 5  # of the UMAP reduction
-    loop_k_choice: str = "silhouette"  # the first iteration's k: best "silhouette", or the Dial-In paper's good/bad "ratio"
+    loop_k_choice: str = "silhouette"  # the first iteration's k: the "silhouette" plateau's centre, or the Dial-In paper's good/bad "ratio"
     keep_remainder: bool = True  # what the loop leaves is clustered once more, for review, not made outliers
     # The most utterances of one role group the loop clusters; past it, a sample of this many spread across the
     # dialogues, and the rest join the nearest intent (dialin_core.clustering.subsample). Ward's limit: its time

@@ -66,8 +66,9 @@ def _config_form(method: str, language: str | None) -> RunConfig | None:
                     "Loop space (dialin)", LOOP_SPACES, help="umap: cluster a 5-d UMAP reduction of the embeddings "
                     "(the judge still reads the full vectors); embedding: cluster the embeddings themselves.")
                 fields["loop_k_choice"] = st.selectbox(
-                    "k choice (dialin)", K_CHOICES, help="silhouette: the first iteration takes the k with the best "
-                    "silhouette, later ones keep its intent density; ratio: the Dial-In paper's best good/bad ratio over the candidates.")
+                    "k choice (dialin)", K_CHOICES, help="silhouette: the first iteration takes the centre of the "
+                    "silhouette's plateau (the k within 5% of the best score), later ones keep its intent density; "
+                    "ratio: the Dial-In paper's best good/bad ratio over the candidates.")
         if with_llm:
             with middle:
                 fields["llm"] = st.selectbox("LLM back end", LLMS, help="local: the packaged quantized model; openai: any "

@@ -18,6 +18,7 @@ from dialin_core.methods.dialin_loop import (
     LoopSettings,
     LoopState,
     LoopStopped,
+    plateau_centre,
     RemainderKept,
     assign_leftovers,
     candidate_ks,
@@ -62,6 +63,19 @@ def test_a_silhouette_loop_scans_a_fine_grid_first_and_then_keeps_the_intent_den
     first = candidate_ks(3000, settings, None)
     assert first[0] == 5 and first[-1] == 150 and len(first) == SILHOUETTE_GRID
     assert candidate_ks(1000, settings, previous=(100, 2000)) == [50]
+
+
+def test_a_flat_silhouette_chooses_the_centre_of_its_plateau_and_a_peak_chooses_itself():
+    """Silhouettes shaped as on BANKING77's manifold (flat within 5% from 40 to 150, best at the low end) point
+    at the plateau's centre; a k that stands out is chosen alone; ties go to the smaller k."""
+    flat = {22: 0.616, 29: 0.652, 40: 0.685, 46: 0.671, 53: 0.670, 62: 0.692, 72: 0.672, 83: 0.666, 96: 0.661,
+            112: 0.672, 129: 0.666, 150: 0.668}
+    assert 66 <= plateau_centre(flat) <= 84
+    assert plateau_centre(flat, tolerance=0.0) == 62  # no tolerance: the argmax
+    assert plateau_centre({10: 0.30, 12: 0.62, 15: 0.31, 20: 0.25}) == 12
+    assert plateau_centre({10: 0.5, 12: 0.5}, tolerance=0.0) == 10
+    skewed = {20: 0.60, 30: 0.60, 40: 0.59, 60: 0.40}  # the edge's k counts for less than the best's
+    assert 24 < plateau_centre(skewed) < 30
 
 
 @pytest.mark.parametrize("clustering", ["ward", "kmeans"])

@@ -230,6 +230,12 @@ def _spoken_in(roles: Sequence[str] | None) -> tuple[str, list[Any]]:
     return (" AND list_has_any(roles, ?)", [list(roles)]) if roles else ("", [])
 
 
+def _one_of(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """The condition (and its parameter) that keeps the rows whose `column` is one of `ids`: one list parameter
+    unnested in SQL, so a query with a hundred thousand ids is one statement, not that many placeholders."""
+    return f" AND {column} IN (SELECT unnest(?::BIGINT[]))", [[int(i) for i in ids]]
+
+
 CACHE_READ_ROWS = 50_000  # cached vectors read a batch at a time: 75 MB of MiniLM vectors
 
 
@@ -375,9 +381,9 @@ class Store:
             staging.number_turns()
             staging.fold_utterances()
             n_utterances = self.connection.execute(f"SELECT count(*) FROM {staging.utterances}").fetchall()[0][0]
+            sampled, ids = _one_of("utterance_id", language_sample(n_utterances))
             sample = self.connection.execute(
-                f"SELECT text FROM {staging.utterances} WHERE utterance_id IN (SELECT unnest(?::INTEGER[])) ORDER BY utterance_id",
-                [language_sample(n_utterances)],
+                f"SELECT text FROM {staging.utterances} WHERE true{sampled} ORDER BY utterance_id", ids
             ).fetchall()
             language = detect_language([text for (text,) in sample])
             with self._transaction() as tx:
@@ -445,8 +451,9 @@ class Store:
         query += spoken
         params: list[Any] = [dataset_id, *role_params]
         if utterance_ids is not None:
-            query += " AND utterance_id IN (SELECT unnest(?::BIGINT[]))"
-            params.append(list(map(int, utterance_ids)))
+            wanted, ids = _one_of("utterance_id", utterance_ids)
+            query += wanted
+            params += ids
         return self.connection.execute(query + " ORDER BY utterance_id", params).df()
 
     def has_speaker_roles(self, dataset_id: int, roles: Sequence[str] | None = None) -> bool:
@@ -459,9 +466,10 @@ class Store:
     def sentences(self, run_id: int, utterance_ids: Sequence[int]) -> pd.DataFrame:
         """utterance_id, text, frequency and gold_label of some of a run's utterances, in the order asked for:
         what the Review page shows of one cluster, read without the rest of the run."""
+        wanted, ids = _one_of("u.utterance_id", utterance_ids)
         found = self.connection.execute(
             "SELECT u.utterance_id, u.text, u.frequency, u.gold_label FROM utterances u JOIN runs r USING (dataset_id) "
-            "WHERE r.run_id = ? AND u.utterance_id IN (SELECT unnest(?::BIGINT[]))", [run_id, list(map(int, utterance_ids))],
+            f"WHERE r.run_id = ?{wanted}", [run_id, *ids],
         ).df()
         return found.set_index("utterance_id").reindex(list(utterance_ids)).dropna(subset=["text"]).reset_index()
 
