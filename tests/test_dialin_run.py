@@ -47,14 +47,16 @@ def test_a_run_persists_every_step_and_finishes_with_a_summary(banking):
 
 @pytest.mark.parametrize("kill_at", ["candidate_judged", "iteration_done"])
 def test_a_killed_run_resumes_from_its_last_finished_step(banking, kill_at):
-    """Killed in the middle of an iteration (redone from the start) or right after one (not redone)."""
+    """Killed in the middle of an iteration (redone from the start: the second iteration's, where the run has two)
+    or right after one (not redone)."""
     store, dataset_id = banking
     reference = run_dialin(store, dataset_id, NO_LLM)
+    judged = [e["kind"] for e in store.events(reference.run_id)].count("candidate_judged")
     seen: list[str] = []
 
     def die(event):
         seen.append(event["kind"])
-        if seen.count(kill_at) == (2 if kill_at == "candidate_judged" else 1):
+        if seen.count(kill_at) == (min(2, judged) if kill_at == "candidate_judged" else 1):
             raise Interrupted
 
     with pytest.raises(Interrupted):
