@@ -18,13 +18,13 @@ from dialin_core.methods.dialin_loop import (
     LoopSettings,
     LoopState,
     LoopStopped,
-    plateau_centre,
     RemainderKept,
     assign_leftovers,
     candidate_ks,
     dialin_loop,
     good_bad_ratio,
     kept_labels,
+    plateau_centre,
 )
 from tests.fakes import ScriptedLLM, verdict_response
 from tests.test_cohesion import blobs

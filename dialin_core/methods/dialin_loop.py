@@ -16,8 +16,8 @@ same points.
 
 How k is chosen (`k_choice`):
 - "silhouette" (default): the first iteration cuts the tree at SILHOUETTE_GRID k between k_min and
-  k_max and takes the centre of the silhouette's plateau (the k scoring within SILHOUETTE_TOLERANCE of the
-  best, in the clustering space: see `silhouette_choice`); later iterations take the k
+  k_max and takes the centre of the silhouette's plateau in the clustering space (the k scoring within
+  SILHOUETTE_TOLERANCE, a share of the best score, of the best: see `plateau_centre`); later iterations take the k
   the log predicts (previous k scaled by how much of the data is left: the same intent density). A
   coherence judge sees a fragment of an intent as a good cluster, so the paper's good/bad ratio always
   grows with k and picks the largest candidate (measured: 150 of 5..150 in every first iteration on
@@ -47,7 +47,7 @@ from dialin_core.judging.cohesion import clustering_features
 PRUNED_MULTIPLES = (0.5, 0.7, 1.0, 1.4, 2.0)
 MIN_MEAN_CLUSTER_SIZE = 4  # more clusters than n/4 makes clusters too small to judge
 SILHOUETTE_GRID = 24  # candidate k of a first iteration chosen by silhouette: cheap cuts of one tree
-SILHOUETTE_TOLERANCE = 0.05  # a share of the best silhouette: k scoring this close are one plateau (see silhouette_choice)
+SILHOUETTE_TOLERANCE = 0.05  # a share of the best silhouette: k scoring this close are one plateau (see plateau_centre)
 
 
 @dataclass(frozen=True)
