@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import stat
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -351,7 +352,7 @@ def _csv_reader(path: Path, columns: list[str]) -> Iterator["csv._reader"]:
         sample = handle.read(65536)
         handle.seek(0)
         delimiter = _choose_delimiter(sample, "\t" if path.suffix.lower() == ".tsv" else ",", columns)
-        yield csv.reader(handle, delimiter=delimiter)
+        yield csv.reader(handle, delimiter=delimiter, strict=True)  # strict: a quote left open is an error, not the rest of the file
 
 
 # Column names that usually hold each field, most telling first (BANKING77 calls its intents "category",
@@ -393,6 +394,10 @@ def _csv_rows(path: Path, mapping: ColumnMapping) -> Iterator[_RawTurn]:
         if missing:
             problem = f"no column named {', '.join(map(repr, missing))}; the columns are {', '.join(map(repr, header))}"
             raise IngestError(path, problem, line=reader.line_num)
+        repeated = [column for column in wanted if header.count(column) > 1]
+        if repeated:  # which of the two holds the text is anybody's guess
+            problem = f"the header names {', '.join(map(repr, repeated))} more than once; name each column once"
+            raise IngestError(path, problem, line=reader.line_num)
         index = {name: header.index(column) for name, column in fields.items() if column is not None}
         end_of_previous = reader.line_num
         order = 0
@@ -404,6 +409,9 @@ def _csv_rows(path: Path, mapping: ColumnMapping) -> Iterator[_RawTurn]:
                     yield _csv_row(path, line, cells, mapping, order)
                     order += 1
         except csv.Error as err:
+            if str(err) == "unexpected end of data":  # a quote opened and never closed swallows every line after it
+                problem = 'a quoted cell starts here and is never closed (its closing " is missing)'
+                raise IngestError(path, problem, line=end_of_previous + 1) from None
             raise IngestError(path, f"malformed CSV: {err}", line=reader.line_num) from None
 
 
@@ -429,6 +437,11 @@ def _json_name(value: object) -> str:
     return names.get(type(value), "a number")
 
 
+def _is_scalar(value: object) -> bool:
+    """A JSON value that reads as a name (an id, a speaker): a string, a number or null, not a list or object."""
+    return value is None or isinstance(value, (str, int, float))
+
+
 def _parse_json(path: Path, source: str, line: int | None) -> object:
     try:
         return json.loads(source)
@@ -436,6 +449,9 @@ def _parse_json(path: Path, source: str, line: int | None) -> object:
         raise IngestError(path, f"not valid JSON: {err.msg} (column {err.colno})", line or err.lineno) from None
     except RecursionError:
         raise IngestError(path, "JSON nested too deeply to be a transcript (lists or objects inside each other thousands deep)",
+                          line) from None
+    except ValueError:  # Python's own guard against quadratic work: a number thousands of digits long
+        raise IngestError(path, f"holds a number over {sys.get_int_max_str_digits()} digits long, which no transcript field is",
                           line) from None
 
 
@@ -484,6 +500,8 @@ def _dialogue_rows(
         found = f"it is {_json_name(turns)}" if "turns" in dialogue else f"keys are {', '.join(map(repr, dialogue))}"
         raise IngestError(path, f'{where}dialogue has no "turns" list ({found})', line)
     raw_id = dialogue.get("dialogue_id")
+    if not _is_scalar(raw_id):
+        raise IngestError(path, f'{where}"dialogue_id" is {_json_name(raw_id)}, not a string or number', line)
     dialogue_id = str(raw_id) if raw_id is not None and str(raw_id).strip() else fallback_id
     rows: list[_RawTurn] = []
     for number, turn in enumerate(turns, 1):
@@ -492,6 +510,9 @@ def _dialogue_rows(
             raise IngestError(path, f'{where}turn {number} of {len(turns)} has no "utterance" or "text" string', line)
         if text.strip():
             speaker = turn.get("speaker", turn.get("role"))
+            if not _is_scalar(speaker):
+                raise IngestError(path, f'{where}turn {number} of {len(turns)} has a speaker that is {_json_name(speaker)}, '
+                                        "not a string or number", line)
             speaker = "" if speaker is None else str(speaker)
             rows.append(_RawTurn(dialogue_id, first_order + len(rows), speaker, text, _gold_label_of(turn)))
     return rows
