@@ -412,7 +412,8 @@ def _csv_rows(path: Path, mapping: ColumnMapping) -> Iterator[_RawTurn]:
             if str(err) == "unexpected end of data":  # a quote opened and never closed swallows every line after it
                 problem = 'a quoted cell starts here and is never closed (its closing " is missing)'
                 raise IngestError(path, problem, line=end_of_previous + 1) from None
-            raise IngestError(path, f"malformed CSV: {err}", line=reader.line_num) from None
+            hint = "; a quote inside a quoted cell is written twice (\"\")" if "expected after '\"'" in str(err) else ""
+            raise IngestError(path, f"malformed CSV: {err}{hint}", line=reader.line_num) from None
 
 
 def _csv_row(path: Path, line: int, cells: dict[str, str], mapping: ColumnMapping, order: int) -> _RawTurn:
