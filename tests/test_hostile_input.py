@@ -23,6 +23,8 @@ import duckdb
 import pytest
 
 from dialin_core.cli import main
+from dialin_core.data.ingest import csv_columns
+from dialin_core.errors import IngestError
 from tests.conftest import SAMPLE_DIALOGUES
 
 
@@ -92,6 +94,8 @@ CASES = [
          ("--label-column", "intent")),
     Case("unterminated_quote.csv", write(f'text\n{CARD}\n"{BLOCKED}\nand more\n'),
          Refused(r"^line 3: a quoted cell starts here and is never closed")),
+    Case("unclosed_header_quote.csv", write(f'"text\n{CARD}\n'), Refused(r"^line 1: a quoted cell starts here and is never closed")),
+    Case("stray_quote_header.csv", write(f'"te"xt,id\n{CARD},1\n'), Refused(r"^line 1: malformed CSV: .* written twice")),
     Case("stray_quote.csv", write(f'text\n{CARD}\n"he said "hi" to me"\n'),
          Refused(r"^line 3: malformed CSV: .* a quote inside a quoted cell is written twice")),
     Case("inner_quotes.csv", write(f'id,text\n1,he said "hi" to me\n'), Stored(['he said "hi" to me'])),
@@ -184,6 +188,19 @@ CASES = [
     # -- a link to a regular file is that file, and its data set says which ------------------------------------
     Case("elsewhere.txt", link_to(str(SAMPLE_DIALOGUES.parent / "turns.csv")), Stored([], source_is="turns.csv")),
 ]
+
+
+@pytest.mark.parametrize("name", ["unclosed_header_quote.csv", "stray_quote_header.csv", "noise.csv", "utf16_no_bom.csv"])
+def test_the_mapping_forms_header_read_refuses_a_broken_file_in_one_line(name, tmp_path):
+    """The studio reads a CSV's header alone to offer its columns: the same file gets the same message there."""
+    (case,) = [case for case in CASES if case.name == name]
+    path = tmp_path / name
+    case.make(path)
+    with pytest.raises(IngestError) as refused:
+        csv_columns(path)
+    message = str(refused.value)
+    assert message.startswith(f"{name}: ") and "\n" not in message
+    assert re.search(case.expect.problem, message.removeprefix(f"{name}: ")), message
 
 
 def snapshot(workspace: Path) -> dict[str, tuple]:

@@ -376,7 +376,7 @@ def csv_columns(path: FilePath) -> list[str]:
     """The header of a delimited file, for a column-mapping form to offer."""
     path = Path(path)
     with _csv_reader(path, []) as reader:
-        header = next(reader, [])
+        _, header = next(_records(path, reader), (1, []))
     if not header:
         raise IngestError(path, "the file is empty: a CSV needs a header row naming its columns", line=1)
     return [cell.strip() for cell in header]
@@ -389,7 +389,8 @@ def _csv_rows(path: Path, mapping: ColumnMapping) -> Iterator[_RawTurn]:
     fields = {name: getattr(mapping, name) for name in ("text", "dialogue_id", "turn_index", "speaker", "label")}
     wanted = list(dict.fromkeys(column for column in fields.values() if column is not None))
     with _csv_reader(path, wanted) as reader:
-        header = [cell.strip() for cell in next(reader)]
+        records = _records(path, reader)
+        header = [cell.strip() for cell in next(records, (1, []))[1]]
         missing = [column for column in wanted if column not in header]
         if missing:
             problem = f"no column named {', '.join(map(repr, missing))}; the columns are {', '.join(map(repr, header))}"
@@ -399,21 +400,28 @@ def _csv_rows(path: Path, mapping: ColumnMapping) -> Iterator[_RawTurn]:
             problem = f"the header names {', '.join(map(repr, repeated))} more than once; name each column once"
             raise IngestError(path, problem, line=reader.line_num)
         index = {name: header.index(column) for name, column in fields.items() if column is not None}
-        end_of_previous = reader.line_num
         order = 0
-        try:
-            for record in reader:
-                line, end_of_previous = end_of_previous + 1, reader.line_num
-                cells = {name: record[i] if i < len(record) else "" for name, i in index.items()}
-                if cells["text"].strip():
-                    yield _csv_row(path, line, cells, mapping, order)
-                    order += 1
-        except csv.Error as err:
-            if str(err) == "unexpected end of data":  # a quote opened and never closed swallows every line after it
-                problem = 'a quoted cell starts here and is never closed (its closing " is missing)'
-                raise IngestError(path, problem, line=end_of_previous + 1) from None
-            hint = "; a quote inside a quoted cell is written twice (\"\")" if "expected after '\"'" in str(err) else ""
-            raise IngestError(path, f"malformed CSV: {err}{hint}", line=reader.line_num) from None
+        for line, record in records:
+            cells = {name: record[i] if i < len(record) else "" for name, i in index.items()}
+            if cells["text"].strip():
+                yield _csv_row(path, line, cells, mapping, order)
+                order += 1
+
+
+def _records(path: Path, reader: "csv._reader") -> Iterator[tuple[int, list[str]]]:
+    """(the line a record starts on, its cells) for each record, the header's too; malformed CSV is one IngestError
+    naming the line."""
+    end_of_previous = 0
+    try:
+        for record in reader:
+            yield end_of_previous + 1, record
+            end_of_previous = reader.line_num
+    except csv.Error as err:
+        if str(err) == "unexpected end of data":  # a quote opened and never closed swallows every line after it
+            problem = 'a quoted cell starts here and is never closed (its closing " is missing)'
+            raise IngestError(path, problem, line=end_of_previous + 1) from None
+        hint = "; a quote inside a quoted cell is written twice (\"\")" if "expected after '\"'" in str(err) else ""
+        raise IngestError(path, f"malformed CSV: {err}{hint}", line=reader.line_num) from None
 
 
 def _csv_row(path: Path, line: int, cells: dict[str, str], mapping: ColumnMapping, order: int) -> _RawTurn:
