@@ -86,7 +86,7 @@ BLOCKED = "my card is blocked"
 
 CASES = [
     # -- CSV and TSV: structure --------------------------------------------------------------------------------
-    Case("empty.csv", write(b""), Refused(r"(file )?is empty")),
+    Case("empty.csv", write(b""), Refused(r"^file is empty$")),
     Case("header_only.csv", write("text\n"), Refused(r"column 'text' is empty in every row")),
     Case("no_text_column.csv", write("query,label\nhello,x\n"), Refused(r"line 1: no column named 'text'")),
     Case("empty_header.csv", write(",\nhello,\n"), Refused(r"line 1: no column named 'text'")),
@@ -103,7 +103,7 @@ CASES = [
     Case("invisible_rows.csv", write("text\n\u200b\u200b\n\u202e\u202c\n\u2066\u2069\n"),
          Refused(r"column 'text' is empty in every row")),
     Case("duplicate_header.csv", write(f"text,text\n{CARD},{BLOCKED}\n"), Refused(r"^line 1: the header names 'text' more than once")),
-    Case("long_field.csv", write("text\n" + "a" * 300_000 + "\n"), Refused(r"field|long")),
+    Case("long_field.csv", write("text\n" + "a" * 300_000 + "\n"), Refused(r"^line 2: malformed CSV: field larger than field limit")),
     Case("many_columns.csv", write(",".join(f"c{i}" for i in range(5000)) + ",text\n" + "," * 5000 + f"{CARD}\n"),
          Stored([CARD])),
     Case("crlf.csv", write(f"text\r\n{CARD}\r\n{BLOCKED}\r\n"), Stored([CARD, BLOCKED])),
@@ -153,8 +153,8 @@ CASES = [
     Case("random.txt", link_to("/dev/urandom"), Refused(r"is not a regular file")),
     Case("dangling.txt", link_to("/nonexistent/calls.txt"), Refused(r"file not found")),
     # -- plain text --------------------------------------------------------------------------------------------
-    Case("newlines.txt", write("\n" * 1000), Refused(r"(file )?is empty")),
-    Case("controls.txt", write("\x01\x02\x03\n\x04\x05\n"), Refused(r"every line is blank|" + BINARY)),
+    Case("newlines.txt", write("\n" * 1000), Refused(r"^file is empty$")),
+    Case("controls.txt", write("\x01\x02\x03\n\x04\x05\n"), Refused(r"^no utterances found: every line is blank$")),
     Case("long_line.txt", write("refund " * 100_000), Stored([("refund " * 100_000).strip()])),
     Case("no_suffix", write(f"{CARD}\n{BLOCKED}\n"), Stored([CARD, BLOCKED])),
     # -- JSON Lines and JSON -----------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ CASES = [
     Case("nan_id.jsonl", write('{"dialogue_id": NaN, "turns": [{"speaker": "customer", "text": "' + CARD + '"}]}\n'), Stored([CARD])),
     Case("object_speaker.jsonl", write(dialogue({"speaker": {"name": "x"}, "text": CARD}) + "\n"), Refused(r"^line 1: turn 1 of 1 has a speaker that is an object, not a string or number")),
     Case("object_id.jsonl", write(json.dumps({"dialogue_id": {"a": 1}, "turns": [turn(CARD)]}) + "\n"), Refused(r'^line 1: "dialogue_id" is an object, not a string or number')),
-    Case("blank_lines.jsonl", write("\n\n\n"), Refused(r"(file )?is empty")),
+    Case("blank_lines.jsonl", write("\n\n\n"), Refused(r"^file is empty$")),
     Case("bom.jsonl", write("\ufeff" + dialogue(turn(CARD)) + "\n"), Stored([CARD])),
     Case("duplicate_keys.jsonl", write('{"dialogue_id": "d1", "turns": [{"speaker": "customer", "text": "x", "text": "' + CARD + '"}]}\n'),
          Stored([CARD])),
