@@ -91,7 +91,7 @@ def tune_on_half_a(half_a: pd.DataFrame, vectors_a: np.ndarray, out: Path, n: in
     examples, kinds = labelled_examples(half_a["text"].tolist(), vectors_a, half_a["category"].tolist(), n, seed=0)
     source = Source("labelled", "banking77 train, half A (bench/judges.py)", examples,
                     {"kinds": dict(kinds), "embedder": DEFAULT_EMBEDDER, "intents": int(half_a["category"].nunique())})
-    judge = tune_judge([source], out, on_progress=lambda done, total: print(f"\rtuning: {done} of {total}", end="", file=sys.stderr, flush=True))
+    judge = tune_judge([source], out, "en", on_progress=lambda done, total: print(f"\rtuning: {done} of {total}", end="", file=sys.stderr, flush=True))
     print(f"\ntuned LLM judge written to {out}: {json.dumps({k: judge.record[k] for k in ('taught', 'held_out', 'calibration', 'seconds', 'peak_memory_mb')})}")
     return out
 

@@ -19,7 +19,7 @@ from dialin_core.config import DEFAULT_LLM_CALLS, JUDGES, K_CHOICES, LLMS, RunCo
 from dialin_core.curation.export import FORMATS, csv_cell_text, csv_text, write_export
 from dialin_core.data.datasets import ingest_file
 from dialin_core.data.ingest import ColumnMapping, deduplicate, read_transcripts
-from dialin_core.data.language import detect_language
+from dialin_core.data.language import detect_language, taught_language
 from dialin_core.data.store import Store
 from dialin_core.embedding.adapted import adapt_embedder, embedder_for, language_warning_for
 from dialin_core.embedding.embed import embed_texts
@@ -29,7 +29,9 @@ from dialin_core.evaluation.goodness import run_goodness
 from dialin_core.evaluation.metrics import score_clustering
 from dialin_core.judging.cohesion import CohesionModel, default_model_path, fit_cohesion_model, save_examples
 from dialin_core.judging.feedback import agreement, analyst_labels, refit_judge
-from dialin_core.judging.llm_tuning import PREFIX, SHIPPED, Source, analyst_examples, labelled_examples, next_judge_path, tune_judge, tuned_judge
+from dialin_core.judging.llm_tuning import (
+    PREFIX, SHIPPED, Source, analyst_examples, analyst_language, labelled_examples, next_judge_path, tune_judge, tuned_judge,
+)
 from dialin_core.judging.training_sets import training_set
 from dialin_core.llm.backends import open_backend
 from dialin_core.llm.lora import LoraSettings
@@ -398,13 +400,14 @@ def command_fine_tune_judge(args: argparse.Namespace) -> dict:
         raise ValueError("nothing to learn from: give --labelled FILE, --analyst (the verdicts in --workspace), or both")
     settings = LoraSettings(epochs=args.epochs, learning_rate=args.learning_rate, seed=args.seed)
     embedder = load_embedder(args.embedder) if args.labelled is not None else None
-    sources = []
+    sources, languages = [], []
     if args.labelled is not None:
         utterances = _labelled_utterances(args)
         texts = [u.text for u in utterances]
         examples, kinds = labelled_examples(texts, embed_texts(texts, embedder), [u.gold_label for u in utterances], args.examples, args.seed)
         sources.append(Source("labelled", args.labelled.name, examples, {"kinds": dict(kinds), "embedder": args.embedder,
                                                                         "intents": len({u.gold_label for u in utterances})}))
+        languages.append(taught_language(detect_language(texts)))
     workspace = None
     if args.analyst or args.out is None or args.start_from.startswith(PREFIX):
         with _open_store(args) as store:
@@ -413,9 +416,12 @@ def command_fine_tune_judge(args: argparse.Namespace) -> dict:
                 labels = analyst_labels(store, embedder_for(store, args.embedder))
                 sources.append(Source("analyst", f"the analyst's verdicts in {Path(store.path).name}", analyst_examples(labels),
                                       {"runs": sorted({label.run_id for label in labels}), "embedder": args.embedder}))
+                languages.append(analyst_language(store, labels))
+    if len(set(languages)) > 1:
+        raise ValueError(f"the labelled clusters are in {languages[0]} and the analyst's in {languages[1]}: teach one language at a time")
     start = Path(args.start_from) if args.start_from.endswith(".gguf") else getattr(tuned_judge(workspace, args.start_from), "path", None)
     out = args.out or next_judge_path(workspace)
-    judge = tune_judge(sources, out, settings, start_from=start,
+    judge = tune_judge(sources, out, languages[0], settings, start_from=start,
                        on_progress=_print_training_progress)
     print(file=sys.stderr)
     return {"out": str(judge.path), **judge.record}

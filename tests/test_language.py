@@ -3,6 +3,7 @@ and the text comes back out exactly as it went in. Chinese (the Dial-In paper's 
 
 import json
 import re
+from dataclasses import replace
 import subprocess
 import sys
 
@@ -27,7 +28,10 @@ from dialin_core.embedding.models import (
 )
 from dialin_core.evaluation.goodness import evaluator_embedder
 from dialin_core.evaluation.naming import gold_name_as_text, name_score
+from dialin_core.judging.cascade import calibration_for
 from dialin_core.judging.cohesion import load_cohesion_model
+from dialin_core.judging.feedback import AnalystLabel
+from dialin_core.judging.llm_tuning import analyst_language
 from dialin_core.llm.cache import CachedLLM
 from dialin_core.llm.local_backend import LocalBackend
 from dialin_core.methods import jobs
@@ -210,6 +214,57 @@ def test_a_dialin_run_on_chinese_with_a_model_folder_that_has_no_judge_runs_and_
         result = run_dialin(store, dataset_id, config, tools=tools)
     named = result.clusters[result.clusters["cluster_id"] >= 0]["name"]
     assert len(named) >= 2 and all(HAN.search(n) for n in named)
+
+
+class CountingJudge:
+    """A judge that counts the clusterings it was asked about and answers as `inner` does."""
+
+    def __init__(self, inner):
+        self.inner, self.asked = inner, 0
+
+    def judge_all(self, cases, llm_allowance):
+        self.asked += 1
+        return self.inner.judge_all(cases, llm_allowance)
+
+
+def test_the_shipped_judge_adapter_judges_english_data_only_and_other_languages_get_the_llm_as_it_is(tmp_path):
+    with Store(tmp_path / "w.duckdb") as store:
+        tools = build_tools(store, RunConfig())  # the defaults: the cascade with the shipped adapter
+    assert tools.judge_language == "en" and tools.judge_adapter == "llm-judge-qwen2.5-coder-0.5b-instruct-q4_k_m"
+    for english in ("en", "und", None):  # text nobody could tell gets the English defaults
+        assert tools.judge_for(english) is tools.judge and tools.judge_adapter_for(english) == tools.judge_adapter
+    assert "+llm-judge-" in tools.judge.llm_judge.llm.backend.model
+    chinese = tools.judge_for("zh")
+    assert chinese is tools.untuned_judge and tools.judge_adapter_for("zh") is None
+    assert chinese.llm_judge.llm is tools.llm and tools.llm.backend.model == "qwen2.5-coder-0.5b-instruct-q4_k_m"
+    assert chinese.calibration == calibration_for(tools.llm.backend.model) != tools.judge.calibration
+    assert tools.judge_for("de") is chinese  # any language the adapter was not taught on
+
+
+def test_a_run_on_chinese_asks_the_judge_for_other_languages_and_records_that_no_adapter_judged(tmp_path, chinese_subset, banking77_subset):
+    config = RunConfig(llm="none", judge="cohesion", with_map=False, embedder=MULTILINGUAL_EMBEDDER, max_iterations=1)
+    with Store(tmp_path / "w.duckdb") as store:
+        chinese = ingest_file(store, chinese_subset, MAPPING)
+        english = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
+        for dataset_id, taught_on in ((chinese, False), (english, True)):
+            plain = build_tools(store, config)
+            tuned, untuned = CountingJudge(plain.judge), CountingJudge(plain.judge)
+            tools = replace(plain, judge=tuned, untuned_judge=untuned, judge_adapter="llm-judge-1", judge_language="en")
+            result = run_dialin(store, dataset_id, config, tools=tools)
+            assert (tuned.asked > 0, untuned.asked > 0) == (taught_on, not taught_on)
+            assert result.summary["llm_judge_adapter"] == ("llm-judge-1" if taught_on else None)
+
+
+def test_a_judge_taught_on_the_analysts_verdicts_is_taught_in_the_language_most_of_them_were_given_in(tmp_path, chinese_subset, banking77_subset):
+    with Store(tmp_path / "w.duckdb") as store:
+        chinese = run_discovery(store, ingest_file(store, chinese_subset, MAPPING),
+                                RunConfig(method="kmeans", k=6, with_map=False, embedder=MULTILINGUAL_EMBEDDER)).run_id
+        english = run_discovery(store, ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category")),
+                                RunConfig(method="kmeans", k=6, with_map=False)).run_id
+        verdicts = [AnalystLabel(run_id, 0, True, np.zeros(3)) for run_id in (chinese, chinese, english)]
+        assert analyst_language(store, verdicts) == "zh"
+        assert analyst_language(store, verdicts[1:] + [verdicts[2]]) == "en"
+        assert analyst_language(store, []) == "en"
 
 
 def test_the_studio_shows_the_language_preselects_the_multilingual_embedder_and_warns_against_an_english_one(tmp_path, chinese_subset):

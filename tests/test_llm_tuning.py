@@ -103,7 +103,7 @@ def test_analyst_examples_are_their_verdicts_and_too_few_are_refused(tmp_path):
     assert [e.answer for e in examples] == ["Good", "Bad"] * 3
     assert examples[1].messages == judge_messages(["sentence 1", "another 1"])
     with pytest.raises(ValueError, match=f"too few to teach the LLM judge: at least {MIN_EXAMPLES}"):
-        tune_judge([Source("analyst", "w", examples, {})], tmp_path / "llm-judge-1.gguf")
+        tune_judge([Source("analyst", "w", examples, {})], tmp_path / "llm-judge-1.gguf", "en")
     assert not list(tmp_path.iterdir())
 
 
@@ -159,7 +159,9 @@ def test_fine_tune_judge_keeps_the_adapter_and_its_record_beside_the_workspace(t
     assert record["taught"] == 44 and record["held_out"] is None and record["calibration"] is None  # 10% of 44 is below 20
     assert record["examples"] == 44 and record["seconds"] > 0 and record["peak_memory_mb"] > 500
     assert record["settings"]["learning_rate"] == 2e-3 and record["base"] == "qwen2.5-coder-0.5b-instruct-q4_k_m"
+    assert record["language"] == judge.language == "en"  # a run judges English data with it, other languages untuned
     assert judge.calibration == (1.0, 0.0) and "labelled: 44 clusters (22 good)" in judge.describe()
+    assert judge.describe().endswith("; judges English (en) data only")
     assert read_judge(judge.path).record == record
 
 
@@ -227,6 +229,7 @@ def test_the_judge_page_teaches_the_llm_judge_the_analysts_verdicts_in_the_worke
     assert tuning.error is None, tuning.error
     assert tuning.result["sources"][0]["kind"] == "analyst" and tuning.result["sources"][0]["examples"] == 24
     assert tuning.result["start_from"] == "llm-judge-qwen2.5-coder-0.5b-instruct-q4_k_m"
+    assert tuning.result["language"] == "en"  # the language of the data sets the verdicts were given on
     assert tuning.done == tuning.total == 24
     app.run()
     assert not app.exception, app.exception

@@ -54,6 +54,12 @@ def reads_as_english(code: str | None) -> bool:
     return code in (None, "en", UNDETERMINED)
 
 
+def taught_language(code: str | None) -> str:
+    """The language a model taught on text in `code` counts as taught on: "en" for English and for text nobody
+    could tell (it gets the English defaults), the code itself otherwise."""
+    return "en" if code is None or reads_as_english(code) else code
+
+
 def language_name(code: str | None) -> str:
     """"Chinese (zh)" for a code; the code alone for a language this table does not name."""
     if not code:

@@ -15,7 +15,9 @@ Table 2: Qwen2.5-7B from 75.6% untuned to 96.3% tuned). Here the examples come f
 The shipped adapter was trained on BANKING77 *train* (`fine-tune-judge --labelled`); adapters trained for a
 workspace are `judges/llm-judge-N.gguf` beside it, each with a record (`.json`) saying what it learnt from, what
 it cost and how it scored on examples held out of training, and the Platt calibration fitted on them, which the
-cascade uses to weigh its vote (`judging.cascade`).
+cascade uses to weigh its vote (`judging.cascade`). The record also says the language of the clusters it was
+taught on: a run judges data in another language with the LLM as it is (`methods.dialin.Tools.judge_for`), since
+the shipped adapter, taught on English, cost ACC on Chinese (BENCHMARKS.md, SMP2019).
 """
 
 from collections import Counter
@@ -30,6 +32,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from dialin_core.clustering.sampling import MAX_SAMPLE, convex_sample
+from dialin_core.data.language import language_name, taught_language
 from dialin_core.data.store import Store
 from dialin_core.embedding.adapted import embedder_for
 from dialin_core.judging.feedback import AnalystLabel, analyst_labels, workspace_judges
@@ -64,7 +67,8 @@ class TunedJudge(Adapter):
         held = self.record.get("held_out") or {}
         scored = f", held-out AUC {held['auc']:.2f}" if held.get("auc") is not None else ""
         start = f" after {self.record['start_from']}" if self.record.get("start_from") else ""
-        return f"{self.name}: {sources}{start}{scored}"
+        only = f"; judges {language_name(self.language)} data only" if self.language else ""
+        return f"{self.name}: {sources}{start}{scored}{only}"
 
 
 def labelled_examples(texts: Sequence[str], vectors: np.ndarray, gold: Sequence[str], n: int, seed: int = 0
@@ -101,15 +105,17 @@ def _example(sentences: list[str], good: bool) -> ChatExample:
     return ChatExample(judge_messages(sentences), ANSWERS[0] if good else ANSWERS[1])
 
 
-def tune_judge(sources: Sequence[Source], out: Path, settings: LoraSettings = LoraSettings(), model: str = DEFAULT_LOCAL_MODEL,
-               start_from: Path | None = None, on_progress: ProgressListener | None = None) -> TunedJudge:
+def tune_judge(sources: Sequence[Source], out: Path, language: str, settings: LoraSettings = LoraSettings(),
+               model: str = DEFAULT_LOCAL_MODEL, start_from: Path | None = None, on_progress: ProgressListener | None = None
+               ) -> TunedJudge:
     """Train an adapter on the sources' examples (less a held-out share), score and calibrate it on the held-out
-    ones, write it to `out` (.gguf) with its record (.json) and return it."""
+    ones, write it to `out` (.gguf) with its record (.json, which says the `language` of the clusters taught) and
+    return it."""
     examples = [e for s in sources for e in s.examples]
     if len(examples) < MIN_EXAMPLES:
         raise ValueError(f"{len(examples)} labelled clusters are too few to teach the LLM judge: at least {MIN_EXAMPLES} are needed")
     counted = [Source(s.kind, s.source, s.examples, {"good": sum(e.answer == ANSWERS[0] for e in s.examples), **s.detail}) for s in sources]
-    adapter = train_adapter(counted, out, _score_judge, settings, model, start_from, on_progress)
+    adapter = train_adapter(counted, out, _score_judge, settings, model, start_from, on_progress, language=language)
     return TunedJudge(adapter.name, adapter.path, adapter.record)
 
 
@@ -149,8 +155,14 @@ def tune_workspace_judge(store: Store, embedder: str, on_progress: ProgressListe
         raise ValueError(f"{len(source.examples)} clusters carry your verdict; the LLM judge needs at least {MIN_EXAMPLES}: mark clusters "
                          "good or bad, approve or make them on the Review page first")
     prior = tuned_judge(store.path, start_from)
-    return tune_judge([source], next_judge_path(store.path), settings, start_from=prior.path if prior else None,
-                      on_progress=on_progress).record
+    return tune_judge([source], next_judge_path(store.path), analyst_language(store, labels), settings,
+                      start_from=prior.path if prior else None, on_progress=on_progress).record
+
+
+def analyst_language(store: Store, labels: Sequence[AnalystLabel]) -> str:
+    """The language most of the analyst's labelled clusters are in (their runs' data sets')."""
+    languages = Counter(taught_language(store.dataset_language(store.run(label.run_id).dataset_id)) for label in labels)
+    return languages.most_common(1)[0][0] if languages else "en"
 
 
 def shipped_path(model: str = DEFAULT_LOCAL_MODEL) -> Path:

@@ -22,6 +22,7 @@ from dialin_core.clustering.sampling import SAMPLERS
 from dialin_core.clustering.subsample import spread_sample
 from dialin_core.config import SECONDS_PER_CALL, RunConfig
 from dialin_core.curation.review import merged_verdict, review_state
+from dialin_core.data.language import taught_language
 from dialin_core.data.store import Store
 from dialin_core.embedding.adapted import check_embedder, embedder_for, judged_as
 from dialin_core.embedding.embed import EMBED_BATCH, embed_texts
@@ -89,6 +90,22 @@ class Tools:
     # language's clusters with the zero-shot prompt; other languages' clusters are named by `llm` as it is.
     namer_llm: CachedLLM | None = None
     namer_language: str | None = None
+    # The tuned LLM judge adapter `judge` uses, with the language of the clusters it was taught on, and the judge for
+    # data in any other language: the same judge with the LLM as it is. Taught on English clusters, the shipped
+    # adapter cost ACC on Chinese in two samples of SMP2019 (BENCHMARKS.md).
+    judge_adapter: str | None = None
+    judge_language: str | None = None
+    untuned_judge: ClusterJudge | None = None
+
+    def judge_for(self, language: str | None) -> ClusterJudge:
+        """The judge for data in `language`: the tuned one where it was taught on that language (or says none)."""
+        if self.untuned_judge is None or self.judge_language in (None, taught_language(language)):
+            return self.judge
+        return self.untuned_judge
+
+    def judge_adapter_for(self, language: str | None) -> str | None:
+        """The tuned adapter `judge_for(language)` judges with; None for the LLM as it is, or no LLM judge."""
+        return self.judge_adapter if self.judge_for(language) is self.judge else None
 
 
 def build_tools(store: Store, config: RunConfig, embedder: Embedder | None = None, backend: LLMBackend | None = None,
@@ -102,18 +119,26 @@ def build_tools(store: Store, config: RunConfig, embedder: Embedder | None = Non
     if config.llm != "none":
         llm = CachedLLM(backend or open_backend(config.llm, config.llm_model), store)
     judge: ClusterJudge = cohesion
+    tuned, untuned = None, None
     if config.judge in ("llm", "cascade"):
-        judge_llm, calibration = llm, calibration_for(llm.backend.model)
+        untuned = _llm_judge(config, cohesion, llm, calibration_for(llm.backend.model))
         tuned = None if backend is not None else judge_adapter(store, config)  # an injected back end judges as it is
-        if tuned is not None:
-            judge_llm = CachedLLM(LocalBackend(config.llm_model or DEFAULT_LOCAL_MODEL, adapter=tuned.path), store, counts=llm.counts)
-            calibration = LLMCalibration(*tuned.calibration)
-        judge = (LLMOnlyJudge(LLMJudge(judge_llm), calibration) if config.judge == "llm"
-                 else CascadeJudge(cohesion, LLMJudge(judge_llm), calibration))
+        judge = untuned if tuned is None else _llm_judge(
+            config, cohesion, CachedLLM(LocalBackend(config.llm_model or DEFAULT_LOCAL_MODEL, adapter=tuned.path), store, counts=llm.counts),
+            LLMCalibration(*tuned.calibration))
     namer = None if backend is not None else namer_adapter(store, config)  # an injected back end names as it is
     namer_llm = CachedLLM(LocalBackend(config.llm_model or DEFAULT_LOCAL_MODEL, adapter=namer.path), store, counts=llm.counts) \
         if namer is not None else None
-    return Tools(embedder, judge, llm, judge_embedder, namer_llm, namer.language if namer is not None else None)
+    return Tools(embedder, judge, llm, judge_embedder, namer_llm=namer_llm, namer_language=namer.language if namer is not None else None,
+                 judge_adapter=tuned.name if tuned is not None else None, judge_language=tuned.language if tuned is not None else None,
+                 untuned_judge=untuned if tuned is not None else None)
+
+
+def _llm_judge(config: RunConfig, cohesion: CohesionJudge, llm: CachedLLM, calibration: LLMCalibration) -> ClusterJudge:
+    """The judge `config.judge` names ("llm" or "cascade") asking `llm`, its votes weighed by `calibration`."""
+    if config.judge == "llm":
+        return LLMOnlyJudge(LLMJudge(llm), calibration)
+    return CascadeJudge(cohesion, LLMJudge(llm), calibration)
 
 
 def judge_adapter(store: Store, config: RunConfig) -> TunedJudge | None:
@@ -437,13 +462,14 @@ def _execute(
             role_of = {int(u): role for role, rows in partitions.items() for u in utterance_ids[rows]}
             recorder.seed(standing_clusters(review_state(store, config.refine_of), role_of), config.refine_of)
         sampled = _loop_samples(store, run_id, config, utterances, partitions, recorder)
+        language = store.dataset_language(store.run(run_id).dataset_id)
         for role, rows in sampled.items():
             state, stopped = _restored_state(store, run_id, role, rows, utterance_ids)
             if not stopped:
                 coordinates = _loop_coordinates(store, run_id, config, vectors[rows], utterance_ids[rows], recorder)
                 if coordinates is None and judged is not vectors:  # clustered where the embedder puts them, judged by the base's
                     coordinates = vectors[rows]
-                loop = dialin_loop(judged[rows], [texts[i] for i in rows], tools.judge, SAMPLERS["convex"], settings,
+                loop = dialin_loop(judged[rows], [texts[i] for i in rows], tools.judge_for(language), SAMPLERS["convex"], settings,
                                    recorder.calls_used, state, coordinates)
                 for event in loop:
                     recorder.loop_event(event, role, rows)
@@ -454,7 +480,6 @@ def _execute(
             labels[rows] = assign_leftovers(vectors[rows], labels[rows], config.leftover_min_cosine)
         recorder.record({"kind": "leftovers_assigned", "n_outliers": int((labels == NOISE).sum())})
         clusters = _final_clusters(store, run_id, labels)
-        language = store.dataset_language(store.run(run_id).dataset_id)
         clusters = _name_clusters(clusters, texts, labels, utterances, tools, config, recorder, language)
         proposals = _merge_proposals(clusters, texts, labels, tools, store)
         if config.auto_merge and len(proposals):
@@ -466,7 +491,7 @@ def _execute(
             in_sample = np.zeros(len(texts), dtype=bool)
             in_sample[np.concatenate(list(sampled.values()))] = True
         assignments = assignment_table(utterances, vectors, labels, clusters, config, in_sample)
-        details = _details(store, run_id, tools, config, recorder, proposals)
+        details = _details(store, run_id, tools, config, recorder, proposals, language)
         summary = run_summary(assignments, details, config, time.perf_counter() - started)
         store.finish_run(run_id, clusters=clusters, assignments=assignments, summary=summary)
     except RunStopped as stop:
@@ -606,7 +631,7 @@ def _apply_merges(
 
 
 def _details(
-    store: Store, run_id: int, tools: Tools, config: RunConfig, recorder: _Recorder, proposals: pd.DataFrame
+    store: Store, run_id: int, tools: Tools, config: RunConfig, recorder: _Recorder, proposals: pd.DataFrame, language: str | None
 ) -> dict[str, Any]:
     """What the summary adds for a Dial-In run: the loop's log, LLM use, merges.
 
@@ -619,6 +644,7 @@ def _details(
         "judge": config.judge,
         "llm": config.llm,
         "llm_model": getattr(tools.llm.backend, "model", None) if tools.llm else None,
+        "llm_judge_adapter": tools.judge_adapter_for(language),
         "llm_namer_model": tools.namer_llm.backend.model if tools.namer_llm else None,
         "llm_prompts_pii_masked": bool(getattr(tools.llm.backend, "masks_pii", False)) if tools.llm else None,
         # A served embedder's texts leave the machine too; None for an embedder that runs here.
