@@ -160,8 +160,9 @@ def main() -> None:
                 continue
             dialin = RunConfig(max_llm_calls=args.dialin_llm_calls, **common)
             result = run_dialin(store, dataset_id, dialin, tools=build_tools(store, dialin, embedder))
-            adapter = result.summary.get("llm_judge_adapter")  # a tuned judge judges only the language it was taught on
-            judged = f"cascade judge with {adapter}" if adapter else "cascade judge, the LLM untuned"
+            adapter, used = result.summary.get("llm_judge_adapter"), result.summary.get("judge_used")
+            judged = (f"{used} judge with {adapter}" if adapter else f"{used} judge: no tuned LLM judge reads {language}" if used == "cohesion"
+                      else f"{used} judge, the LLM untuned")
             print(row(f"dialin, defaults ({judged}, LLM names, {dialin.llm_call_budget} calls budget)", result.summary,
                       run_goodness(store, result.run_id), names_of(result, embedder, store)) + chinese_names(result), flush=True)
             if args.llm_namer:

@@ -28,7 +28,7 @@ from dialin_core.embedding.models import (
 )
 from dialin_core.evaluation.goodness import evaluator_embedder
 from dialin_core.evaluation.naming import gold_name_as_text, name_score
-from dialin_core.judging.cascade import calibration_for
+from dialin_core.judging.cascade import CohesionJudge, LLMOnlyJudge, calibration_for
 from dialin_core.judging.cohesion import load_cohesion_model
 from dialin_core.judging.feedback import AnalystLabel
 from dialin_core.judging.llm_tuning import analyst_language
@@ -227,18 +227,21 @@ class CountingJudge:
         return self.inner.judge_all(cases, llm_allowance)
 
 
-def test_the_shipped_judge_adapter_judges_english_data_only_and_other_languages_get_the_llm_as_it_is(tmp_path):
+def test_the_shipped_judge_adapter_judges_english_data_only_and_other_languages_get_the_cohesion_judge_alone(tmp_path):
     with Store(tmp_path / "w.duckdb") as store:
         tools = build_tools(store, RunConfig())  # the defaults: the cascade with the shipped adapter
+        asked_alone = build_tools(store, RunConfig(judge="llm"))  # the LLM judge alone, asked for
     assert tools.judge_language == "en" and tools.judge_adapter == "llm-judge-qwen2.5-coder-0.5b-instruct-q4_k_m"
     for english in ("en", "und", None):  # text nobody could tell gets the English defaults
-        assert tools.judge_for(english) is tools.judge and tools.judge_adapter_for(english) == tools.judge_adapter
+        assert tools.judge_for(english) is tools.judge and tools.judged_with(english) == (tools.judge_adapter, None)
     assert "+llm-judge-" in tools.judge.llm_judge.llm.backend.model
     chinese = tools.judge_for("zh")
-    assert chinese is tools.untuned_judge and tools.judge_adapter_for("zh") is None
-    assert chinese.llm_judge.llm is tools.llm and tools.llm.backend.model == "qwen2.5-coder-0.5b-instruct-q4_k_m"
-    assert chinese.calibration == calibration_for(tools.llm.backend.model) != tools.judge.calibration
+    assert isinstance(chinese, CohesionJudge) and chinese is tools.judge.cohesion and tools.judged_with("zh") == (None, "cohesion")
     assert tools.judge_for("de") is chinese  # any language the adapter was not taught on
+    untuned = asked_alone.judge_for("zh")
+    assert isinstance(untuned, LLMOnlyJudge) and asked_alone.judged_with("zh") == (None, "llm")
+    assert untuned.llm_judge.llm is asked_alone.llm and asked_alone.llm.backend.model == "qwen2.5-coder-0.5b-instruct-q4_k_m"
+    assert untuned.calibration == calibration_for(asked_alone.llm.backend.model) != asked_alone.judge.calibration
 
 
 def test_a_run_on_chinese_asks_the_judge_for_other_languages_and_records_that_no_adapter_judged(tmp_path, chinese_subset, banking77_subset):
@@ -248,11 +251,12 @@ def test_a_run_on_chinese_asks_the_judge_for_other_languages_and_records_that_no
         english = ingest_file(store, banking77_subset, ColumnMapping(text="text", label="category"))
         for dataset_id, taught_on in ((chinese, False), (english, True)):
             plain = build_tools(store, config)
-            tuned, untuned = CountingJudge(plain.judge), CountingJudge(plain.judge)
-            tools = replace(plain, judge=tuned, untuned_judge=untuned, judge_adapter="llm-judge-1", judge_language="en")
-            result = run_dialin(store, dataset_id, config, tools=tools)
-            assert (tuned.asked > 0, untuned.asked > 0) == (taught_on, not taught_on)
-            assert result.summary["llm_judge_adapter"] == ("llm-judge-1" if taught_on else None)
+            tuned, untaught = CountingJudge(plain.judge), CountingJudge(plain.judge)
+            tools = replace(plain, judge=tuned, untaught_judge=untaught, untaught_kind="stand-in", judge_adapter="llm-judge-1",
+                            judge_language="en")
+            summary = run_dialin(store, dataset_id, config, tools=tools).summary
+            assert (tuned.asked > 0, untaught.asked > 0) == (taught_on, not taught_on)
+            assert (summary["llm_judge_adapter"], summary["judge_used"]) == (("llm-judge-1", "cohesion") if taught_on else (None, "stand-in"))
 
 
 def test_a_judge_taught_on_the_analysts_verdicts_is_taught_in_the_language_most_of_them_were_given_in(tmp_path, chinese_subset, banking77_subset):

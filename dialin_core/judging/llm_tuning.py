@@ -16,8 +16,8 @@ The shipped adapter was trained on BANKING77 *train* (`fine-tune-judge --labelle
 workspace are `judges/llm-judge-N.gguf` beside it, each with a record (`.json`) saying what it learnt from, what
 it cost and how it scored on examples held out of training, and the Platt calibration fitted on them, which the
 cascade uses to weigh its vote (`judging.cascade`). The record also says the language of the clusters it was
-taught on: a run judges data in another language with the LLM as it is (`methods.dialin.Tools.judge_for`), since
-the shipped adapter, taught on English, cost ACC on Chinese (BENCHMARKS.md, SMP2019).
+taught on: a run on data in another language is judged without it (`methods.dialin.Tools.judge_for`), since the
+shipped adapter, taught on English, cost ACC on Chinese (BENCHMARKS.md, SMP2019).
 """
 
 from collections import Counter

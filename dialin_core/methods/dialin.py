@@ -90,22 +90,30 @@ class Tools:
     # language's clusters with the zero-shot prompt; other languages' clusters are named by `llm` as it is.
     namer_llm: CachedLLM | None = None
     namer_language: str | None = None
-    # The tuned LLM judge adapter `judge` uses, with the language of the clusters it was taught on, and the judge for
-    # data in any other language: the same judge with the LLM as it is. Taught on English clusters, the shipped
-    # adapter cost ACC on Chinese in two samples of SMP2019 (BENCHMARKS.md).
+    # The tuned LLM judge adapter `judge` asks, the language of the clusters it was taught on, and the judge for
+    # data in any other language with what it is ("cohesion" or "llm"). Taught on English clusters, the shipped
+    # adapter cost ACC on Chinese in two samples of SMP2019, and the untuned packaged model's votes cost ACC on one
+    # and changed nothing on the other (BENCHMARKS.md): there the cascade's cohesion judge judges alone.
     judge_adapter: str | None = None
     judge_language: str | None = None
-    untuned_judge: ClusterJudge | None = None
+    untaught_judge: ClusterJudge | None = None
+    untaught_kind: str | None = None
 
     def judge_for(self, language: str | None) -> ClusterJudge:
         """The judge for data in `language`: the tuned one where it was taught on that language (or says none)."""
-        if self.untuned_judge is None or self.judge_language in (None, taught_language(language)):
+        if self.untaught_judge is None or self._taught(language):
             return self.judge
-        return self.untuned_judge
+        return self.untaught_judge
 
-    def judge_adapter_for(self, language: str | None) -> str | None:
-        """The tuned adapter `judge_for(language)` judges with; None for the LLM as it is, or no LLM judge."""
-        return self.judge_adapter if self.judge_for(language) is self.judge else None
+    def judged_with(self, language: str | None) -> tuple[str | None, str | None]:
+        """(the tuned adapter that judges data in `language`, or None; the kind of judge that does where it is not
+        the run's configured one, or None)."""
+        if self.untaught_judge is None or self._taught(language):
+            return self.judge_adapter, None
+        return None, self.untaught_kind
+
+    def _taught(self, language: str | None) -> bool:
+        return self.judge_language in (None, taught_language(language))
 
 
 def build_tools(store: Store, config: RunConfig, embedder: Embedder | None = None, backend: LLMBackend | None = None,
@@ -119,19 +127,22 @@ def build_tools(store: Store, config: RunConfig, embedder: Embedder | None = Non
     if config.llm != "none":
         llm = CachedLLM(backend or open_backend(config.llm, config.llm_model), store)
     judge: ClusterJudge = cohesion
-    tuned, untuned = None, None
+    tuned, untaught = None, None
     if config.judge in ("llm", "cascade"):
         untuned = _llm_judge(config, cohesion, llm, calibration_for(llm.backend.model))
         tuned = None if backend is not None else judge_adapter(store, config)  # an injected back end judges as it is
         judge = untuned if tuned is None else _llm_judge(
             config, cohesion, CachedLLM(LocalBackend(config.llm_model or DEFAULT_LOCAL_MODEL, adapter=tuned.path), store, counts=llm.counts),
             LLMCalibration(*tuned.calibration))
+        # data the adapter was not taught on: the cascade without the LLM's votes; asked for alone, the LLM untuned
+        untaught = cohesion if config.judge == "cascade" else untuned
     namer = None if backend is not None else namer_adapter(store, config)  # an injected back end names as it is
     namer_llm = CachedLLM(LocalBackend(config.llm_model or DEFAULT_LOCAL_MODEL, adapter=namer.path), store, counts=llm.counts) \
         if namer is not None else None
     return Tools(embedder, judge, llm, judge_embedder, namer_llm=namer_llm, namer_language=namer.language if namer is not None else None,
                  judge_adapter=tuned.name if tuned is not None else None, judge_language=tuned.language if tuned is not None else None,
-                 untuned_judge=untuned if tuned is not None else None)
+                 untaught_judge=untaught if tuned is not None else None,
+                 untaught_kind=("cohesion" if untaught is cohesion else config.judge) if tuned is not None else None)
 
 
 def _llm_judge(config: RunConfig, cohesion: CohesionJudge, llm: CachedLLM, calibration: LLMCalibration) -> ClusterJudge:
@@ -644,7 +655,8 @@ def _details(
         "judge": config.judge,
         "llm": config.llm,
         "llm_model": getattr(tools.llm.backend, "model", None) if tools.llm else None,
-        "llm_judge_adapter": tools.judge_adapter_for(language),
+        "judge_used": tools.judged_with(language)[1] or config.judge,  # the cohesion judge alone where the tuned one reads not
+        "llm_judge_adapter": tools.judged_with(language)[0],
         "llm_namer_model": tools.namer_llm.backend.model if tools.namer_llm else None,
         "llm_prompts_pii_masked": bool(getattr(tools.llm.backend, "masks_pii", False)) if tools.llm else None,
         # A served embedder's texts leave the machine too; None for an embedder that runs here.
