@@ -84,7 +84,8 @@ def _config_form(method: str, language: str | None) -> RunConfig | None:
                     fields["llm_judge"] = _adapter_choice(
                         "LLM judge (local)", {name: judge.describe() for name, judge in offered_judges(workspace()).items()},
                         defaults.llm_judge, "The LoRA adapter the local model judges with: untuned, the one shipped, or one taught "
-                        "your verdicts on the Judge page (llm-judge-N).")
+                        "your verdicts on the Judge page (llm-judge-N). An adapter judges only data in the language it was taught on; "
+                        "a cascade run on other data is judged by the cohesion judge alone.")
                     fields["llm_namer"] = _adapter_choice(
                         "LLM namer (local)", {name: describe_namer(a) for name, a in offered_namers(workspace()).items()},
                         defaults.llm_namer, "The LoRA adapter the local model names clusters with: untuned (with the prompt's "
