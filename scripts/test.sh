@@ -21,4 +21,5 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "note: tests/test_browser.py needs ${missing[*]} (Debian packages); install them as root." >&2
   fi
 fi
-exec .venv/bin/python -m pytest -q "$@"
+# The slowest tests are listed at the end: CI must stay well within its 90 minutes, and this says where the time goes.
+exec .venv/bin/python -m pytest -q --durations=25 "$@"
