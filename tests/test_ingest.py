@@ -284,8 +284,13 @@ def test_missing_column_lists_the_available_columns():
 def test_malformed_csv_names_the_line(tmp_path):
     path = write(tmp_path, "long.csv", "text\nhello\n" + "x" * 200_000 + "\n")
 
-    with pytest.raises(IngestError, match=r"^long\.csv: line 3: malformed CSV: field larger than field limit"):
+    with pytest.raises(IngestError, match=r"^long\.csv: line 3: a cell starting here holds more than 131,072 characters, far more "
+                                          r"than any utterance: usually a quote that opens a cell"):
         read_transcripts(path)
+    # a quote opened on line 3 and closed 200 lines below: the message names the line the cell starts on
+    runaway = write(tmp_path, "runaway.csv", 'text\nhello\n"' + ("y" * 1000 + "\n") * 200 + '"\nbye\n')
+    with pytest.raises(IngestError, match=r"^runaway\.csv: line 3: a cell starting here holds more than 131,072 characters"):
+        read_transcripts(runaway)
 
 
 def test_no_text_in_any_row(tmp_path):

@@ -420,6 +420,11 @@ def _records(path: Path, reader: "csv._reader") -> Iterator[tuple[int, list[str]
         if str(err) == "unexpected end of data":  # a quote opened and never closed swallows every line after it
             problem = 'a quoted cell starts here and is never closed (its closing " is missing)'
             raise IngestError(path, problem, line=end_of_previous + 1) from None
+        if str(err).startswith("field larger than field limit"):  # csv's guard against a runaway cell
+            problem = (f"a cell starting here holds more than {csv.field_size_limit():,} characters, far more than any "
+                       "utterance: usually a quote that opens a cell and closes many lines below; a text file (.txt, one "
+                       "utterance a line) or JSON Lines has no such limit")
+            raise IngestError(path, problem, line=end_of_previous + 1) from None
         hint = "; a quote inside a quoted cell is written twice (\"\")" if "expected after '\"'" in str(err) else ""
         raise IngestError(path, f"malformed CSV: {err}{hint}", line=reader.line_num) from None
 
