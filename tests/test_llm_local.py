@@ -55,6 +55,22 @@ def test_a_rerun_is_answered_from_the_workspace(backend, tmp_path):
     assert (llm.counts.calls, llm.counts.cached_calls) == (1, 1)
 
 
+def test_a_backend_loads_its_model_at_its_first_request_and_a_cached_answer_loads_nothing(tmp_path):
+    """A run builds a back end for each tuned adapter it may use; one never asked (a judge taught on another
+    language, or every answer in the call cache) must cost no model in memory."""
+    from dialin_core.judging.llm_tuning import shipped_path
+
+    with Store(tmp_path / "w.duckdb") as store:
+        before = _load.cache_info().misses
+        first = CachedLLM(LocalBackend(adapter=shipped_path(), n_ctx=2048), store)  # a key no other test loads
+        assert _load.cache_info().misses == before  # built, not loaded
+        answered = first.chat(VERDICT)
+        assert _load.cache_info().misses == before + 1 and answered.text in {"Good", "Bad"}
+        again = CachedLLM(LocalBackend(adapter=shipped_path(), n_ctx=1024), store)  # another key, the same model name
+        assert again.chat(VERDICT) == answered and again.counts.cached_calls == 1
+        assert _load.cache_info().misses == before + 1  # answered from the workspace: nothing loaded
+
+
 def test_joined_model_is_verified_against_its_pinned_hash(tmp_path):
     assert resolve_gguf(DEFAULT_LOCAL_MODEL).stat().st_size == PACKAGED_GGUFS[DEFAULT_LOCAL_MODEL].size
     tampered = replace(PACKAGED_GGUFS[DEFAULT_LOCAL_MODEL], sha256="0" * 64)

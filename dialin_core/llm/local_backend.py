@@ -50,11 +50,19 @@ class LocalBackend:
         if adapter is not None:
             self.model += f"+{adapter_id(adapter)}"
         self.binding = binding or default_binding()
-        self._answer, self._lock = _load(self.binding, str(resolve_gguf(model)), n_threads, n_ctx, str(adapter) if adapter else None)
+        # Loaded at the first request, not here: a run builds a back end for every tuned adapter it may use, and one
+        # that is never asked (a judge taught on another language; every answer in the call cache) costs nothing.
+        self._key = (self.binding, str(resolve_gguf(model)), n_threads, n_ctx, str(adapter) if adapter else None)
+        self._loaded: tuple[Answer, threading.Lock] | None = None
 
     def chat(self, request: ChatRequest) -> ChatResponse:
-        with self._lock:
-            return self._answer(request, self.model)
+        if self._loaded is None:
+            with _LOADING:  # two threads' first requests load it once
+                if self._loaded is None:
+                    self._loaded = _load(*self._key)
+        answer, lock = self._loaded
+        with lock:
+            return answer(request, self.model)
 
 
 def adapter_id(adapter: Path) -> str:
@@ -65,6 +73,7 @@ def adapter_id(adapter: Path) -> str:
 
 
 Answer = Callable[[ChatRequest, str], ChatResponse]
+_LOADING = threading.Lock()
 
 
 @lru_cache(maxsize=3)
