@@ -161,7 +161,10 @@ def tune_workspace_judge(store: Store, embedder: str, on_progress: ProgressListe
 
 def analyst_language(store: Store, labels: Sequence[AnalystLabel]) -> str:
     """The language most of the analyst's labelled clusters are in (their runs' data sets')."""
-    languages = Counter(taught_language(store.dataset_language(store.run(label.run_id).dataset_id)) for label in labels)
+    per_run = Counter(label.run_id for label in labels)  # each run's data set is looked up once, not once a verdict
+    languages: Counter[str] = Counter()
+    for run_id, n in per_run.items():
+        languages[taught_language(store.dataset_language(store.run(run_id).dataset_id))] += n
     return languages.most_common(1)[0][0] if languages else "en"
 
 

@@ -651,12 +651,13 @@ def _details(
     events = store.events(run_id)
     iterations = iterations_from_events(events)
     counts = tools.llm.counts.as_dict() if tools.llm else {}
+    adapter, untaught_kind = tools.judged_with(language)
     return {
         "judge": config.judge,
         "llm": config.llm,
         "llm_model": getattr(tools.llm.backend, "model", None) if tools.llm else None,
-        "judge_used": tools.judged_with(language)[1] or config.judge,  # the cohesion judge alone where the tuned one reads not
-        "llm_judge_adapter": tools.judged_with(language)[0],
+        "judge_used": untaught_kind or config.judge,  # the cohesion judge alone where the tuned one reads not
+        "llm_judge_adapter": adapter,
         "llm_namer_model": tools.namer_llm.backend.model if tools.namer_llm else None,
         "llm_prompts_pii_masked": bool(getattr(tools.llm.backend, "masks_pii", False)) if tools.llm else None,
         # A served embedder's texts leave the machine too; None for an embedder that runs here.
